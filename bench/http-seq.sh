@@ -1,0 +1,230 @@
+#!/bin/bash
+# bench/http-seq.sh: how close a cofault mount of an nginx origin on
+# loopback comes to what the origin and FUSE can do at all. Prints, in one
+# run, MiB/s and the ratio to plain curl for:
+#   curl      curl -o /dev/null of the file (the origin's limit)
+#   nullfs    the same size read through bench/nullfs (the FUSE ceiling)
+#   cold      sequential read through a fresh cofault mount, caches dropped
+#   warm      the same file read again through the same mount
+# then random 4 KiB preads (cold, fresh mount) and time to first byte.
+# Every figure's bytes are verified by SHA-256 outside the timed part.
+#
+#   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
+#
+# WORKLOAD is any of: curl nullfs cold warm random ttfb (default: all).
+# The random test file is kept in $TMPDIR/cofault-bench (generated once,
+# 1 GiB by default), so later runs skip the generation. Run as root for
+# dropping the page cache; without it the cold figure is marked "(cache
+# not dropped)".
+
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+export top_srcdir
+: "${top_builddir:=$top_srcdir}"
+export top_builddir
+. "$top_srcdir/tests/integration/lib.sh"
+CF_NAME=http-seq
+
+SIZE_MIB=1024
+MiB=1048576
+RANDOM_READS=2000
+CACHE_DIR=${TMPDIR:-/tmp}/cofault-bench
+
+# The random file, made once: real data, not sparse, so nothing on the
+# way can shortcut zeros.
+prepare_data() {
+	local f=$CACHE_DIR/data-${SIZE_MIB}M
+	mkdir -p "$CACHE_DIR"
+	if [ ! -f "$f.sha256" ] || [ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
+		cf_log "generating $f (once)"
+		head -c $((SIZE_MIB * MiB)) /dev/urandom >"$f.tmp"
+		mv "$f.tmp" "$f"
+		cf_sha "$f" >"$f.sha256"
+	fi
+	DATA=$f
+	DATA_SHA=$(cat "$f.sha256")
+	DATA_NAME=$(basename "$f")
+	DATA_BYTES=$((SIZE_MIB * MiB))
+}
+
+drop_caches() {
+	sync
+	if [ -w /proc/sys/vm/drop_caches ] &&
+		echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+		DROPPED=1
+	else
+		DROPPED=0
+	fi
+	# The origin serves from its page cache in every figure, so only the
+	# mount's side starts cold.
+	cat "$DATA" >/dev/null
+}
+
+# time_read FILE: read it sequentially in 1 MiB blocks; prints seconds.
+time_read() {
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout 600 dd if="$1" of=/dev/null bs=1M status=none ||
+		cf_fail "reading $1 failed"
+	t1=$(date +%s%N)
+	echo "$(((t1 - t0) / 1000))"
+}
+
+# mibs BYTES MICROSECONDS
+mibs() { awk -v b="$1" -v us="$2" 'BEGIN { printf "%.1f", b / 1048576 / (us / 1e6) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+report() {
+	printf '%-34s %10s MiB/s  %6s x curl  %s\n' "$1" "$2" \
+		"$(ratio "$2" "${CURL_MIBS:-0}")" "${3:-}"
+}
+
+verify() {
+	local got
+	got=$(timeout 600 sha256sum <"$1" | cut -d' ' -f1)
+	[ "$got" = "$2" ] || cf_fail "$1: sha256 $got, want $2 (wrong data)"
+}
+
+bench_curl() {
+	local best=0 i out sp
+	for i in 1 2 3; do
+		out=$(curl -s -o /dev/null -w '%{http_code} %{speed_download}' \
+			"$NGINX_URL$DATA_NAME")
+		[ "${out%% *}" = 200 ] || cf_fail "curl: HTTP ${out%% *}"
+		sp=$(awk -v s="${out#* }" 'BEGIN { printf "%.1f", s / 1048576 }')
+		best=$(awk -v a="$best" -v b="$sp" 'BEGIN { print (b > a ? b : a) }')
+	done
+	CURL_MIBS=$best
+	# curl verified by hash once, untimed.
+	[ "$(curl -s "$NGINX_URL$DATA_NAME" | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
+		cf_fail "curl: wrong data"
+	report "curl -o /dev/null (best of 3)" "$CURL_MIBS"
+}
+
+bench_nullfs() {
+	local nf=$top_builddir/bench/nullfs mnt=$T/nullfs us pid want
+	if [ ! -x "$nf" ]; then
+		cf_log "skipping nullfs: build it with 'make bench/nullfs'"
+		return 0
+	fi
+	mkdir -p "$mnt"
+	CF_MOUNTS="$CF_MOUNTS $mnt"
+	"$nf" --size="$DATA_BYTES" "$mnt" -f 2>"$T/nullfs.log" &
+	pid=$!
+	CF_PIDS="$CF_PIDS $pid"
+	cf_wait_until 10 cf_is_mounted "$mnt" || cf_fail "nullfs did not mount"
+	us=$(time_read "$mnt/data")
+	want=$("$nf" --size="$DATA_BYTES" --dump | sha256sum | cut -d' ' -f1)
+	verify "$mnt/data" "$want"
+	report "nullfs (FUSE ceiling)" "$(mibs "$DATA_BYTES" "$us")"
+	fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"
+	cf_wait_until 10 cf_gone "$pid" || kill "$pid"
+}
+
+# A fresh mount each time: nothing of an earlier run can be cached in it.
+fresh_mount() {
+	MNT=$T/mnt.$RANDOM
+	drop_caches
+	cf_mount "$NGINX_URL" "$MNT" "$@"
+}
+
+bench_seq() {
+	local us note=
+	fresh_mount
+	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
+	us=$(time_read "$MNT/$DATA_NAME")
+	COLD_MIBS=$(mibs "$DATA_BYTES" "$us")
+	verify "$MNT/$DATA_NAME" "$DATA_SHA"
+	report "cofault cold sequential" "$COLD_MIBS" "$note"
+	if want_workload warm; then
+		us=$(time_read "$MNT/$DATA_NAME")
+		report "cofault warm re-read" "$(mibs "$DATA_BYTES" "$us")"
+	fi
+	cf_unmount "$MNT"
+}
+
+# Random aligned 4 KiB preads on a fresh mount, each checked against the
+# original (the comparison is outside the timed calls).
+bench_random() {
+	local out
+	fresh_mount
+	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" "$RANDOM_READS" <<'EOF'
+import os, random, sys, time
+path, orig, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+size = os.path.getsize(orig)
+rng = random.Random(42)
+offs = [rng.randrange(size // 4096) * 4096 for _ in range(n)]
+fd, od = os.open(path, os.O_RDONLY), os.open(orig, os.O_RDONLY)
+lat, bad = [], 0
+for off in offs:
+    t0 = time.perf_counter()
+    b = os.pread(fd, 4096, off)
+    lat.append(time.perf_counter() - t0)
+    bad += b != os.pread(od, 4096, off)
+lat.sort()
+tot = sum(lat)
+print("%.0f %.3f %.3f %.3f %d" % (n / tot, lat[n // 2] * 1e3,
+      lat[n * 99 // 100] * 1e3, lat[-1] * 1e3, bad))
+EOF
+) || cf_fail "random reads failed"
+	set -- $out
+	[ "$5" = 0 ] || cf_fail "random reads: $5 blocks with WRONG DATA"
+	printf '%-34s %10s IOPS   p50 %s ms  p99 %s ms  max %s ms\n' \
+		"cofault random 4 KiB preads (cold)" "$1" "$2" "$3" "$4"
+	cf_unmount "$MNT"
+}
+
+# Time to the first 4 KiB of a file: curl's ranged GET, against open +
+# pread through a fresh mount; and how long the mount itself takes.
+bench_ttfb() {
+	local curl_ms t0 mount_ms got
+	curl_ms=$(curl -s -o /dev/null -r 0-4095 -w '%{time_starttransfer}' \
+		"$NGINX_URL$DATA_NAME" | awk '{ printf "%.2f", $1 * 1000 }')
+	drop_caches
+	MNT=$T/mnt.$RANDOM
+	t0=$(date +%s%N)
+	cf_mount "$NGINX_URL" "$MNT"
+	mount_ms=$(awk -v d="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.1f", d / 1e6 }')
+	got=$(python3 - "$MNT/$DATA_NAME" <<'EOF'
+import hashlib, os, sys, time
+t0 = time.perf_counter()
+fd = os.open(sys.argv[1], os.O_RDONLY)
+b = os.pread(fd, 4096, 0)
+t1 = time.perf_counter()
+print("%.2f %s" % ((t1 - t0) * 1e3, hashlib.sha256(b).hexdigest()))
+EOF
+)
+	[ "${got#* }" = "$(head -c 4096 "$DATA" | sha256sum | cut -d' ' -f1)" ] ||
+		cf_fail "first 4 KiB: wrong data"
+	printf '%-34s curl %s ms, cofault open+pread %s ms, mount %s ms\n' \
+		"time to first byte (4 KiB)" "$curl_ms" "${got%% *}" "$mount_ms"
+	cf_unmount "$MNT"
+}
+
+WORKLOADS=
+want_workload() {
+	[ -z "$WORKLOADS" ] && return 0
+	case " $WORKLOADS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+while getopts s: opt; do
+	case $opt in
+	s) SIZE_MIB=$OPTARG ;;
+	*) echo "usage: $0 [-s SIZE_MIB] [curl|nullfs|cold|warm|random|ttfb]..." >&2
+	   exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+WORKLOADS="$*"
+
+cf_init
+prepare_data
+cf_nginx_start "$CACHE_DIR"
+echo "cofault http-seq: ${SIZE_MIB} MiB file, nginx on 127.0.0.1, $(nproc) CPUs, $(uname -r)"
+"$COFAULT" --version 2>/dev/null | head -n 1 || true
+cat "$DATA" >/dev/null
+bench_curl
+if want_workload nullfs; then bench_nullfs; fi
+if want_workload cold || want_workload warm; then bench_seq; fi
+if want_workload random; then bench_random; fi
+if want_workload ttfb; then bench_ttfb; fi

@@ -1,0 +1,8 @@
+# Benchmarks, run by hand: bench/http-seq.sh (see its header).
+# nullfs, the FUSE ceiling, is built with "make check" so it never rots,
+# or alone with "make bench/nullfs".
+check_PROGRAMS += bench/nullfs
+bench_nullfs_SOURCES = bench/nullfs.c
+bench_nullfs_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS)
+bench_nullfs_LDADD = $(FUSE_LIBS)
+EXTRA_DIST += bench/http-seq.sh

@@ -1,0 +1,280 @@
+/*
+ * The disk cache's background thread: it makes queued chunk writes durable
+ * and indexes them (one fdatasync per object file and one transaction per
+ * batch), flushes the access times that reads record in memory, and evicts
+ * least-recently-used chunks until the cache is under its byte limit and
+ * the file system above its free-space floor. Reads and writes never wait
+ * for eviction. It has its own SQLite connection (cache.bg).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/cache-int.h"
+#include "common/log.h"
+
+/* Period of a pass with nothing asked for: access times, other processes. */
+#define EVICT_PERIOD_S 1
+/* Chunks deleted per transaction, so readers and writers get turns. */
+#define EVICT_BATCH 64
+
+/* Index the chunks queued so far; thread only. */
+static void evict_flush_writes(struct cache *c)
+{
+	struct cache_pending batch[CACHE_PENDING_MAX];
+	bool ok[CACHE_PENDING_MAX];
+	size_t n;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->npending;
+	memcpy(batch, c->pending, n * sizeof(batch[0]));
+	pthread_mutex_unlock(&c->lock);
+	if (!n)
+		return;
+
+	/* Durable first: only then may the index say present. */
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		/* fdatasync is per inode: once per object file is enough. */
+		for (j = 0; j < i; j++)
+			if (batch[j].ref.obj == batch[i].ref.obj)
+				break;
+		if (j < i) {
+			ok[i] = ok[j];
+			continue;
+		}
+		ok[i] = fdatasync(batch[i].fd) == 0;
+		if (!ok[i]) {
+			err = errno;
+			if (err == ENOSPC || err == EDQUOT)
+				cache_warn_nospc(c, "fdatasync", err);
+			else
+				log_warn("cache: fdatasync of object %" PRIu64
+					 ": %s",
+					 batch[i].ref.obj, strerror(err));
+		}
+	}
+	err = cache_index_begin(&c->bg);
+	for (size_t i = 0; !err && i < n; i++) {
+		int e;
+
+		if (!ok[i])
+			continue;
+		e = cache_index_chunk_put(&c->bg, &batch[i].ref,
+					  batch[i].atime);
+		if (e == -ENOENT) /* object dropped meanwhile */
+			ok[i] = false;
+		else
+			err = e;
+	}
+	if (!err)
+		err = cache_index_commit(&c->bg);
+	else
+		cache_index_rollback(&c->bg);
+	if (err == -ENOSPC)
+		cache_warn_nospc(c, "index", -err);
+	for (size_t i = 0; i < n; i++) {
+		if (err || !ok[i])
+			cache_store_punch(c, batch[i].fd, batch[i].ref.obj,
+					  batch[i].ref.idx, batch[i].ref.len);
+		close(batch[i].fd);
+	}
+
+	/* Writers only append, so our batch is still at the front. */
+	pthread_mutex_lock(&c->lock);
+	c->npending -= n;
+	memmove(c->pending, c->pending + n,
+		c->npending * sizeof(c->pending[0]));
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Write the in-memory access times to the index; thread only. */
+static void evict_flush_touches(struct cache *c)
+{
+	struct cache_touch *t;
+	size_t n;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->ntouch;
+	t = malloc(n * sizeof(*t) + 1);
+	if (t)
+		memcpy(t, c->touch, n * sizeof(*t));
+	/* Without memory the times are lost: LRU gets slightly less exact. */
+	c->ntouch = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!t || !n)
+		goto out_free;
+	err = cache_index_begin(&c->bg);
+	for (size_t i = 0; !err && i < n; i++)
+		err = cache_index_chunk_touch(&c->bg, t[i].obj, t[i].idx,
+					      t[i].atime);
+	if (!err)
+		err = cache_index_commit(&c->bg);
+	else
+		cache_index_rollback(&c->bg);
+out_free:
+	free(t);
+}
+
+/* Evict until under the limit and above the floor; thread only. */
+static void evict_shrink(struct cache *c)
+{
+	struct cache_chunk_ref lru[EVICT_BATCH];
+	uint64_t max, floor, bytes, avail, need, freed = 0;
+	bool low;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	max = c->max_bytes;
+	floor = c->min_free_bytes;
+	pthread_mutex_unlock(&c->lock);
+
+	if (cache_index_totals(&c->bg, NULL, NULL, &bytes) < 0)
+		return;
+	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
+		avail = UINT64_MAX;
+	/*
+	 * The need is measured once per pass: space that other programs
+	 * take meanwhile is answered by the next pass, not by emptying the
+	 * cache in one go.
+	 */
+	need = bytes > max ? bytes - max : 0;
+	if (floor > avail && floor - avail > need)
+		need = floor - avail;
+
+	while (freed < need) {
+		size_t n, nd = 0;
+		bool deleted[EVICT_BATCH];
+
+		err = cache_index_begin(&c->bg);
+		if (err)
+			break;
+		err = cache_index_lru(&c->bg, lru, EVICT_BATCH, &n);
+		for (size_t i = 0; !err && i < n; i++) {
+			int e = cache_index_chunk_del(&c->bg, lru[i].obj,
+						      lru[i].idx, lru[i].crc);
+
+			deleted[i] = e == 0;
+			if (e && e != -ENOENT)
+				err = e;
+		}
+		if (!err)
+			err = cache_index_commit(&c->bg);
+		else
+			cache_index_rollback(&c->bg);
+		if (err || !n)
+			break;
+		/*
+		 * Rows first, holes after: a reader that looked the chunk
+		 * up before the commit reads zeros, fails the checksum,
+		 * finds the row gone and reports a miss.
+		 */
+		for (size_t i = 0; i < n; i++) {
+			if (!deleted[i])
+				continue;
+			cache_store_punch(c, -1, lru[i].obj, lru[i].idx,
+					  lru[i].len);
+			freed += lru[i].len;
+			nd++;
+		}
+		log_debug("cache: evicted %zu chunks", nd);
+	}
+
+	/* Still under the floor with nothing left to evict: stop caching. */
+	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
+		avail = UINT64_MAX;
+	low = floor && avail < floor;
+	pthread_mutex_lock(&c->lock);
+	c->low_space = low;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *evict_main(void *arg)
+{
+	struct cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct timespec ts;
+		uint64_t target;
+		bool stopping;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += EVICT_PERIOD_S;
+		while (!c->stop && !c->npending &&
+		       c->pass_done == c->pass_requested &&
+		       c->ntouch < CACHE_TOUCH_MAX / 2) {
+			if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) ==
+			    ETIMEDOUT)
+				break;
+		}
+		target = c->pass_requested;
+		stopping = c->stop;
+		pthread_mutex_unlock(&c->lock);
+
+		evict_flush_writes(c);
+		evict_flush_touches(c);
+		evict_shrink(c);
+
+		pthread_mutex_lock(&c->lock);
+		if (target > c->pass_done)
+			c->pass_done = target;
+		pthread_cond_broadcast(&c->done);
+		if (stopping)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int cache_evict_start(struct cache *c)
+{
+	int err;
+
+	err = cache_index_open(&c->bg, c->index_path);
+	if (err)
+		return err;
+	/* The first pass applies the limits at once. */
+	c->pass_requested = 1;
+	err = -pthread_create(&c->thread, NULL, evict_main, c);
+	if (err) {
+		cache_index_close(&c->bg);
+		return err;
+	}
+	c->thread_started = true;
+	return 0;
+}
+
+void cache_evict_stop(struct cache *c)
+{
+	if (!c->thread_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_broadcast(&c->wake);
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	c->thread_started = false;
+	cache_index_close(&c->bg);
+}
+
+void cache_evict_kick(struct cache *c, bool wait)
+{
+	uint64_t want;
+
+	pthread_mutex_lock(&c->lock);
+	want = ++c->pass_requested;
+	pthread_cond_signal(&c->wake);
+	while (wait && !c->stop && c->pass_done < want)
+		pthread_cond_wait(&c->done, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}

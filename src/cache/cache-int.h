@@ -1,0 +1,179 @@
+/*
+ * Internal interfaces of the disk cache, for src/cache/ only: the handle,
+ * the SQLite index (cache-index.c), the data files (cache-store.c), the
+ * eviction thread (cache-evict.c) and the checksum (cache-crc.c).
+ */
+#ifndef CACHE_CACHE_INT_H
+#define CACHE_CACHE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cache/cache.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* CRC32C of buf, continuing from crc (0 to start). Thread-safe. */
+uint32_t cache_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same without the hardware path, for the tests. */
+uint32_t cache_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+
+/* ---- index (cache-index.c) ---- */
+
+enum cache_stmt {
+	CACHE_ST_OBJ_GET,
+	CACHE_ST_OBJ_DEL,
+	CACHE_ST_OBJ_ADD,
+	CACHE_ST_CHUNK_GET,
+	CACHE_ST_CHUNK_PUT,
+	CACHE_ST_CHUNK_DEL,
+	CACHE_ST_CHUNK_TOUCH,
+	CACHE_ST_LRU,
+	CACHE_ST_TOTALS,
+	CACHE_ST_OBJ_COUNT,
+	CACHE_ST_CHUNK_NEXT,
+	CACHE_ST_OBJ_EXISTS,
+	CACHE_ST_COUNT
+};
+
+/*
+ * One SQLite connection and its prepared statements. Not thread-safe: each
+ * user owns one (the foreground one is guarded by cache.db_lock, the
+ * eviction thread owns its own).
+ */
+struct cache_db {
+	struct sqlite3 *db;
+	struct sqlite3_stmt *st[CACHE_ST_COUNT];
+};
+
+struct cache_chunk_ref {
+	uint64_t obj;
+	uint64_t idx;
+	uint32_t len;
+	uint32_t crc;
+};
+
+int cache_index_open(struct cache_db *d, const char *path);
+void cache_index_close(struct cache_db *d);
+/* Create the schema; settle the chunk size (see cache_opts.chunk_size). */
+int cache_index_setup(struct cache_db *d, uint32_t *chunk_size, bool reset,
+		      bool *wiped);
+int cache_index_begin(struct cache_db *d);
+int cache_index_commit(struct cache_db *d);
+void cache_index_rollback(struct cache_db *d);
+/*
+ * Find or create; *stale is the id of an object dropped because its
+ * identity changed (0 if none): the caller removes its data file.
+ */
+int cache_index_object(struct cache_db *d, const char *origin,
+		       const char *key, const char *etag, uint64_t size,
+		       int64_t mtime, uint64_t *id, uint64_t *stale);
+int cache_index_chunk_get(struct cache_db *d, uint64_t obj, uint64_t idx,
+			  uint32_t *len, uint32_t *crc);
+/* -ENOENT when the object is gone (its chunks must not be indexed). */
+int cache_index_chunk_put(struct cache_db *d, const struct cache_chunk_ref *r,
+			  int64_t atime);
+/* Delete only if the row still has this crc: a rewrite is left alone. */
+int cache_index_chunk_del(struct cache_db *d, uint64_t obj, uint64_t idx,
+			  uint32_t crc);
+int cache_index_chunk_touch(struct cache_db *d, uint64_t obj, uint64_t idx,
+			    int64_t atime);
+/* The n least recently used chunks; *nout set. */
+int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out,
+		    size_t n, size_t *nout);
+/* Chunks after (obj, idx) in key order, for verify. */
+int cache_index_chunks_after(struct cache_db *d, uint64_t obj, uint64_t idx,
+			     struct cache_chunk_ref *out, size_t n,
+			     size_t *nout);
+int cache_index_totals(struct cache_db *d, uint64_t *objects,
+		       uint64_t *chunks, uint64_t *bytes);
+int cache_index_obj_exists(struct cache_db *d, uint64_t obj);
+/*
+ * Delete the objects of origin (all if NULL); the ids deleted are returned
+ * in a malloc'd array the caller frees.
+ */
+int cache_index_clear(struct cache_db *d, const char *origin, uint64_t **ids,
+		      size_t *nids);
+
+/* ---- data files (cache-store.c) ---- */
+
+/* Open obj's data file; O_CREAT creates it (and its directory) 0600. */
+int cache_store_open(const struct cache *c, uint64_t obj, int flags);
+int cache_store_unlink(const struct cache *c, uint64_t obj);
+/* Give the bytes of one chunk back to the file system. */
+void cache_store_punch(const struct cache *c, int fd, uint64_t obj,
+		       uint64_t idx, uint32_t len);
+int cache_store_pread(int fd, void *buf, size_t len, off_t off);
+int cache_store_pwrite(int fd, const void *buf, size_t len, off_t off);
+int cache_store_mkdirs(const struct cache *c);
+/* Call fn for every data file's object id; stops on a non-zero return. */
+int cache_store_scan(const struct cache *c,
+		     int (*fn)(const struct cache *c, uint64_t obj, void *arg),
+		     void *arg);
+/* Free space for the user on dir's file system, in bytes. */
+int cache_store_fs_free(const char *dir, uint64_t *avail, uint64_t *total);
+
+/* ---- the handle (cache.c) and the eviction thread (cache-evict.c) ---- */
+
+/* A chunk written but not yet durable and indexed. */
+struct cache_pending {
+	struct cache_chunk_ref ref;
+	int64_t atime;
+	int fd; /* owned: closed once indexed */
+};
+
+struct cache_touch {
+	uint64_t obj;
+	uint64_t idx;
+	int64_t atime;
+};
+
+#define CACHE_PENDING_MAX 64
+#define CACHE_TOUCH_MAX 4096
+
+struct cache {
+	/* Set at open, read-only afterwards. */
+	char *dir;
+	char *data_dir;
+	char *index_path;
+	uint32_t chunk_size;
+
+	pthread_mutex_t db_lock;
+	struct cache_db fg; /* protected by db_lock */
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* eviction thread waits on it */
+	pthread_cond_t done;	/* writers and cache_flush wait on it */
+	/* Everything below, to bg, is protected by lock. */
+	uint64_t max_bytes;
+	uint64_t min_free_bytes;
+	struct cache_pending pending[CACHE_PENDING_MAX];
+	size_t npending;
+	struct cache_touch touch[CACHE_TOUCH_MAX];
+	size_t ntouch;
+	uint64_t pass_requested; /* passes asked for */
+	uint64_t pass_done;	 /* passes completed */
+	int64_t clock_us;	 /* last access time handed out */
+	bool low_space;		 /* last pass: floor or limit unreachable */
+	bool stop;
+	time_t nospc_warned;	 /* last "not cached" warning */
+
+	struct cache_db bg; /* eviction thread only */
+	pthread_t thread;
+	bool thread_started;
+};
+
+/* Access time for a new record, strictly increasing within the process. */
+int64_t cache_now_locked(struct cache *c);
+/* Log the "cache full, not caching" warning, at most once a minute. */
+void cache_warn_nospc(struct cache *c, const char *why, int err);
+int cache_evict_start(struct cache *c);
+void cache_evict_stop(struct cache *c);
+/* Ask for a pass; with wait, block until it completed. Caller holds no lock. */
+void cache_evict_kick(struct cache *c, bool wait);
+
+#endif

@@ -1,0 +1,641 @@
+/*
+ * The disk cache's public face (cache.h): opening a cache directory, the
+ * chunk read and write paths, and the maintenance calls behind
+ * `cofault cache stats|clear|verify`.
+ *
+ * Every chunk read is verified against the CRC32C in the index: at 5-6 GB/s
+ * (SSE4.2) it costs about a tenth of a page-cache read, and it is what makes
+ * sharing the directory with a process that evicts, and a crash, safe: a
+ * mismatch is re-checked against the index and reported as a miss, never as
+ * data. For the same reason there is no zero-copy (splice) read path: the
+ * bytes would reach the reader unverified.
+ *
+ * Locks: c->lock (queue, access times, limits) and c->db_lock (foreground
+ * SQLite connection) are never held together.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache-int.h"
+#include "common/log.h"
+
+#define NOSPC_WARN_PERIOD_S 60
+
+int64_t cache_now_locked(struct cache *c)
+{
+	struct timespec ts;
+	int64_t now;
+
+	/* Wall clock: access times are compared across processes and boots. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (now <= c->clock_us)
+		now = c->clock_us + 1;
+	c->clock_us = now;
+	return now;
+}
+
+void cache_warn_nospc(struct cache *c, const char *why, int err)
+{
+	time_t now = time(NULL);
+	bool warn;
+
+	pthread_mutex_lock(&c->lock);
+	warn = !c->nospc_warned || now - c->nospc_warned >= NOSPC_WARN_PERIOD_S;
+	if (warn)
+		c->nospc_warned = now;
+	pthread_mutex_unlock(&c->lock);
+	if (warn)
+		log_warn("cache: %s: %s: not caching for now", why,
+			 strerror(err));
+	else
+		log_debug("cache: %s: %s", why, strerror(err));
+}
+
+/* mkdir -p, each new level 0700 whatever the umask. */
+static int cache_mkdir_p(const char *dir)
+{
+	char *p, *s = strdup(dir);
+	int err = 0;
+
+	if (!s)
+		return -ENOMEM;
+	for (p = s + 1;; p++) {
+		char ch = *p;
+
+		if (ch != '/' && ch)
+			continue;
+		*p = '\0';
+		if (mkdir(s, 0700) == 0) {
+			if (chmod(s, 0700) < 0) {
+				err = -errno;
+				break;
+			}
+		} else if (errno != EEXIST) {
+			err = -errno;
+			break;
+		}
+		if (!ch)
+			break;
+		*p = ch;
+	}
+	free(s);
+	return err;
+}
+
+/* The directory must be ours; take group and other bits away if set. */
+static int cache_check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != geteuid()) {
+		log_err("cache: %s belongs to uid %u", dir,
+			(unsigned int)st.st_uid);
+		return -EACCES;
+	}
+	if ((st.st_mode & 07777) != 0700) {
+		if (st.st_mode & 077)
+			log_warn("cache: %s was mode %o, now 0700", dir,
+				 (unsigned int)(st.st_mode & 07777));
+		if (chmod(dir, 0700) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * SQLite creates the -wal and -shm files with the database file's mode:
+ * creating that one 0600 ourselves makes all three private.
+ */
+static int cache_create_index_file(const char *path)
+{
+	struct stat st;
+	int fd, err = 0;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 ||
+	    ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int unlink_obj(const struct cache *c, uint64_t obj, void *arg)
+{
+	cache_store_unlink(c, obj);
+	return 0;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = malloc(la + lb + 2);
+
+	if (p) {
+		memcpy(p, a, la);
+		p[la] = '/';
+		memcpy(p + la + 1, b, lb + 1);
+	}
+	return p;
+}
+
+int cache_open(const struct cache_opts *o, struct cache **out)
+{
+	uint32_t cs = o ? o->chunk_size : 0;
+	struct cache *c;
+	bool wiped;
+	int err;
+
+	*out = NULL;
+	if (!o || !o->dir || !*o->dir)
+		return -EINVAL;
+	if (cs && (cs < 4096 || cs > (64u << 20) || (cs & (cs - 1))))
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->dir = strdup(o->dir);
+	c->data_dir = path_join(o->dir, "data");
+	c->index_path = path_join(o->dir, "index.db");
+	if (!c->dir || !c->data_dir || !c->index_path) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	pthread_mutex_init(&c->db_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	pthread_cond_init(&c->done, NULL);
+
+	err = cache_mkdir_p(c->dir);
+	if (!err)
+		err = cache_check_dir(c->dir);
+	if (!err)
+		err = cache_store_mkdirs(c);
+	if (!err)
+		err = cache_create_index_file(c->index_path);
+	if (err) {
+		log_err("cache: %s: %s", c->dir, strerror(-err));
+		goto out_free;
+	}
+	err = cache_index_open(&c->fg, c->index_path);
+	if (err)
+		goto out_free;
+	err = cache_index_setup(&c->fg, &cs, o->reset_on_mismatch, &wiped);
+	if (err)
+		goto out_index;
+	c->chunk_size = cs;
+	if (wiped)
+		cache_store_scan(c, unlink_obj, NULL);
+	c->max_bytes = o->max_bytes ? o->max_bytes
+				    : cache_default_size(c->dir);
+	c->min_free_bytes = o->min_free_bytes;
+	err = cache_evict_start(c);
+	if (err)
+		goto out_index;
+	*out = c;
+	return 0;
+
+out_index:
+	cache_index_close(&c->fg);
+out_free:
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->db_lock);
+	free(c->index_path);
+	free(c->data_dir);
+	free(c->dir);
+	free(c);
+	return err;
+}
+
+void cache_close(struct cache *c)
+{
+	if (!c)
+		return;
+	cache_evict_stop(c);
+	/* The thread's last pass emptied the queue; this is a safety net. */
+	for (size_t i = 0; i < c->npending; i++)
+		close(c->pending[i].fd);
+	cache_index_close(&c->fg);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->db_lock);
+	free(c->index_path);
+	free(c->data_dir);
+	free(c->dir);
+	free(c);
+}
+
+uint32_t cache_chunk_size(const struct cache *c)
+{
+	return c->chunk_size;
+}
+
+int cache_object(struct cache *c, const char *origin, const char *key,
+		 const char *etag, uint64_t size, int64_t mtime,
+		 uint64_t *obj_id)
+{
+	uint64_t stale;
+	int err;
+
+	*obj_id = 0;
+	if (!origin || !key || size > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_object(&c->fg, origin, key, etag, size, mtime,
+				 obj_id, &stale);
+	pthread_mutex_unlock(&c->db_lock);
+	if (stale) {
+		log_debug("cache: %s %s changed: dropped object %" PRIu64,
+			  origin, key, stale);
+		cache_store_unlink(c, stale);
+	}
+	return err;
+}
+
+/* Look in the write queue; caller holds c->lock. */
+static bool cache_pending_find(struct cache *c, uint64_t obj, uint64_t idx,
+			       uint32_t *len, uint32_t *crc)
+{
+	for (size_t i = c->npending; i-- > 0;) {
+		const struct cache_chunk_ref *r = &c->pending[i].ref;
+
+		if (r->obj == obj && r->idx == idx) {
+			*len = r->len;
+			*crc = r->crc;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Remove a chunk that proved bad, if the index still describes it so. */
+static bool cache_drop(struct cache *c, uint64_t obj, uint64_t idx,
+		       uint32_t len, uint32_t crc)
+{
+	int err;
+
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_chunk_del(&c->fg, obj, idx, crc);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err)
+		return false;
+	cache_store_punch(c, -1, obj, idx, len);
+	return true;
+}
+
+/*
+ * Read and verify one chunk whose index entry says (ilen, icrc). 0, or
+ * -EBADMSG when the bytes do not match, or -errno.
+ */
+static int cache_read_verify(struct cache *c, int fd, uint64_t idx,
+			     void *buf, uint32_t ilen, uint32_t icrc)
+{
+	int err;
+
+	err = cache_store_pread(fd, buf, ilen, (off_t)(idx * c->chunk_size));
+	if (err == -ENODATA)
+		return -EBADMSG;
+	if (err)
+		return err;
+	return cache_crc32c(0, buf, ilen) == icrc ? 0 : -EBADMSG;
+}
+
+/*
+ * After a failed check: if the index still holds the same entry, the bytes
+ * on disk are bad: drop them and return true. Otherwise the chunk was
+ * evicted or replaced under us, which is no fault.
+ */
+static bool cache_bad_chunk(struct cache *c, uint64_t obj, uint64_t idx,
+			    uint32_t len, uint32_t crc, const char *why)
+{
+	uint32_t len2, crc2;
+	int err;
+
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_chunk_get(&c->fg, obj, idx, &len2, &crc2);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err || len2 != len || crc2 != crc) {
+		log_debug("cache: chunk %" PRIu64 "/%" PRIu64
+			  " changed while read",
+			  obj, idx);
+		return false;
+	}
+	if (!cache_drop(c, obj, idx, len, crc))
+		return false;
+	log_warn("cache: chunk %" PRIu64 "/%" PRIu64 " %s: dropped", obj, idx,
+		 why);
+	return true;
+}
+
+int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
+		     void *buf, size_t len)
+{
+	uint32_t ilen, icrc;
+	bool pending;
+	int fd, err;
+
+	if (!len || len > c->chunk_size)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	pending = cache_pending_find(c, obj_id, idx, &ilen, &icrc);
+	pthread_mutex_unlock(&c->lock);
+	if (!pending) {
+		pthread_mutex_lock(&c->db_lock);
+		err = cache_index_chunk_get(&c->fg, obj_id, idx, &ilen, &icrc);
+		pthread_mutex_unlock(&c->db_lock);
+		if (err)
+			return err;
+	}
+	if (ilen != len) {
+		/* Recorded for another object size: stale, whatever it is. */
+		if (!pending)
+			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
+					"has the wrong length");
+		return -ENOENT;
+	}
+	fd = cache_store_open(c, obj_id, O_RDONLY);
+	if (fd < 0) {
+		if (fd == -ENOENT && !pending)
+			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
+					"has no data file");
+		return fd == -ENOENT ? -ENOENT : fd;
+	}
+	err = cache_read_verify(c, fd, idx, buf, ilen, icrc);
+	close(fd);
+	if (err == -EBADMSG) {
+		if (!pending)
+			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
+					"failed its checksum");
+		return -ENOENT;
+	}
+	if (err)
+		return err;
+
+	pthread_mutex_lock(&c->lock);
+	/* A full buffer drops the access: LRU is approximate by design. */
+	if (c->ntouch < CACHE_TOUCH_MAX) {
+		struct cache_touch *t = &c->touch[c->ntouch++];
+
+		t->obj = obj_id;
+		t->idx = idx;
+		t->atime = cache_now_locked(c);
+	}
+	if (c->ntouch >= CACHE_TOUCH_MAX / 2)
+		pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static bool is_nospc(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT;
+}
+
+int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
+		      const void *buf, size_t len)
+{
+	struct cache_pending *p;
+	off_t off = (off_t)(idx * c->chunk_size);
+	bool low;
+	uint32_t crc;
+	int fd, err;
+
+	if (!len || len > c->chunk_size || idx > (uint64_t)INT64_MAX / c->chunk_size)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	low = c->low_space;
+	pthread_mutex_unlock(&c->lock);
+	if (low) {
+		cache_warn_nospc(c, "free space under the floor", ENOSPC);
+		return 0;
+	}
+	crc = cache_crc32c(0, buf, len);
+	fd = cache_store_open(c, obj_id, O_RDWR | O_CREAT);
+	if (fd < 0) {
+		if (is_nospc(fd)) {
+			cache_warn_nospc(c, "create", -fd);
+			return 0;
+		}
+		return fd;
+	}
+	err = cache_store_pwrite(fd, buf, len, off);
+	if (err) {
+		cache_store_punch(c, fd, obj_id, idx, (uint32_t)len);
+		close(fd);
+		if (is_nospc(err)) {
+			cache_warn_nospc(c, "write", -err);
+			return 0;
+		}
+		log_warn("cache: write of chunk %" PRIu64 "/%" PRIu64 ": %s",
+			 obj_id, idx, strerror(-err));
+		return err;
+	}
+	/* Start writeback now, so the thread's fdatasync has less to wait for. */
+	sync_file_range(fd, off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+
+	pthread_mutex_lock(&c->lock);
+	while (c->npending == CACHE_PENDING_MAX && !c->stop) {
+		pthread_cond_signal(&c->wake);
+		pthread_cond_wait(&c->done, &c->lock);
+	}
+	if (c->stop) {
+		pthread_mutex_unlock(&c->lock);
+		close(fd);
+		return 0;
+	}
+	p = &c->pending[c->npending++];
+	p->ref.obj = obj_id;
+	p->ref.idx = idx;
+	p->ref.len = (uint32_t)len;
+	p->ref.crc = crc;
+	p->atime = cache_now_locked(c);
+	p->fd = fd;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cache_flush(struct cache *c)
+{
+	cache_evict_kick(c, true);
+	return 0;
+}
+
+void cache_set_limits(struct cache *c, uint64_t max_bytes,
+		      uint64_t min_free_bytes)
+{
+	pthread_mutex_lock(&c->lock);
+	c->max_bytes = max_bytes ? max_bytes : cache_default_size(c->dir);
+	c->min_free_bytes = min_free_bytes;
+	pthread_mutex_unlock(&c->lock);
+	cache_evict_kick(c, false);
+}
+
+int cache_stats(struct cache *c, struct cache_stats *st)
+{
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_totals(&c->fg, &st->objects, &st->chunks,
+				 &st->bytes);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err)
+		return err;
+	pthread_mutex_lock(&c->lock);
+	st->max_bytes = c->max_bytes;
+	st->min_free_bytes = c->min_free_bytes;
+	pthread_mutex_unlock(&c->lock);
+	st->chunk_size = c->chunk_size;
+	return cache_store_fs_free(c->dir, &st->fs_free_bytes, NULL);
+}
+
+/* Unlink a data file whose object is no longer indexed. */
+static int cache_sweep_one(const struct cache *cc, uint64_t obj, void *arg)
+{
+	struct cache *c = (struct cache *)cc;
+	int err;
+
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_obj_exists(&c->fg, obj);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err == -ENOENT) {
+		log_debug("cache: removing orphan data file %" PRIu64, obj);
+		cache_store_unlink(c, obj);
+		return 0;
+	}
+	return err;
+}
+
+int cache_clear(struct cache *c, const char *origin)
+{
+	uint64_t *ids;
+	size_t n;
+	int err;
+
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_clear(&c->fg, origin, &ids, &n);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		cache_store_unlink(c, ids[i]);
+	free(ids);
+	if (!origin)
+		err = cache_store_scan(c, cache_sweep_one, NULL);
+	return err;
+}
+
+int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad)
+{
+	struct cache_chunk_ref refs[256];
+	uint64_t obj = 0, idx = 0, fd_obj = 0;
+	void *buf;
+	int fd = -1, err = 0;
+	size_t n;
+
+	*checked = *bad = 0;
+	buf = malloc(c->chunk_size);
+	if (!buf)
+		return -ENOMEM;
+	do {
+		pthread_mutex_lock(&c->db_lock);
+		err = cache_index_chunks_after(&c->fg, obj, idx, refs, 256, &n);
+		pthread_mutex_unlock(&c->db_lock);
+		for (size_t i = 0; !err && i < n; i++) {
+			struct cache_chunk_ref *r = &refs[i];
+			int e;
+
+			if (fd < 0 || fd_obj != r->obj) {
+				if (fd >= 0)
+					close(fd);
+				fd = cache_store_open(c, r->obj, O_RDONLY);
+				fd_obj = r->obj;
+			}
+			(*checked)++;
+			if (r->len > c->chunk_size)
+				e = -EBADMSG;
+			else if (fd < 0)
+				e = fd == -ENOENT ? -EBADMSG : fd;
+			else
+				e = cache_read_verify(c, fd, r->idx, buf,
+						      r->len, r->crc);
+			if (e == -EBADMSG) {
+				if (cache_bad_chunk(c, r->obj, r->idx, r->len,
+						    r->crc,
+						    "failed verification"))
+					(*bad)++;
+			} else if (e) {
+				err = e;
+			}
+			obj = r->obj;
+			idx = r->idx;
+		}
+	} while (!err && n == 256);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	if (!err)
+		err = cache_store_scan(c, cache_sweep_one, NULL);
+	return err;
+}
+
+/* statvfs of dir, or of its nearest existing parent. */
+static int cache_fs_total(const char *dir, uint64_t *total)
+{
+	char *p = strdup(dir && *dir ? dir : ".");
+	int err;
+
+	*total = 0;
+	if (!p)
+		return -ENOMEM;
+	while ((err = cache_store_fs_free(p, NULL, total)) == -ENOENT) {
+		char *slash = strrchr(p, '/');
+
+		if (!slash) {
+			strcpy(p, ".");
+			continue;
+		}
+		if (slash == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	free(p);
+	return err;
+}
+
+uint64_t cache_default_size(const char *dir)
+{
+	uint64_t total;
+
+	return cache_fs_total(dir, &total) ? 0 : total / 10;
+}
+
+uint64_t cache_default_min_free(const char *dir)
+{
+	uint64_t total, v;
+
+	if (cache_fs_total(dir, &total))
+		return 0;
+	v = total / 20;
+	return v < (4ull << 30) ? v : 4ull << 30;
+}

@@ -1,0 +1,135 @@
+/*
+ * Persistent on-disk chunk cache: fixed-size chunks of remote objects kept
+ * under one directory, indexed in SQLite, checksummed with CRC32C, bounded
+ * by a byte limit and a free-space floor, evicted least-recently-used by a
+ * background thread. Several processes may share one directory.
+ *
+ * Every function may be called from any number of threads at once, except
+ * that cache_close() must not race with any other call on the same handle.
+ * Functions return 0 or -errno unless stated otherwise.
+ */
+#ifndef CACHE_CACHE_H
+#define CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CACHE_DEFAULT_CHUNK_SIZE (1u << 20)
+
+struct cache;
+
+struct cache_opts {
+	/* Created with mode 0700 if missing; must be private to the user. */
+	const char *dir;
+	/* Bytes of chunk data kept at most; 0 means cache_default_size(dir). */
+	uint64_t max_bytes;
+	/* Evict until the file system has this much free; 0 disables. */
+	uint64_t min_free_bytes;
+	/*
+	 * Chunk size in bytes (a power of two, 4 KiB to 64 MiB). 0 means the
+	 * size the directory records, or CACHE_DEFAULT_CHUNK_SIZE for a new
+	 * one: the maintenance commands use 0.
+	 */
+	uint32_t chunk_size;
+	/*
+	 * A directory that records another chunk size is refused with
+	 * -ESTALE, unless this is set: then it is emptied and takes the new
+	 * size (which any other process still using it will see as misses).
+	 */
+	bool reset_on_mismatch;
+};
+
+struct cache_stats {
+	uint64_t objects;
+	uint64_t chunks;
+	uint64_t bytes; /* sum of the chunk lengths indexed */
+	uint64_t max_bytes;
+	uint64_t min_free_bytes;
+	uint64_t fs_free_bytes; /* available to the user, now */
+	uint32_t chunk_size;
+};
+
+/*
+ * Open (creating if needed) the cache in o->dir and start its eviction
+ * thread. On success *out is a new handle; release it with cache_close().
+ * -ESTALE: chunk size mismatch (see reset_on_mismatch).
+ */
+int cache_open(const struct cache_opts *o, struct cache **out);
+
+/* Index the writes still queued, stop the thread, free c. NULL is a no-op. */
+void cache_close(struct cache *c);
+
+/* The chunk size in use: the caller splits objects by it. */
+uint32_t cache_chunk_size(const struct cache *c);
+
+/*
+ * Find or create the object (origin, key) and set *obj_id for the chunk
+ * calls. The object is identified by its ETag, or by size and mtime when
+ * etag is NULL or empty; when that identity differs from the one recorded,
+ * the old object and all its chunks are dropped and a new id returned
+ * (ids are never reused, so a stale id only ever misses).
+ */
+int cache_object(struct cache *c, const char *origin, const char *key,
+		 const char *etag, uint64_t size, int64_t mtime,
+		 uint64_t *obj_id);
+
+/*
+ * Read chunk idx of obj_id into buf. len is the chunk's expected length:
+ * the chunk size, or the object's tail for the last chunk.
+ * 0: buf holds len bytes whose CRC32C matched the index.
+ * -ENOENT: not cached, or dropped because it was corrupt or of another
+ * length; the caller fetches it from the origin (and may cache_chunk_write
+ * it). Other -errno: the cache failed; treat it as a miss too.
+ * Never a database write: the access time is recorded in memory and
+ * flushed by the eviction thread.
+ */
+int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
+		     void *buf, size_t len);
+
+/*
+ * Store chunk idx of obj_id (len bytes, at most the chunk size). The data
+ * is written to the page cache and queued; the eviction thread makes it
+ * durable (fdatasync) and only then indexes it, in one transaction per
+ * batch. Until then this process reads it back from the queue; other
+ * processes see it once indexed. Blocks only while the queue is full.
+ * A full disk or quota (ENOSPC, EDQUOT) or a full cache with nothing left
+ * to evict is not an error: the chunk is simply not cached, and a warning
+ * is logged at most once a minute. Returns 0 then; -errno only for bad
+ * arguments or unexpected I/O errors, which the caller may log and ignore.
+ */
+int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
+		      const void *buf, size_t len);
+
+/*
+ * Wait until every chunk written and every access recorded before the call
+ * is in the index, and one eviction pass has run after that.
+ */
+int cache_flush(struct cache *c);
+
+/* Change the limits; the next eviction pass (started now) applies them. */
+void cache_set_limits(struct cache *c, uint64_t max_bytes,
+		      uint64_t min_free_bytes);
+
+int cache_stats(struct cache *c, struct cache_stats *st);
+
+/* Drop every object of origin, or everything when origin is NULL. */
+int cache_clear(struct cache *c, const char *origin);
+
+/*
+ * Read back every indexed chunk and check its CRC32C; drop (and log) the bad
+ * ones. Also removes data files of objects no longer indexed. *checked and
+ * *bad count chunks. Slow: reads the whole cache.
+ */
+int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad);
+
+/*
+ * Default limit: 10% of the file system holding dir (or its nearest
+ * existing parent). 0 if that cannot be determined.
+ */
+uint64_t cache_default_size(const char *dir);
+
+/* Default free-space floor: 5% of that file system, at most 4 GiB. */
+uint64_t cache_default_min_free(const char *dir);
+
+#endif

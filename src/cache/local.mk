@@ -1,0 +1,18 @@
+# The persistent chunk cache: a convenience library the daemon links.
+noinst_LTLIBRARIES += src/cache/libcache.la
+src_cache_libcache_la_SOURCES = \
+	src/cache/cache.c src/cache/cache.h src/cache/cache-int.h \
+	src/cache/cache-index.c \
+	src/cache/cache-store.c \
+	src/cache/cache-evict.c \
+	src/cache/cache-crc.c
+src_cache_libcache_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+src_cache_libcache_la_LIBADD = src/common/libcommon.la $(SQLITE_LIBS) \
+	$(PTHREAD_LIBS)
+
+# Layout and throughput measurement, built on demand only:
+# make bench/cache-layout && bench/cache-layout /some/new/dir
+EXTRA_PROGRAMS = bench/cache-layout
+bench_cache_layout_SOURCES = bench/cache-layout.c
+bench_cache_layout_LDADD = src/cache/libcache.la
+CLEANFILES += bench/cache-layout

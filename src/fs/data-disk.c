@@ -1,0 +1,65 @@
+/*
+ * Glue between the data path and the persistent chunk cache. A failing
+ * cache disk (full, read-only, corrupt) must only cost speed: every error
+ * here becomes "not cached", logged once in a while, never a read error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache/cache.h"
+#include "common/log.h"
+#include "fs/data-disk.h"
+
+/* Last time a disk-tier warning was logged; racy by design, it only
+ * rate-limits messages. */
+static time_t data_disk_warned;
+
+static void data_disk_warn(const char *what, int err)
+{
+	time_t now = time(NULL);
+
+	if (now - data_disk_warned < 60)
+		return;
+	data_disk_warned = now;
+	log_warn("chunk cache: %s failed (%s); reading without it", what,
+		 strerror(-err));
+}
+
+uint64_t data_disk_object(struct cache *c, const char *origin,
+			  const char *path, const char *etag, uint64_t size,
+			  int64_t mtime)
+{
+	uint64_t id = 0;
+	int err;
+
+	if (!c)
+		return 0;
+	err = cache_object(c, origin, path, etag, size, mtime, &id);
+	if (err) {
+		data_disk_warn("registering an object", err);
+		return 0;
+	}
+	return id;
+}
+
+int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
+		   size_t len)
+{
+	int err = cache_chunk_read(c, obj, idx, buf, len);
+
+	if (err && err != -ENOENT)
+		data_disk_warn("reading a chunk", err);
+	return err ? -ENOENT : 0;
+}
+
+void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,
+		     const void *buf, size_t len)
+{
+	int err = cache_chunk_write(c, obj, idx, buf, len);
+
+	if (err)
+		data_disk_warn("writing a chunk", err);
+}

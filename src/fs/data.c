@@ -1,0 +1,672 @@
+/*
+ * The data path: chunk single flight, fetch threads, the in-memory LRU and
+ * the sequential-stream prefetcher. One mutex (d->lock) guards the chunk
+ * table, the queues and the LRU; it is never held across I/O.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "fs/data.h"
+#include "fs/data-disk.h"
+
+#define DATA_STREAMS 8 /* sequential streams tracked per object */
+#define DATA_MAX_WINDOW 16 /* chunks a stream may prefetch ahead */
+
+enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
+
+struct chunk {
+	uint64_t obj_id, idx;
+	struct chunk *hnext; /* hash chain, while hashed */
+	struct chunk *prev, *next; /* LRU (ready, unreferenced) or queue */
+	struct data_obj *obj; /* reference while queued or fetching */
+	pthread_cond_t cond; /* broadcast when the fetch ends */
+	enum chunk_state state;
+	int err; /* CHUNK_FAILED */
+	int refs; /* readers, plus one for the queue/worker */
+	bool hashed, in_lru, prefetch;
+	size_t len;
+	char *buf;
+};
+
+struct chunk_list {
+	struct chunk *head, *tail;
+};
+
+struct data_stream {
+	uint64_t next_off; /* where a sequential reader reads next */
+	uint64_t ahead; /* first chunk index not yet prefetched */
+	unsigned int window; /* chunks to keep ahead */
+	uint64_t used; /* d->tick at last use, for replacement */
+};
+
+struct data_obj {
+	struct data *d;
+	uint64_t id;
+	int refs; /* atomic */
+	char *path;
+	uint64_t size;
+	int64_t mtime;
+	char etag[STORE_ETAG_MAX]; /* under d->lock once shared */
+	bool stale; /* under d->lock */
+	uint64_t disk_id; /* object id in the disk tier, 0 if none */
+	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
+};
+
+struct data {
+	struct data_opts o;
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a chunk was queued, or stop */
+	struct chunk **table; /* hashed chunks, by (obj_id, idx) */
+	size_t nbuckets;
+	struct chunk_list lru; /* head: least recently used */
+	struct chunk_list demand, prefetch; /* queued fetches */
+	uint64_t mem_used; /* bytes of chunk buffers */
+	uint64_t next_obj_id;
+	uint64_t tick;
+	bool stop;
+	pthread_t *threads;
+	unsigned int nthreads;
+	struct data_stats stats;
+};
+
+static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t idx)
+{
+	uint64_t h = obj * 0x9e3779b97f4a7c15ULL ^ (idx + 0x632be59bd9b4e019ULL);
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return (size_t)(h % d->nbuckets);
+}
+
+static void list_remove(struct chunk_list *l, struct chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct chunk_list *l, struct chunk *c)
+{
+	c->next = NULL;
+	c->prev = l->tail;
+	if (l->tail)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+static struct chunk *chunk_find(struct data *d, uint64_t obj, uint64_t idx)
+{
+	struct chunk *c = d->table[chunk_hash(d, obj, idx)];
+
+	while (c && !(c->obj_id == obj && c->idx == idx))
+		c = c->hnext;
+	return c;
+}
+
+static void chunk_unhash(struct data *d, struct chunk *c)
+{
+	struct chunk **pp = &d->table[chunk_hash(d, c->obj_id, c->idx)];
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = c->hnext;
+	c->hnext = NULL;
+	c->hashed = false;
+}
+
+/* Caller holds d->lock; c is unhashed, out of every list, unreferenced. */
+static void chunk_destroy(struct data *d, struct chunk *c)
+{
+	d->mem_used -= c->len;
+	pthread_cond_destroy(&c->cond);
+	free(c->buf);
+	free(c);
+}
+
+/* Caller holds d->lock. */
+static void chunk_ref(struct data *d, struct chunk *c)
+{
+	if (c->in_lru) {
+		list_remove(&d->lru, c);
+		c->in_lru = false;
+	}
+	c->refs++;
+}
+
+/* Caller holds d->lock. */
+static void chunk_unref(struct data *d, struct chunk *c)
+{
+	if (--c->refs)
+		return;
+	if (c->state == CHUNK_READY && c->hashed) {
+		list_append(&d->lru, c);
+		c->in_lru = true;
+		return;
+	}
+	if (c->hashed)
+		chunk_unhash(d, c);
+	chunk_destroy(d, c);
+}
+
+/* Make room for need more bytes by dropping unreferenced ready chunks.
+ * Caller holds d->lock. Returns true when the budget now allows it. */
+static bool data_make_room(struct data *d, size_t need)
+{
+	while (d->mem_used + need > d->o.max_memory && d->lru.head) {
+		struct chunk *c = d->lru.head;
+
+		list_remove(&d->lru, c);
+		c->in_lru = false;
+		chunk_unhash(d, c);
+		chunk_destroy(d, c);
+	}
+	return d->mem_used + need <= d->o.max_memory;
+}
+
+static size_t chunk_len(const struct data *d, const struct data_obj *o,
+			uint64_t idx)
+{
+	uint64_t start = idx * d->o.chunk_size;
+	uint64_t left = o->size - start;
+
+	return left < d->o.chunk_size ? (size_t)left : d->o.chunk_size;
+}
+
+/*
+ * Find or queue chunk idx of o. Caller holds d->lock. With for_demand the
+ * chunk is returned referenced (and a queued prefetch is promoted); else
+ * it is only queued, and NULL comes back (also when memory is short).
+ */
+static struct chunk *chunk_want(struct data *d, struct data_obj *o,
+				uint64_t idx, bool for_demand, int *err)
+{
+	struct chunk *c = chunk_find(d, o->id, idx);
+	size_t len;
+
+	*err = 0;
+	if (c) {
+		if (!for_demand)
+			return NULL;
+		if (c->state == CHUNK_QUEUED && c->prefetch) {
+			/* Demand reads jump ahead of prefetch. */
+			list_remove(&d->prefetch, c);
+			c->prefetch = false;
+			list_append(&d->demand, c);
+		}
+		if (c->state == CHUNK_READY)
+			d->stats.mem_hits++;
+		chunk_ref(d, c);
+		return c;
+	}
+	len = chunk_len(d, o, idx);
+	/* Demand may overshoot the budget (readers must progress);
+	 * prefetch never does. */
+	if (!data_make_room(d, len) && !for_demand)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c->buf = malloc(len ? len : 1);
+	if (!c->buf) {
+		free(c);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	pthread_cond_init(&c->cond, NULL);
+	c->obj_id = o->id;
+	c->idx = idx;
+	c->len = len;
+	c->obj = data_obj_get(o);
+	c->state = CHUNK_QUEUED;
+	c->refs = 1; /* the queue's */
+	c->prefetch = !for_demand;
+	c->hashed = true;
+	{
+		size_t b = chunk_hash(d, o->id, idx);
+
+		c->hnext = d->table[b];
+		d->table[b] = c;
+	}
+	d->mem_used += len;
+	list_append(for_demand ? &d->demand : &d->prefetch, c);
+	if (!for_demand)
+		d->stats.prefetched++;
+	pthread_cond_signal(&d->work);
+	if (!for_demand)
+		return NULL;
+	c->refs++;
+	return c;
+}
+
+/* Fetch one chunk: disk tier first, then the origin. No lock held. */
+static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
+{
+	struct data_obj *o = c->obj;
+	char etag_seen[STORE_ETAG_MAX] = "";
+	char expect[STORE_ETAG_MAX];
+	int err;
+
+	*from_disk = false;
+	if (o->disk_id && !data_disk_read(d->o.disk, o->disk_id, c->idx, c->buf,
+					  c->len)) {
+		*from_disk = true;
+		return 0;
+	}
+	pthread_mutex_lock(&d->lock);
+	memcpy(expect, o->etag, sizeof(expect));
+	pthread_mutex_unlock(&d->lock);
+	err = d->o.store->ops->read(d->o.store, o->path, expect, c->buf,
+				    c->idx * d->o.chunk_size, c->len,
+				    etag_seen);
+	if (err)
+		return err;
+	pthread_mutex_lock(&d->lock);
+	/* The first answer fixes the version of an object whose listing
+	 * had no validator; any later answer must agree, so one open file
+	 * never mixes bytes of two versions. */
+	if (!o->etag[0])
+		memcpy(o->etag, etag_seen, sizeof(o->etag));
+	else if (etag_seen[0] && strcmp(o->etag, etag_seen))
+		err = -ESTALE;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+static void *data_worker(void *arg)
+{
+	struct data *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		struct chunk *c;
+		bool from_disk;
+		int err;
+
+		while (!d->stop && !d->demand.head && !d->prefetch.head)
+			pthread_cond_wait(&d->work, &d->lock);
+		if (d->stop)
+			break;
+		if (d->demand.head) {
+			c = d->demand.head;
+			list_remove(&d->demand, c);
+		} else {
+			c = d->prefetch.head;
+			list_remove(&d->prefetch, c);
+		}
+		c->state = CHUNK_FETCHING;
+		pthread_mutex_unlock(&d->lock);
+
+		err = chunk_fetch(d, c, &from_disk);
+
+		pthread_mutex_lock(&d->lock);
+		if (err) {
+			c->state = CHUNK_FAILED;
+			c->err = err;
+			d->stats.errors++;
+			if (err == -ESTALE)
+				c->obj->stale = true;
+			/* Later readers start a new fetch: the origin may
+			 * be back by then. */
+			if (c->hashed)
+				chunk_unhash(d, c);
+		} else {
+			c->state = CHUNK_READY;
+			if (from_disk) {
+				d->stats.disk_hits++;
+			} else {
+				d->stats.origin_reads++;
+				d->stats.origin_bytes += c->len;
+			}
+		}
+		pthread_cond_broadcast(&c->cond);
+		if (!err && !from_disk && c->obj->disk_id) {
+			/* Persist outside the lock; the worker's reference
+			 * keeps the buffer alive and it no longer changes. */
+			pthread_mutex_unlock(&d->lock);
+			data_disk_write(d->o.disk, c->obj->disk_id, c->idx,
+					c->buf, c->len);
+			pthread_mutex_lock(&d->lock);
+		}
+		{
+			struct data_obj *o = c->obj;
+
+			c->obj = NULL;
+			chunk_unref(d, c);
+			pthread_mutex_unlock(&d->lock);
+			data_obj_put(o);
+			pthread_mutex_lock(&d->lock);
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+int data_new(const struct data_opts *o, struct data **out)
+{
+	struct data *d;
+	unsigned int i;
+
+	*out = NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->o = *o;
+	if (!d->o.chunk_size)
+		d->o.chunk_size = 1024 * 1024;
+	if (!d->o.fetch_threads)
+		d->o.fetch_threads = 8;
+	if (!d->o.max_memory)
+		d->o.max_memory = 256ULL * 1024 * 1024;
+	d->nbuckets = d->o.max_memory / d->o.chunk_size * 2 + 1021;
+	d->table = calloc(d->nbuckets, sizeof(*d->table));
+	d->threads = calloc(d->o.fetch_threads, sizeof(*d->threads));
+	if (!d->table || !d->threads) {
+		free(d->table);
+		free(d->threads);
+		free(d);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->work, NULL);
+	d->next_obj_id = 1;
+	for (i = 0; i < d->o.fetch_threads; i++) {
+		int rc = pthread_create(&d->threads[i], NULL, data_worker, d);
+
+		if (rc) {
+			d->nthreads = i;
+			data_free(d);
+			return -rc;
+		}
+	}
+	d->nthreads = d->o.fetch_threads;
+	*out = d;
+	return 0;
+}
+
+void data_free(struct data *d)
+{
+	unsigned int i;
+	size_t b;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	for (i = 0; i < d->nthreads; i++)
+		pthread_join(d->threads[i], NULL);
+	/* Queued chunks still hold object references. */
+	while (d->demand.head || d->prefetch.head) {
+		struct chunk_list *l = d->demand.head ? &d->demand : &d->prefetch;
+		struct chunk *c = l->head;
+
+		list_remove(l, c);
+		data_obj_put(c->obj);
+		c->obj = NULL;
+	}
+	for (b = 0; b < d->nbuckets; b++) {
+		while (d->table[b]) {
+			struct chunk *c = d->table[b];
+
+			d->table[b] = c->hnext;
+			chunk_destroy(d, c);
+		}
+	}
+	free(d->table);
+	free(d->threads);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->work);
+	free(d);
+}
+
+int data_obj_new(struct data *d, const char *path, uint64_t size,
+		 const char *etag, int64_t mtime, struct data_obj **out)
+{
+	struct data_obj *o;
+
+	*out = NULL;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->path = strdup(path);
+	if (!o->path) {
+		free(o);
+		return -ENOMEM;
+	}
+	o->d = d;
+	o->refs = 1;
+	o->size = size;
+	o->mtime = mtime;
+	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
+	/* The disk tier keys chunks by validator; without one, a cached
+	 * chunk could belong to another version, so such objects stay in
+	 * memory only until the first answer names the version. */
+	if (d->o.disk && o->etag[0])
+		o->disk_id = data_disk_object(d->o.disk, d->o.origin_id, path,
+					      o->etag, size, mtime);
+	pthread_mutex_lock(&d->lock);
+	o->id = d->next_obj_id++;
+	pthread_mutex_unlock(&d->lock);
+	*out = o;
+	return 0;
+}
+
+struct data_obj *data_obj_get(struct data_obj *o)
+{
+	__atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+	return o;
+}
+
+void data_obj_put(struct data_obj *o)
+{
+	if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	free(o->path);
+	free(o);
+}
+
+uint64_t data_obj_size(const struct data_obj *o)
+{
+	return o->size;
+}
+
+const char *data_obj_path(const struct data_obj *o)
+{
+	return o->path;
+}
+
+uint64_t data_obj_id(const struct data_obj *o)
+{
+	return o->id;
+}
+
+bool data_obj_stale(const struct data_obj *o)
+{
+	struct data *d = o->d;
+	bool stale;
+
+	pthread_mutex_lock(&d->lock);
+	stale = o->stale;
+	pthread_mutex_unlock(&d->lock);
+	return stale;
+}
+
+void data_wait_init(struct data_wait *w, struct data *d)
+{
+	w->d = d;
+	w->interrupted = false;
+	w->chunk = NULL;
+}
+
+void data_wait_interrupt(struct data_wait *w)
+{
+	struct data *d = w->d;
+
+	pthread_mutex_lock(&d->lock);
+	w->interrupted = true;
+	if (w->chunk)
+		pthread_cond_broadcast(&((struct chunk *)w->chunk)->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * Track sequential streams and queue chunks ahead of them. A read that
+ * continues a stream doubles its window (up to DATA_MAX_WINDOW); one that
+ * continues none starts a new stream with no prefetch, so random access
+ * costs nothing extra. Caller holds d->lock.
+ */
+static void data_prefetch(struct data *d, struct data_obj *o, uint64_t off,
+			  size_t len)
+{
+	struct data_stream *s = NULL, *oldest = &o->streams[0];
+	uint64_t cs = d->o.chunk_size, last, idx, end_idx;
+	unsigned int i;
+	int err;
+
+	d->tick++;
+	for (i = 0; i < DATA_STREAMS; i++) {
+		struct data_stream *t = &o->streams[i];
+
+		if (t->used && off <= t->next_off + cs &&
+		    off + cs >= t->next_off) {
+			s = t;
+			break;
+		}
+		if (t->used < oldest->used)
+			oldest = t;
+	}
+	if (!s) {
+		s = oldest;
+		memset(s, 0, sizeof(*s));
+		s->next_off = off + len;
+		s->used = d->tick;
+		return;
+	}
+	s->next_off = off + len;
+	s->used = d->tick;
+	s->window = s->window ? s->window * 2 : 2;
+	if (s->window > DATA_MAX_WINDOW)
+		s->window = DATA_MAX_WINDOW;
+	if (!o->size)
+		return;
+	last = (o->size - 1) / cs;
+	idx = (off + len) / cs;
+	if (s->ahead > idx)
+		idx = s->ahead;
+	end_idx = (off + len) / cs + s->window;
+	if (end_idx > last)
+		end_idx = last;
+	for (; idx <= end_idx; idx++) {
+		if (d->mem_used + cs > d->o.max_memory && !d->lru.head)
+			break;
+		chunk_want(d, o, idx, false, &err);
+	}
+	s->ahead = idx;
+}
+
+int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
+	      struct data_wait *w, struct data_read *r)
+{
+	uint64_t cs = d->o.chunk_size, idx, first, last;
+	int err = 0, i;
+
+	memset(r, 0, sizeof(*r));
+	if (off >= o->size || !len)
+		return 0;
+	if (len > o->size - off)
+		len = (size_t)(o->size - off);
+	first = off / cs;
+	last = (off + len - 1) / cs;
+	if (last - first + 1 > 64)
+		return -EINVAL;
+
+	pthread_mutex_lock(&d->lock);
+	if (o->stale) {
+		err = -ESTALE;
+		goto out_unlock;
+	}
+	for (idx = first; idx <= last; idx++) {
+		struct chunk *c = chunk_want(d, o, idx, true, &err);
+
+		if (!c)
+			goto out_unpin;
+		r->pins[r->npins++] = c;
+	}
+	data_prefetch(d, o, off, len);
+	for (i = 0; i < r->npins; i++) {
+		struct chunk *c = r->pins[i];
+		uint64_t cstart = c->idx * cs;
+		uint64_t from = off > cstart ? off - cstart : 0;
+		uint64_t to = off + len - cstart;
+
+		while ((c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING) &&
+		       !w->interrupted) {
+			w->chunk = c;
+			pthread_cond_wait(&c->cond, &d->lock);
+		}
+		w->chunk = NULL;
+		if (c->state == CHUNK_FAILED) {
+			err = c->err;
+			goto out_unpin;
+		}
+		if (c->state != CHUNK_READY) {
+			err = -EINTR;
+			goto out_unpin;
+		}
+		if (to > c->len)
+			to = c->len;
+		r->iov[r->niov].iov_base = c->buf + from;
+		r->iov[r->niov].iov_len = (size_t)(to - from);
+		r->bytes += (size_t)(to - from);
+		r->niov++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+
+out_unpin:
+	for (i = 0; i < r->npins; i++)
+		chunk_unref(d, r->pins[i]);
+	r->npins = 0;
+	r->niov = 0;
+	r->bytes = 0;
+out_unlock:
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+void data_read_release(struct data *d, struct data_read *r)
+{
+	int i;
+
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < r->npins; i++)
+		chunk_unref(d, r->pins[i]);
+	pthread_mutex_unlock(&d->lock);
+	r->npins = 0;
+}
+
+void data_get_stats(struct data *d, struct data_stats *st)
+{
+	pthread_mutex_lock(&d->lock);
+	*st = d->stats;
+	pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,94 @@
+/*
+ * The data path between FUSE reads and the origin: file data is handled in
+ * fixed-size chunks, each fetched once however many readers want it
+ * (single flight), by a pool of fetch threads, kept in a bounded in-memory
+ * LRU and, when configured, in the persistent chunk cache. Readers wait
+ * interruptibly: a signal ends the wait, never the fetch.
+ */
+#ifndef FS_DATA_H
+#define FS_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "store/store.h"
+
+struct data;
+struct cache;
+
+struct data_opts {
+	struct store *store; /* not owned */
+	struct cache *disk; /* persistent tier, may be NULL; not owned */
+	const char *origin_id; /* names the origin in the disk cache */
+	uint32_t chunk_size;
+	unsigned int fetch_threads;
+	uint64_t max_memory; /* bound on chunk buffers held in memory */
+};
+
+/*
+ * One version of one object: path, size and validator are fixed for its
+ * life, so chunks of different versions never mix. Reference counted;
+ * data_obj_new returns a new reference, release with data_obj_put.
+ */
+struct data_obj;
+
+int data_new(const struct data_opts *o, struct data **out);
+void data_free(struct data *d);
+
+int data_obj_new(struct data *d, const char *path, uint64_t size,
+		 const char *etag, int64_t mtime, struct data_obj **out);
+struct data_obj *data_obj_get(struct data_obj *o);
+void data_obj_put(struct data_obj *o);
+uint64_t data_obj_size(const struct data_obj *o);
+uint64_t data_obj_id(const struct data_obj *o);
+const char *data_obj_path(const struct data_obj *o);
+/* True once a read found the origin holds another version. */
+bool data_obj_stale(const struct data_obj *o);
+
+/*
+ * A reader's handle on the chunks one read needs; the iovecs point into
+ * chunk buffers that stay valid until data_read_release.
+ */
+struct data_read {
+	struct iovec iov[64];
+	int niov;
+	size_t bytes;
+	void *pins[64]; /* private */
+	int npins;
+};
+
+/*
+ * A wait that another thread can cut short (a FUSE_INTERRUPT).
+ * data_wait_interrupt may be called from any thread, any number of times,
+ * until the read that uses the wait returns.
+ */
+struct data_wait {
+	struct data *d;
+	bool interrupted; /* under d's lock */
+	void *chunk; /* what the reader sleeps on, under d's lock */
+};
+
+void data_wait_init(struct data_wait *w, struct data *d);
+void data_wait_interrupt(struct data_wait *w);
+
+/*
+ * Read [off, off + len) of o, clipped to its size, into r. stream_hint
+ * identifies the reading stream for prefetch (e.g. the file handle).
+ * Returns 0 (r->bytes may be 0 at EOF), -EINTR when w was interrupted,
+ * -ESTALE when the origin's object changed, -EIO and friends.
+ * On 0 the caller must call data_read_release(r) after using the iovecs.
+ */
+int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
+	      struct data_wait *w, struct data_read *r);
+void data_read_release(struct data *d, struct data_read *r);
+
+/* Counters for `cofault` status output and tests. */
+struct data_stats {
+	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
+	uint64_t prefetched, errors;
+};
+void data_get_stats(struct data *d, struct data_stats *st);
+
+#endif

@@ -1,0 +1,809 @@
+/*
+ * FUSE low-level operations. Each handler answers its request exactly
+ * once. Metadata lives in the inode table (fs_table.lock); data goes
+ * through the data path; neither lock is held across network I/O.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "common/log.h"
+#include "fs/data.h"
+#include "fs/fs.h"
+#include "fs/inode.h"
+
+struct fs {
+	struct fs_opts o;
+	struct store *store;
+	struct data *data;
+	struct cache *disk;
+	struct fs_table t;
+	struct fuse_session *se; /* set before the first request */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* An open directory: the entries as they were at opendir, so offsets stay
+ * meaningful however the listing changes meanwhile. */
+struct fs_dirh {
+	uint64_t *inos;
+	size_t n;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Errors the kernel should see from a read or lookup: the origin's
+ * transport troubles all mean "I/O error" to a program. */
+static int fs_errno(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -EACCES:
+	case -ENOMEM:
+	case -EINTR:
+	case -ENOTDIR:
+	case -EISDIR:
+	case -EROFS:
+		return -err;
+	default:
+		return EIO;
+	}
+}
+
+struct fs_inval {
+	struct fuse_session *se;
+	uint64_t ino;
+};
+
+static void *fs_inval_thread(void *arg)
+{
+	struct fs_inval *iv = arg;
+	int err;
+
+	/* Own thread: the kernel may need to lock pages whose reads are
+	 * waiting on this very daemon. */
+	err = fuse_lowlevel_notify_inval_inode(iv->se, iv->ino, 0, 0);
+	if (err && err != -ENOENT)
+		log_warn("invalidating inode %llu: %s",
+			 (unsigned long long)iv->ino, strerror(-err));
+	free(iv);
+	return NULL;
+}
+
+static void fs_inval_async(struct fs *fs, uint64_t ino)
+{
+	struct fs_inval *iv = malloc(sizeof(*iv));
+	pthread_attr_t attr;
+	pthread_t th;
+
+	if (!iv || !fs->se) {
+		free(iv);
+		return;
+	}
+	iv->se = fs->se;
+	iv->ino = ino;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, fs_inval_thread, iv))
+		free(iv);
+	pthread_attr_destroy(&attr);
+}
+
+/*
+ * New attributes for file n. A different size, mtime or validator is a
+ * new version: the old one's data object is dropped and the kernel's
+ * cached pages of it invalidated. Caller holds t.lock.
+ */
+static void fs_set_attr(struct fs *fs, struct fs_inode *n,
+			const struct store_attr *a, bool exact)
+{
+	bool changed = n->attr.size != a->size || n->attr.mtime != a->mtime ||
+		       (a->etag[0] && n->attr.etag[0] &&
+			strcmp(a->etag, n->attr.etag));
+
+	if (!exact && n->attr_exact && !changed)
+		return;
+	if (n->obj && (changed || data_obj_stale(n->obj))) {
+		data_obj_put(n->obj);
+		n->obj = NULL;
+		if (n->kernel_obj_id) {
+			n->kernel_obj_id = 0;
+			fs_inval_async(fs, n->ino);
+		}
+	}
+	if (!a->etag[0] && n->attr.etag[0] && !changed) {
+		/* Keep the validator we learnt from a HEAD. */
+		char keep[STORE_ETAG_MAX];
+
+		memcpy(keep, n->attr.etag, sizeof(keep));
+		n->attr = *a;
+		memcpy(n->attr.etag, keep, sizeof(keep));
+	} else {
+		n->attr = *a;
+	}
+	n->attr.is_dir = n->is_dir;
+	n->attr_exact = exact;
+	n->attr_time = now_s();
+}
+
+/*
+ * Make sure directory dir has a listing younger than the TTL. Caller
+ * holds t.lock; it is dropped while the origin is asked. Only one thread
+ * lists a directory at a time; the others wait for its result. A failed
+ * refresh keeps serving the previous listing.
+ */
+static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
+{
+	struct store_dir sd = { 0 };
+	uint64_t *kids;
+	size_t i;
+	int err;
+
+	for (;;) {
+		if (dir->listed && now_s() - dir->list_time < fs->o.ttl)
+			return 0;
+		if (!dir->listing)
+			break;
+		pthread_cond_wait(&fs->t.listed, &fs->t.lock);
+		if (!dir->listing && !dir->listed)
+			return dir->list_err;
+		if (!dir->listing)
+			return 0;
+	}
+	dir->listing = true;
+	pthread_mutex_unlock(&fs->t.lock);
+	err = fs->store->ops->list(fs->store, dir->path, &sd);
+	pthread_mutex_lock(&fs->t.lock);
+	dir->listing = false;
+	if (err) {
+		dir->list_err = err;
+		pthread_cond_broadcast(&fs->t.listed);
+		store_dir_free(&sd);
+		if (dir->listed) {
+			log_warn("keeping the old listing of /%s: %s", dir->path,
+				 strerror(-err));
+			dir->list_time = now_s();
+			return 0;
+		}
+		return err;
+	}
+	kids = calloc(sd.n ? sd.n : 1, sizeof(*kids));
+	if (!kids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < dir->nchildren; i++) {
+		struct fs_inode *c = fs_inode_get(&fs->t, dir->children[i]);
+
+		if (c)
+			c->gone = true;
+	}
+	for (i = 0; i < sd.n; i++) {
+		struct store_dirent *e = &sd.ents[i];
+		struct fs_inode *c;
+
+		err = fs_inode_add(&fs->t, dir, e->name, e->attr.is_dir, &c);
+		if (err) {
+			free(kids);
+			goto out;
+		}
+		if (!c->is_dir)
+			fs_set_attr(fs, c, &e->attr, e->attr.size_exact);
+		kids[i] = c->ino;
+	}
+	free(dir->children);
+	dir->children = kids;
+	dir->nchildren = sd.n;
+	dir->listed = true;
+	dir->list_time = now_s();
+	err = 0;
+out:
+	dir->list_err = err;
+	pthread_cond_broadcast(&fs->t.listed);
+	store_dir_free(&sd);
+	return err;
+}
+
+/*
+ * Make sure file n has exact attributes younger than the TTL, asking the
+ * origin (HEAD) when not. Caller holds t.lock; dropped during the call.
+ */
+static int fs_file_fresh(struct fs *fs, struct fs_inode *n)
+{
+	struct store_attr a;
+	int err;
+
+	if (n->is_dir || (n->attr_exact && now_s() - n->attr_time < fs->o.ttl))
+		return 0;
+	pthread_mutex_unlock(&fs->t.lock);
+	err = fs->store->ops->stat(fs->store, n->path, &a);
+	pthread_mutex_lock(&fs->t.lock);
+	if (err == -ENOENT)
+		n->gone = true;
+	if (err)
+		return err;
+	if (a.is_dir)
+		return -EIO; /* the name turned into a directory */
+	fs_set_attr(fs, n, &a, true);
+	return 0;
+}
+
+static void fs_fill_stat(struct fs *fs, const struct fs_inode *n,
+			 struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	if (n->is_dir) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size = 4096;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->attr.size;
+		st->st_blocks = (blkcnt_t)((n->attr.size + 511) / 512);
+	}
+	/* A large block size makes cp, cat and friends read in large
+	 * requests, which is what a remote origin wants. */
+	st->st_blksize = (blksize_t)fs->o.chunk_size;
+	st->st_mtim.tv_sec = n->attr.mtime;
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+}
+
+static void fs_fill_entry(struct fs *fs, const struct fs_inode *n,
+			  struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	fs_fill_stat(fs, n, &e->attr);
+	/* An estimated size must not be cached: the next stat asks. */
+	if (n->is_dir || n->attr_exact) {
+		e->attr_timeout = fs->o.ttl;
+		e->entry_timeout = fs->o.ttl;
+	}
+}
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	if (fs->o.interruptible) {
+		/* With asynchronous reads the kernel reads ahead in the
+		 * background and the reader sleeps on a page lock that only
+		 * SIGKILL breaks; synchronous reads are sent as requests the
+		 * reader waits on itself, so a signal becomes FUSE_INTERRUPT. */
+		conn->want &= ~FUSE_CAP_ASYNC_READ;
+	}
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	conn->max_readahead = conn->max_readahead > 1024 * 1024 ?
+				      1024 * 1024 :
+				      conn->max_readahead;
+	log_info("serving %s (%s reads)", fs->store->ops->describe(fs->store),
+		 fs->o.interruptible ? "interruptible" : "asynchronous");
+}
+
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	struct fs_inode *dir, *n;
+	int err;
+
+	pthread_mutex_lock(&fs->t.lock);
+	dir = fs_inode_get(&fs->t, parent);
+	if (!dir || !dir->is_dir) {
+		err = dir ? -ENOTDIR : -ENOENT;
+		goto out_err;
+	}
+	err = fs_dir_fresh(fs, dir);
+	if (err)
+		goto out_err;
+	n = fs_inode_child(&fs->t, parent, name);
+	if (!n) {
+		/* Cached briefly: programs probe for many missing names. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->o.neg_ttl;
+		pthread_mutex_unlock(&fs->t.lock);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	err = fs_file_fresh(fs, n);
+	if (err)
+		goto out_err;
+	n->nlookup++;
+	fs_fill_entry(fs, n, &e);
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_entry(req, &e);
+	return;
+
+out_err:
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_err(req, fs_errno(err));
+}
+
+static void fs_forget_one(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_inode *n = fs_inode_get(&fs->t, ino);
+
+	if (n)
+		n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
+}
+
+static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = req_fs(req);
+
+	pthread_mutex_lock(&fs->t.lock);
+	fs_forget_one(fs, ino, nlookup);
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_none(req);
+}
+
+static void fs_op_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *forgets)
+{
+	struct fs *fs = req_fs(req);
+	size_t i;
+
+	pthread_mutex_lock(&fs->t.lock);
+	for (i = 0; i < count; i++)
+		fs_forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_none(req);
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_inode *n;
+	struct stat st;
+	double timeout;
+	int err;
+
+	pthread_mutex_lock(&fs->t.lock);
+	n = fs_inode_get(&fs->t, ino);
+	if (!n) {
+		err = -ENOENT;
+		goto out_err;
+	}
+	err = fs_file_fresh(fs, n);
+	if (err)
+		goto out_err;
+	fs_fill_stat(fs, n, &st);
+	timeout = fs->o.ttl;
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_attr(req, &st, timeout);
+	return;
+
+out_err:
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_err(req, fs_errno(err));
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_dirh *h = NULL;
+	struct fs_inode *dir;
+	size_t i;
+	int err;
+
+	pthread_mutex_lock(&fs->t.lock);
+	dir = fs_inode_get(&fs->t, ino);
+	if (!dir || !dir->is_dir) {
+		err = dir ? -ENOTDIR : -ENOENT;
+		goto out_err;
+	}
+	err = fs_dir_fresh(fs, dir);
+	if (err)
+		goto out_err;
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->inos = calloc(dir->nchildren + 2, sizeof(*h->inos));
+	if (!h || !h->inos) {
+		err = -ENOMEM;
+		goto out_err;
+	}
+	h->inos[0] = dir->ino;
+	h->inos[1] = dir->parent;
+	for (i = 0; i < dir->nchildren; i++)
+		h->inos[i + 2] = dir->children[i];
+	h->n = dir->nchildren + 2;
+	pthread_mutex_unlock(&fs->t.lock);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+	return;
+
+out_err:
+	pthread_mutex_unlock(&fs->t.lock);
+	if (h)
+		free(h->inos);
+	free(h);
+	fuse_reply_err(req, fs_errno(err));
+}
+
+static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_dirh *h = (struct fs_dirh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0, i;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->t.lock);
+	for (i = (size_t)off; i < h->n; i++) {
+		struct fs_inode *n = fs_inode_get(&fs->t, h->inos[i]);
+		const char *name = i == 0 ? "." : i == 1 ? ".." : n->name;
+		struct fuse_entry_param e;
+		size_t need;
+
+		fs_fill_entry(fs, n, &e);
+		if (plus)
+			need = fuse_add_direntry_plus(req, buf + used,
+						      size - used, name, &e,
+						      (off_t)i + 1);
+		else
+			need = fuse_add_direntry(req, buf + used, size - used,
+						 name, &e.attr, (off_t)i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+		/* The kernel takes a lookup reference for every entry of a
+		 * readdirplus answer except "." and "..". */
+		if (plus && i >= 2)
+			n->nlookup++;
+	}
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	fs_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi)
+{
+	fs_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
+{
+	struct fs_dirh *h = (struct fs_dirh *)(uintptr_t)fi->fh;
+
+	free(h->inos);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct data_obj *obj;
+	struct fs_inode *n;
+	int err;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+	    (fi->flags & (O_TRUNC | O_CREAT))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&fs->t.lock);
+	n = fs_inode_get(&fs->t, ino);
+	if (!n || n->is_dir) {
+		err = n ? -EISDIR : -ENOENT;
+		goto out_err;
+	}
+	/* A file whose last read found a new version is looked at again
+	 * before it is opened, so the new open sees the new version. */
+	if (n->obj && data_obj_stale(n->obj))
+		n->attr_exact = false;
+	err = fs_file_fresh(fs, n);
+	if (err)
+		goto out_err;
+	if (!n->obj) {
+		err = data_obj_new(fs->data, n->path, n->attr.size,
+				   n->attr.etag, n->attr.mtime, &n->obj);
+		if (err)
+			goto out_err;
+	}
+	obj = data_obj_get(n->obj);
+	/* Keep the kernel's pages only when they are of this version. */
+	fi->keep_cache = n->kernel_obj_id == data_obj_id(obj);
+	n->kernel_obj_id = data_obj_id(obj);
+	pthread_mutex_unlock(&fs->t.lock);
+	fi->fh = (uint64_t)(uintptr_t)obj;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
+	return;
+
+out_err:
+	pthread_mutex_unlock(&fs->t.lock);
+	fuse_reply_err(req, fs_errno(err));
+}
+
+static void fs_read_interrupted(fuse_req_t req, void *arg)
+{
+	data_wait_interrupt(arg);
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = req_fs(req);
+	struct data_obj *obj = (struct data_obj *)(uintptr_t)fi->fh;
+	struct data_wait w;
+	struct data_read r;
+	int err;
+
+	data_wait_init(&w, fs->data);
+	if (fs->o.interruptible)
+		fuse_req_interrupt_func(req, fs_read_interrupted, &w);
+	err = data_read(fs->data, obj, (uint64_t)off, size, &w, &r);
+	/* Unregister under libfuse's request lock: after this no interrupt
+	 * callback can touch w. */
+	if (fs->o.interruptible)
+		fuse_req_interrupt_func(req, NULL, NULL);
+	if (err) {
+		if (err == -ESTALE)
+			log_warn("/%s changed on the origin while open; "
+				 "reopen it to read the new version",
+				 data_obj_path(obj));
+		else if (err != -EINTR)
+			log_debug("read ino %llu at %lld: %s",
+				  (unsigned long long)ino, (long long)off,
+				  strerror(-err));
+		fuse_reply_err(req, fs_errno(err));
+		return;
+	}
+	if (r.niov)
+		fuse_reply_iov(req, r.iov, r.niov);
+	else
+		fuse_reply_buf(req, NULL, 0);
+	data_read_release(fs->data, &r);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	data_obj_put((struct data_obj *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = req_fs(req);
+	struct statvfs sv;
+
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = fs->o.chunk_size;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	pthread_mutex_lock(&fs->t.lock);
+	sv.f_files = fs->t.ninodes;
+	pthread_mutex_unlock(&fs->t.lock);
+	sv.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	fuse_reply_statfs(req, &sv);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_op_init,
+	.lookup = fs_op_lookup,
+	.forget = fs_op_forget,
+	.forget_multi = fs_op_forget_multi,
+	.getattr = fs_op_getattr,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
+	.releasedir = fs_op_releasedir,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.release = fs_op_release,
+	.statfs = fs_op_statfs,
+};
+
+/* The persistent chunk cache, when a directory was given. */
+static int fs_disk_open(struct fs *fs, struct cache **out)
+{
+	struct cache_opts co = {
+		.dir = fs->o.cache_dir,
+		.max_bytes = fs->o.cache_size,
+		.min_free_bytes = fs->o.cache_min_free,
+		.chunk_size = fs->o.chunk_size,
+		.reset_on_mismatch = true,
+	};
+	int err;
+
+	*out = NULL;
+	if (!fs->o.cache_dir)
+		return 0;
+	err = cache_open(&co, out);
+	if (err)
+		store_set_error("cannot open the chunk cache in %s: %s",
+				fs->o.cache_dir, strerror(-err));
+	return err;
+}
+
+static void fs_disk_close(struct cache *c)
+{
+	if (c)
+		cache_close(c);
+}
+
+int fs_new(const struct fs_opts *o, struct fs **out)
+{
+	struct data_opts dopts = { 0 };
+	struct fs *fs;
+	int err;
+
+	*out = NULL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->o = *o;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	err = fs_table_init(&fs->t);
+	if (err)
+		goto out_free;
+	err = store_open(&o->store, &fs->store);
+	if (err) {
+		if (err == -EINVAL && !store_last_error()[0])
+			store_set_error("not a valid URL");
+		else if (err == -EPROTONOSUPPORT)
+			store_set_error("only http://, https:// and s3:// URLs "
+					"can be mounted");
+		goto out_table;
+	}
+	err = fs_disk_open(fs, &fs->disk);
+	if (err)
+		goto out_store;
+	dopts.store = fs->store;
+	dopts.disk = fs->disk;
+	dopts.origin_id = o->store.url;
+	dopts.chunk_size = o->chunk_size;
+	dopts.fetch_threads = o->fetch_threads;
+	dopts.max_memory = o->max_memory;
+	err = data_new(&dopts, &fs->data);
+	if (err)
+		goto out_disk;
+	*out = fs;
+	return 0;
+
+out_disk:
+	fs_disk_close(fs->disk);
+out_store:
+	store_close(fs->store);
+out_table:
+	fs_table_destroy(&fs->t);
+out_free:
+	free(fs);
+	return err;
+}
+
+int fs_probe(struct fs *fs)
+{
+	struct fs_inode *root;
+	int err;
+
+	pthread_mutex_lock(&fs->t.lock);
+	root = fs_inode_get(&fs->t, 1);
+	err = fs_dir_fresh(fs, root);
+	pthread_mutex_unlock(&fs->t.lock);
+	return err;
+}
+
+void fs_free(struct fs *fs)
+{
+	if (!fs)
+		return;
+	/* Fetch threads first: they use the store and the disk tier. */
+	data_free(fs->data);
+	fs_disk_close(fs->disk);
+	store_close(fs->store);
+	fs_table_destroy(&fs->t);
+	free(fs);
+}
+
+int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
+	   char **fuse_argv, void (*ready)(void *arg, int err, const char *msg),
+	   void *arg)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *lc = NULL;
+	char fsname[300];
+	int err = -ENOMEM, i;
+
+	/* fsname shows in mount(8) and df: the URL without credentials. */
+	snprintf(fsname, sizeof(fsname), "-ofsname=%s,subtype=cofault,ro",
+		 fs->store->ops->describe(fs->store));
+	/* Commas would split the option list. */
+	for (i = 9; fsname[i] && strncmp(fsname + i, ",subtype", 8); i++)
+		if (fsname[i] == ',')
+			fsname[i] = '_';
+	if (fuse_opt_add_arg(&args, "cofault") ||
+	    fuse_opt_add_arg(&args, fsname) ||
+	    (fs->o.debug && fuse_opt_add_arg(&args, "-d")))
+		goto out_args;
+	for (i = 0; i < fuse_argc; i++)
+		if (fuse_opt_add_arg(&args, fuse_argv[i]))
+			goto out_args;
+	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se) {
+		err = -EINVAL;
+		ready(arg, err, "invalid FUSE options");
+		goto out_args;
+	}
+	if (fuse_set_signal_handlers(fs->se)) {
+		err = -EIO;
+		ready(arg, err, "cannot install signal handlers");
+		goto out_session;
+	}
+	if (fuse_session_mount(fs->se, mountpoint)) {
+		err = -EIO;
+		ready(arg, err, "mounting failed (see the message above)");
+		goto out_signals;
+	}
+	ready(arg, 0, NULL);
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		err = -ENOMEM;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_idle_threads(lc, 16);
+	fuse_loop_cfg_set_max_threads(lc, 64);
+	err = fuse_session_loop_mt(fs->se, lc);
+	if (err > 0)
+		err = 0; /* a signal ended the loop: a clean stop */
+	fuse_loop_cfg_destroy(lc);
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_session:
+	fuse_session_destroy(fs->se);
+	fs->se = NULL;
+out_args:
+	fuse_opt_free_args(&args);
+	return err;
+}

@@ -1,0 +1,605 @@
+/*
+ * The HTTP client core. Easy handles are pooled and share one connection
+ * cache, DNS cache and TLS session cache through a CURLSH, so every thread
+ * reuses the same keep-alive connections. A request is retried with
+ * exponential backoff and full jitter until the pool's deadline; answers
+ * are checked (status, Content-Range, body length) before they count.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "store/http.h"
+
+/* Bound on all headers of one answer: a lying or hostile server cannot
+ * make us buffer without limit. */
+#define HTTP_MAX_HEADER_BYTES (64 * 1024)
+/* Error bodies are only ever parsed for a code and a message. */
+#define HTTP_MAX_ERROR_BODY (64 * 1024)
+#define HTTP_BACKOFF_BASE_MS 100
+#define HTTP_BACKOFF_MAX_MS 2000
+
+struct http_pool {
+	struct http_pool_opts opts;
+	CURLSH *share;
+	/* One mutex per curl_lock_data, as libcurl asks share users. */
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t lock; /* protects idle[] and nidle */
+	CURL **idle; /* handles not in use; their connections stay cached */
+	size_t nidle;
+	size_t cap;
+};
+
+/* State of one attempt, reached from the libcurl callbacks. */
+struct http_xfer {
+	const struct http_req *req;
+	struct http_resp *resp;
+	size_t header_bytes;
+	bool aborted_range; /* a 200 to a ranged GET: stopped reading */
+	bool overflow; /* more body than asked for */
+	bool header_overflow;
+	size_t cap_grow;
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a,
+		       void *user)
+{
+	struct http_pool *p = user;
+
+	pthread_mutex_lock(&p->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+	struct http_pool *p = user;
+
+	pthread_mutex_unlock(&p->share_locks[data]);
+}
+
+static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
+
+static void http_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_ALL);
+}
+
+int http_pool_new(const struct http_pool_opts *o, struct http_pool **out)
+{
+	struct http_pool *p;
+	int i;
+
+	*out = NULL;
+	pthread_once(&http_global_once, http_global_init);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->opts = *o;
+	if (!p->opts.timeout_ms)
+		p->opts.timeout_ms = 30000;
+	if (!p->opts.connect_timeout_ms)
+		p->opts.connect_timeout_ms = 10000;
+	p->cap = 64;
+	p->idle = calloc(p->cap, sizeof(*p->idle));
+	p->share = curl_share_init();
+	if (!p->idle || !p->share)
+		goto out_free;
+	pthread_mutex_init(&p->lock, NULL);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&p->share_locks[i], NULL);
+	curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	*out = p;
+	return 0;
+
+out_free:
+	if (p->share)
+		curl_share_cleanup(p->share);
+	free(p->idle);
+	free(p);
+	return -ENOMEM;
+}
+
+void http_pool_free(struct http_pool *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nidle; i++)
+		curl_easy_cleanup(p->idle[i]);
+	curl_share_cleanup(p->share);
+	free(p->idle);
+	pthread_mutex_destroy(&p->lock);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&p->share_locks[i]);
+	free(p);
+}
+
+static CURL *pool_get(struct http_pool *p)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle)
+		h = p->idle[--p->nidle];
+	pthread_mutex_unlock(&p->lock);
+	if (h)
+		curl_easy_reset(h);
+	else
+		h = curl_easy_init();
+	return h;
+}
+
+static void pool_put(struct http_pool *p, CURL *h)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle < p->cap) {
+		p->idle[p->nidle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+int http_status_errno(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 400:
+		return -EINVAL;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+	case 410:
+		return -ENOENT;
+	case 412:
+		return -ESTALE;
+	case 416:
+		return -EINVAL;
+	case 429:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+static const char *month_names[] = { "Jan", "Feb", "Mar", "Apr",
+				     "May", "Jun", "Jul", "Aug",
+				     "Sep", "Oct", "Nov", "Dec" };
+
+int64_t http_parse_date(const char *s)
+{
+	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", the only form
+	 * RFC 7231 lets servers send. */
+	char mon[4] = "";
+	struct tm tm = { 0 };
+	int i;
+
+	if (!s)
+		return 0;
+	while (*s && *s != ',')
+		s++;
+	if (*s != ',')
+		return 0;
+	if (sscanf(s + 1, " %d %3s %d %d:%d:%d", &tm.tm_mday, mon, &tm.tm_year,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	for (i = 0; i < 12; i++)
+		if (!strcasecmp(mon, month_names[i]))
+			break;
+	if (i == 12 || tm.tm_year < 1970)
+		return 0;
+	tm.tm_mon = i;
+	tm.tm_year -= 1900;
+	return (int64_t)timegm(&tm);
+}
+
+static void copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
+{
+	while (n && isspace((unsigned char)*v)) {
+		v++;
+		n--;
+	}
+	while (n && isspace((unsigned char)v[n - 1]))
+		n--;
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *user)
+{
+	struct http_xfer *x = user;
+	struct http_resp *r = x->resp;
+	size_t len = size * n;
+	char value[256];
+	const char *colon;
+	size_t name_len;
+
+	x->header_bytes += len;
+	if (x->header_bytes > HTTP_MAX_HEADER_BYTES) {
+		x->header_overflow = true;
+		return 0;
+	}
+	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+		/* A new answer (after a redirect or a 100): start afresh. */
+		const char *sp = memchr(buf, ' ', len);
+
+		r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		r->etag[0] = '\0';
+		r->mtime = 0;
+		r->content_length = -1;
+		r->content_type[0] = '\0';
+		r->has_range = false;
+		r->accept_ranges = false;
+		return len;
+	}
+	colon = memchr(buf, ':', len);
+	if (!colon)
+		return len;
+	name_len = (size_t)(colon - buf);
+	copy_trimmed(value, sizeof(value), colon + 1, len - name_len - 1);
+
+#define HDR_IS(lit) (name_len == sizeof(lit) - 1 && !strncasecmp(buf, lit, name_len))
+	if (HDR_IS("etag")) {
+		copy_trimmed(r->etag, sizeof(r->etag), colon + 1,
+			     len - name_len - 1);
+	} else if (HDR_IS("last-modified")) {
+		r->mtime = http_parse_date(value);
+	} else if (HDR_IS("content-length")) {
+		char *end;
+		long long v = strtoll(value, &end, 10);
+
+		r->content_length = (end != value && v >= 0) ? v : -1;
+	} else if (HDR_IS("content-type")) {
+		copy_trimmed(r->content_type, sizeof(r->content_type), value,
+			     strlen(value));
+	} else if (HDR_IS("accept-ranges")) {
+		r->accept_ranges = !strncasecmp(value, "bytes", 5);
+	} else if (HDR_IS("content-range")) {
+		unsigned long long a, b;
+		char total[32];
+
+		if (sscanf(value, "bytes %llu-%llu/%31s", &a, &b, total) == 3 &&
+		    a <= b) {
+			r->has_range = true;
+			r->range_start = a;
+			r->range_end = b;
+			r->range_total = total[0] == '*' ?
+						 -1 :
+						 strtoll(total, NULL, 10);
+		}
+	}
+#undef HDR_IS
+	return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *user)
+{
+	struct http_xfer *x = user;
+	const struct http_req *q = x->req;
+	struct http_resp *r = x->resp;
+	size_t len = size * n;
+
+	if (r->status >= 300 || r->status < 200) {
+		/* An error answer: keep a bounded prefix for the caller. */
+		if (q->want_error_body && r->body_len < HTTP_MAX_ERROR_BODY) {
+			size_t take = len;
+			char *nb;
+
+			if (take > HTTP_MAX_ERROR_BODY - r->body_len)
+				take = HTTP_MAX_ERROR_BODY - r->body_len;
+			nb = realloc(r->body, r->body_len + take + 1);
+			if (!nb)
+				return 0;
+			r->body = nb;
+			memcpy(r->body + r->body_len, data, take);
+			r->body_len += take;
+			r->body[r->body_len] = '\0';
+		}
+		return len;
+	}
+	if (q->range_len && r->status == 200 &&
+	    !(q->range_off == 0 && r->content_length >= 0 &&
+	      (uint64_t)r->content_length == q->range_len)) {
+		/* The server ignored Range and is sending the whole object:
+		 * stop now rather than download it. */
+		x->aborted_range = true;
+		return 0;
+	}
+	switch (q->sink) {
+	case HTTP_SINK_NONE:
+		return len;
+	case HTTP_SINK_FIXED:
+		if (len > q->cap - r->body_len) {
+			x->overflow = true;
+			return 0;
+		}
+		memcpy((char *)q->buf + r->body_len, data, len);
+		r->body_len += len;
+		return len;
+	case HTTP_SINK_GROW:
+		if (len > q->cap - r->body_len) {
+			x->overflow = true;
+			return 0;
+		}
+		if (r->body_len + len + 1 > x->cap_grow) {
+			size_t ncap = x->cap_grow ? x->cap_grow : 16384;
+			char *nb;
+
+			while (ncap < r->body_len + len + 1)
+				ncap *= 2;
+			nb = realloc(r->body, ncap);
+			if (!nb)
+				return 0;
+			r->body = nb;
+			x->cap_grow = ncap;
+		}
+		memcpy(r->body + r->body_len, data, len);
+		r->body_len += len;
+		r->body[r->body_len] = '\0';
+		return len;
+	}
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool default_retryable(long status)
+{
+	return status >= 500 || status == 429 || status == 408;
+}
+
+static bool curl_retryable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
+
+/* One try. Sets *err and resp->error on failure. */
+static enum attempt_result attempt(struct http_pool *p, CURL *h,
+				   const struct http_req *q,
+				   struct http_resp *r, uint64_t budget_ms,
+				   int *err)
+{
+	struct http_xfer x = { .req = q, .resp = r };
+	char range[64];
+	struct curl_slist *hdrs = NULL, *it;
+	char ifm[STORE_ETAG_MAX + 16];
+	CURLcode rc;
+	enum attempt_result res = ATTEMPT_FAIL;
+
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->status = 0;
+	r->content_length = -1;
+	r->has_range = false;
+	r->etag[0] = '\0';
+	r->error[0] = '\0';
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_SHARE, p->share);
+	curl_easy_setopt(h, CURLOPT_URL, q->url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(p->opts.connect_timeout_ms < budget_ms ?
+					p->opts.connect_timeout_ms :
+					budget_ms));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, p->opts.insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, p->opts.insecure ? 0L : 2L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, q->no_follow ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	if (q->head)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	if (q->range_len) {
+		snprintf(range, sizeof(range), "%llu-%llu",
+			 (unsigned long long)q->range_off,
+			 (unsigned long long)(q->range_off + q->range_len - 1));
+		curl_easy_setopt(h, CURLOPT_RANGE, range);
+	}
+	for (it = q->headers; it; it = it->next)
+		hdrs = curl_slist_append(hdrs, it->data);
+	if (q->if_match && q->if_match[0]) {
+		snprintf(ifm, sizeof(ifm), "If-Match: %s", q->if_match);
+		hdrs = curl_slist_append(hdrs, ifm);
+	}
+	if (hdrs)
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	if (q->aws_sigv4) {
+		curl_easy_setopt(h, CURLOPT_AWS_SIGV4, q->aws_sigv4);
+		curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
+	}
+
+	rc = curl_easy_perform(h);
+	/* Signing material must not outlive the request inside the handle. */
+	if (q->aws_sigv4)
+		curl_easy_setopt(h, CURLOPT_USERPWD, "");
+	curl_slist_free_all(hdrs);
+
+	if (x.header_overflow) {
+		snprintf(r->error, sizeof(r->error),
+			 "answer headers exceed %d bytes",
+			 HTTP_MAX_HEADER_BYTES);
+		*err = -EIO;
+		goto out;
+	}
+	if (x.aborted_range) {
+		snprintf(r->error, sizeof(r->error),
+			 "origin ignores Range requests (answered 200 with the whole object)");
+		*err = -EIO;
+		goto out;
+	}
+	if (x.overflow) {
+		snprintf(r->error, sizeof(r->error),
+			 "origin sent more data than requested (%zu bytes)",
+			 q->cap);
+		*err = -EIO;
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(r->error, sizeof(r->error), "%s",
+			 curl_easy_strerror(rc));
+		if (rc == CURLE_PARTIAL_FILE)
+			snprintf(r->error, sizeof(r->error),
+				 "truncated body (connection closed before Content-Length)");
+		*err = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+		if (rc == CURLE_COULDNT_RESOLVE_HOST)
+			*err = -EHOSTUNREACH;
+		else if (rc == CURLE_COULDNT_CONNECT)
+			*err = -ECONNREFUSED;
+		else if (rc == CURLE_PEER_FAILED_VERIFICATION ||
+			 rc == CURLE_SSL_CACERT_BADFILE)
+			*err = -EACCES;
+		res = curl_retryable(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+		goto out;
+	}
+	if (r->status < 200 || r->status >= 300) {
+		bool retry = q->retryable ? q->retryable(r->status, r->body,
+							 r->body_len) :
+					    default_retryable(r->status);
+
+		snprintf(r->error, sizeof(r->error), "HTTP %ld", r->status);
+		*err = http_status_errno(r->status);
+		if (*err == -EAGAIN)
+			*err = -EIO;
+		res = retry ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+		goto out;
+	}
+	if (q->range_len && !q->head) {
+		if (r->status == 206 &&
+		    (!r->has_range || r->range_start != q->range_off ||
+		     r->range_end != q->range_off + q->range_len - 1)) {
+			snprintf(r->error, sizeof(r->error),
+				 "origin answered a different range than requested");
+			*err = -EIO;
+			goto out;
+		}
+		if (r->body_len != q->range_len) {
+			snprintf(r->error, sizeof(r->error),
+				 "short body: %zu of %zu bytes", r->body_len,
+				 q->range_len);
+			*err = -EIO;
+			res = ATTEMPT_RETRY;
+			goto out;
+		}
+	}
+	*err = 0;
+	res = ATTEMPT_OK;
+out:
+	return res;
+}
+
+int http_perform(struct http_pool *p, const struct http_req *q,
+		 struct http_resp *r)
+{
+	uint64_t start = now_ms();
+	uint64_t deadline = start + p->opts.timeout_ms;
+	unsigned int tries = 0;
+	int err = -EIO;
+	CURL *h;
+
+	memset(r, 0, sizeof(*r));
+	r->content_length = -1;
+	h = pool_get(p);
+	if (!h) {
+		snprintf(r->error, sizeof(r->error), "out of memory");
+		return -ENOMEM;
+	}
+	for (;;) {
+		uint64_t now = now_ms();
+		enum attempt_result res;
+		uint64_t backoff, cap;
+
+		if (now >= deadline) {
+			break;
+		}
+		res = attempt(p, h, q, r, deadline - now, &err);
+		tries++;
+		if (res == ATTEMPT_OK) {
+			pool_put(p, h);
+			return 0;
+		}
+		if (res == ATTEMPT_FAIL)
+			break;
+		/* Full jitter (AWS architecture blog's scheme): spreads the
+		 * retries of many readers hitting one failing origin. */
+		cap = HTTP_BACKOFF_BASE_MS << (tries < 5 ? tries : 5);
+		if (cap > HTTP_BACKOFF_MAX_MS)
+			cap = HTTP_BACKOFF_MAX_MS;
+		backoff = (uint64_t)random() % (cap + 1);
+		now = now_ms();
+		if (now + backoff >= deadline)
+			break;
+		log_debug("retrying %s after %s (try %u, %llu ms)",
+			  q->head ? "HEAD" : "GET", r->error, tries,
+			  (unsigned long long)backoff);
+		usleep((useconds_t)backoff * 1000);
+	}
+	pool_put(p, h);
+	if (now_ms() >= deadline && tries > 1) {
+		char prev[sizeof(r->error)];
+
+		memcpy(prev, r->error, sizeof(prev));
+		snprintf(r->error, sizeof(r->error),
+			 "gave up after %u tries in %u ms: %.180s", tries,
+			 p->opts.timeout_ms, prev);
+	}
+	return err;
+}
+
+void http_resp_free(struct http_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}

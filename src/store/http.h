@@ -1,0 +1,96 @@
+/*
+ * The HTTP client core shared by every origin: one pool of libcurl easy
+ * handles over a shared connection cache (keep-alive across requests and
+ * threads), timeouts, retries with backoff and jitter, range checks, and the
+ * single place where HTTP status and CURLcode become -errno.
+ */
+#ifndef STORE_HTTP_H
+#define STORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "store/store.h"
+
+struct http_pool;
+
+struct http_pool_opts {
+	bool insecure;
+	unsigned int timeout_ms; /* whole operation, retries included */
+	unsigned int connect_timeout_ms;
+	unsigned int max_connections;
+};
+
+int http_pool_new(const struct http_pool_opts *o, struct http_pool **out);
+void http_pool_free(struct http_pool *p);
+
+/* Where the body of an answer goes. */
+enum http_sink {
+	HTTP_SINK_NONE, /* HEAD, or body ignored */
+	HTTP_SINK_FIXED, /* into buf[0..cap): more than cap is an error */
+	HTTP_SINK_GROW, /* into a malloc'd buffer, at most cap bytes */
+};
+
+struct http_req {
+	const char *url; /* fully encoded */
+	bool head; /* HEAD instead of GET */
+	bool no_follow; /* do not follow redirects (signed requests) */
+	/* Ranged GET of [range_off, range_off + range_len) when range_len. */
+	uint64_t range_off;
+	size_t range_len;
+	const char *if_match; /* strong ETag or NULL */
+	struct curl_slist *headers; /* extra headers, caller owns */
+	/* Signing, for S3: CURLOPT_AWS_SIGV4 and "key:secret". */
+	const char *aws_sigv4;
+	const char *userpwd;
+	enum http_sink sink;
+	void *buf; /* HTTP_SINK_FIXED */
+	size_t cap; /* FIXED: size of buf; GROW: limit */
+	/* Keep error bodies (4xx/5xx) in resp->body for the caller to parse. */
+	bool want_error_body;
+	/*
+	 * Decide from an error answer whether it is worth retrying (S3's
+	 * SlowDown comes as 503, but so does a real outage); NULL: the
+	 * default rule (5xx, 429, connection errors).
+	 */
+	bool (*retryable)(long status, const char *body, size_t len);
+};
+
+struct http_resp {
+	long status;
+	char etag[STORE_ETAG_MAX];
+	int64_t mtime; /* Last-Modified, 0 when absent */
+	int64_t content_length; /* -1 when absent */
+	char content_type[128];
+	/* Content-Range of a 206: bytes start-end/total (total -1 if '*'). */
+	bool has_range;
+	uint64_t range_start, range_end;
+	int64_t range_total;
+	bool accept_ranges;
+	char *body; /* GROW sink or error body; free() */
+	size_t body_len; /* bytes received into the sink */
+	char error[256]; /* human reason when the call fails */
+};
+
+/*
+ * Perform req, retrying transient failures until the pool's timeout.
+ * Returns 0 for a 2xx answer that passed the checks (for a ranged GET:
+ * exactly range_len bytes of the requested range), otherwise -errno with a
+ * reason in resp->error: 404/410 ENOENT, 401/403 EACCES, 412 ESTALE,
+ * 416 EINVAL, persistent 5xx or network failure EIO, deadline ETIMEDOUT,
+ * unranged or truncated answer EIO. resp->status is set whenever an
+ * answer arrived. Thread-safe.
+ */
+int http_perform(struct http_pool *p, const struct http_req *req,
+		 struct http_resp *resp);
+void http_resp_free(struct http_resp *r);
+
+/* Status to -errno, for callers that interpret answers themselves. */
+int http_status_errno(long status);
+
+/* Parse an RFC 7231 date (Last-Modified); 0 when unparseable. */
+int64_t http_parse_date(const char *s);
+
+#endif

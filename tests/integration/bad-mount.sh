@@ -1,0 +1,96 @@
+#!/bin/bash
+# Mount-time errors are clear and leave nothing behind: origin down, name
+# that does not resolve, missing URL path, bad mount points, a second mount
+# on the same point, unknown options; and --help/--version work.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+# expect_mount_fail WHAT URL MOUNTPOINT MAX_MS NEEDLE [options...]: the
+# mount fails (not 0, not 2 for a usage error) within MAX_MS, says NEEDLE
+# on one line, and leaves no mount and no daemon behind.
+expect_mount_fail() {
+	local what=$1 url=$2 mnt=$3 max=$4 needle=$5 lines
+	shift 5
+	cf_mount_try "$url" "$mnt" "$@"
+	cf_log "$what: exit $MOUNT_RC after $MOUNT_MS ms: $MOUNT_ERR"
+	[ "$MOUNT_RC" != 0 ] || cf_fail "$what: mount succeeded"
+	[ "$MOUNT_RC" != 124 ] || cf_fail "$what: mount hung"
+	[ "$MOUNT_MS" -le "$max" ] || cf_fail "$what: took $MOUNT_MS ms (> $max)"
+	printf '%s\n' "$MOUNT_ERR" | grep -qF -- "$needle" ||
+		cf_fail "$what: message does not name '$needle'"
+	lines=$(printf '%s\n' "$MOUNT_ERR" | grep -c .)
+	[ "$lines" = 1 ] || cf_fail "$what: want a one-line message, got $lines lines"
+	if [ -d "$mnt" ] && cf_is_mounted "$mnt"; then
+		cf_fail "$what: $mnt left mounted"
+	fi
+	[ -z "$(cf_pids_with_arg "$mnt")" ] || cf_fail "$what: daemon left running"
+}
+
+check_usage() {
+	local rc=0 out
+	out=$("$COFAULT" mount --no-such-option "$NGINX_URL" "$T/m-usage" 2>&1) || rc=$?
+	[ "$rc" = 2 ] || cf_fail "unknown option: exit $rc, want 2"
+	printf '%s\n' "$out" | grep -qi usage || cf_fail "unknown option: no usage text"
+	rc=0
+	out=$("$COFAULT" --no-such-option 2>&1) || rc=$?
+	[ "$rc" = 2 ] || cf_fail "unknown top-level option: exit $rc, want 2"
+	rc=0
+	out=$("$COFAULT" frobnicate 2>&1) || rc=$?
+	[ "$rc" = 2 ] || cf_fail "unknown command: exit $rc, want 2"
+	rc=0
+	out=$("$COFAULT" mount 2>&1) || rc=$?
+	[ "$rc" = 2 ] || cf_fail "mount without arguments: exit $rc, want 2"
+	"$COFAULT" --help >"$T/help.out" 2>&1 || cf_fail "--help failed"
+	grep -qi usage "$T/help.out" || cf_fail "--help shows no usage"
+	"$COFAULT" mount --help >"$T/help.out" 2>&1 || cf_fail "mount --help failed"
+	grep -q -- --timeout "$T/help.out" || cf_fail "mount --help lacks --timeout"
+	"$COFAULT" --version >"$T/version.out" 2>&1 || cf_fail "--version failed"
+	grep -q '[0-9]\.[0-9]' "$T/version.out" || cf_fail "--version shows no version"
+	cf_log "usage, --help, --version: ok"
+}
+
+check_origin_errors() {
+	local port
+	# Nothing listens there: the connection is refused at once.
+	port=$(cf_free_port)
+	mkdir -p "$T/m-down"
+	expect_mount_fail "origin down" "http://127.0.0.1:$port/" "$T/m-down" \
+		10000 "127.0.0.1:$port" --timeout 3
+	mkdir -p "$T/m-dns"
+	expect_mount_fail "unresolvable name" "http://cofault-test.invalid/" \
+		"$T/m-dns" 10000 "cofault-test.invalid" --timeout 3
+	mkdir -p "$T/m-404"
+	expect_mount_fail "missing path" "${NGINX_URL}no/such/dir/" "$T/m-404" \
+		10000 "${NGINX_URL}no/such/dir/" --timeout 3
+	mkdir -p "$T/m-scheme"
+	expect_mount_fail "bad URL" "gopher://127.0.0.1:$port/" "$T/m-scheme" \
+		5000 "gopher://127.0.0.1:$port/"
+}
+
+check_mountpoint_errors() {
+	local m=$T/m-ok
+	expect_mount_fail "missing mount point" "$NGINX_URL" "$T/no-such-dir" \
+		5000 "$T/no-such-dir"
+	: >"$T/a-file"
+	expect_mount_fail "mount point is a file" "$NGINX_URL" "$T/a-file" \
+		5000 "$T/a-file"
+	cf_mount "$NGINX_URL" "$m"
+	cf_mount_try "$NGINX_URL" "$m"
+	cf_log "already mounted: exit $MOUNT_RC: $MOUNT_ERR"
+	[ "$MOUNT_RC" != 0 ] || cf_fail "second mount on $m succeeded"
+	printf '%s\n' "$MOUNT_ERR" | grep -qF -- "$m" ||
+		cf_fail "already mounted: message does not name $m"
+	[ "$(awk -v m="$m" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] ||
+		cf_fail "$m mounted more than once"
+	cf_same_file "$m/f" "$ROOT/f"
+	cf_unmount "$m"
+	cf_log "mount point errors: ok"
+}
+
+cf_init
+ROOT=$T/root
+mkdir -p "$ROOT"
+cf_random_file "$ROOT/f" 1000
+cf_nginx_start "$ROOT"
+check_usage
+check_origin_errors
+check_mountpoint_errors

@@ -1,0 +1,138 @@
+#!/bin/bash
+# An origin that fails mid-flight gives EIO within the bounded time, never
+# wrong data, and reads recover once it is back: refused connections, a
+# stalled server, a server ignoring Range, a truncated body, a lying
+# Content-Length, a wrong Content-Range. The mount is read-only (EROFS).
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+MiB=1048576
+TIMEOUT_S=3
+# EIO must come within --timeout plus this much (ms) for slack.
+SLACK_MS=3000
+
+# expect_eio WHAT FILE OFFSET LENGTH: one pread fails with EIO in time.
+expect_eio() {
+	local what=$1 got ms
+	got=$(cf_read "$2" "$3" "$4" 30)
+	ms=${got##*ms=}
+	cf_log "$what: $got"
+	case $got in
+	"errno EIO "*) ;;
+	"ok $(cf_range_sha "$ROOT/${2##*/}" "$3" "$4") "*)
+		cf_fail "$what: read succeeded, want EIO" ;;
+	ok*) cf_fail "$what: WRONG DATA returned" ;;
+	*) cf_fail "$what: want EIO, got: $got" ;;
+	esac
+	[ "$ms" -le $((TIMEOUT_S * 1000 + SLACK_MS)) ] ||
+		cf_fail "$what: EIO after $ms ms, bound is ${TIMEOUT_S}s"
+}
+
+# expect_data WHAT FILE OFFSET LENGTH: one pread returns the right bytes.
+expect_data() {
+	local what=$1 got want
+	got=$(cf_read "$2" "$3" "$4" 30)
+	want=$(cf_range_sha "$ROOT/${2##*/}" "$3" "$4")
+	case $got in
+	"ok $want "*) ;;
+	ok*) cf_fail "$what: WRONG DATA returned" ;;
+	*) cf_fail "$what: want data, got: $got" ;;
+	esac
+}
+
+check_down_and_back() {
+	expect_data "before" "$MNT/warm" 0 65536
+	cf_origin_stop
+	expect_eio "origin refusing" "$MNT/a" $((5 * MiB)) 65536
+	cf_origin_restart
+	expect_data "origin back" "$MNT/a" $((5 * MiB)) 65536
+
+	cf_origin_set stall=1
+	expect_eio "origin stalled" "$MNT/b" $((3 * MiB)) 65536
+	cf_origin_set
+	expect_data "stall lifted" "$MNT/b" $((3 * MiB)) 65536
+
+	cf_origin_set down=1
+	expect_eio "origin dropping connections" "$MNT/c" $((2 * MiB)) 4096
+	cf_origin_set
+	expect_data "origin answering again" "$MNT/c" $((2 * MiB)) 4096
+	cf_log "down, stall, recovery: ok"
+}
+
+# check_misbehaviour KNOB FILE: with KNOB on, a read in the middle of FILE
+# fails with EIO; with it off, the same read returns the right bytes (so
+# nothing wrong was cached on the way).
+check_misbehaviour() {
+	local knob=$1 f=$2
+	cf_origin_set "$knob=1"
+	expect_eio "$knob" "$MNT/$f" $((4 * MiB)) 65536
+	cf_origin_set
+	expect_data "$knob off again" "$MNT/$f" $((4 * MiB)) 65536
+	[ -s "$LOG" ] || cf_fail "$knob: the daemon logged nothing"
+}
+
+# A fresh mount of an origin claiming every file is 4 KiB longer than it
+# is (listing, HEAD, Content-Length): the bytes past the real end never
+# arrive, and the read of them must fail rather than return zeros.
+check_lie_length() {
+	local size mnt=$T/mnt-lie
+	cf_origin_set lie_length=1
+	cf_mount "$ORIGIN_URL" "$mnt" --timeout "$TIMEOUT_S"
+	size=$(stat -c %s "$mnt/lie")
+	cf_log "lie: st_size $size (real $((8 * MiB)))"
+	expect_data "lie_length head" "$mnt/lie" 0 65536
+	expect_eio "lie_length tail" "$mnt/lie" $((size - 8192)) 8192
+	cf_origin_set
+	cf_unmount "$mnt"
+}
+
+check_read_only() {
+	local out
+	out=$(python3 - "$MNT" <<'PY'
+import errno, os, sys
+m = sys.argv[1]
+ops = {
+    "create": lambda: os.open(m + "/new", os.O_WRONLY | os.O_CREAT, 0o644),
+    "write": lambda: os.open(m + "/a", os.O_WRONLY),
+    "truncate": lambda: os.truncate(m + "/a", 0),
+    "mkdir": lambda: os.mkdir(m + "/newdir"),
+    "unlink": lambda: os.unlink(m + "/a"),
+    "rename": lambda: os.rename(m + "/a", m + "/a2"),
+    "chmod": lambda: os.chmod(m + "/a", 0o600),
+    "symlink": lambda: os.symlink("a", m + "/ln"),
+}
+bad = 0
+for name, op in ops.items():
+    try:
+        op()
+        print("%s: succeeded" % name)
+        bad = 1
+    except OSError as e:
+        if e.errno != errno.EROFS:
+            print("%s: %s, want EROFS" % (name, errno.errorcode[e.errno]))
+            bad = 1
+sys.exit(bad)
+PY
+) || cf_fail "read-only: $out"
+	cf_log "read-only: every write gets EROFS"
+}
+
+cf_init
+cf_require_python
+ROOT=$T/root
+MNT=$T/mnt
+LOG=$T/cofault-mnt.log
+mkdir -p "$ROOT"
+for f in warm a b c ignore short wrong lie; do
+	cf_random_file "$ROOT/$f" $((8 * MiB))
+done
+cf_origin_start "$ROOT"
+cf_mount "$ORIGIN_URL" "$MNT" --timeout "$TIMEOUT_S"
+check_read_only
+check_down_and_back
+check_misbehaviour ignore_range ignore
+check_misbehaviour short_body short
+check_misbehaviour wrong_range wrong
+check_lie_length
+grep -qiE 'range|206' "$LOG" ||
+	cf_fail "no logged reason mentioning the range problem"
+cf_unmount "$MNT"

@@ -1,0 +1,77 @@
+#!/bin/bash
+# The mount goes away cleanly by "cofault unmount", by SIGTERM to the
+# daemon, and by SIGTERM to a foreground (-f) instance; unmounting
+# something that is not mounted is an error.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+
+# The daemon serving $1; fails the test unless there is exactly one.
+daemon_pid() {
+	local pids
+	pids=$(cf_pids_with_arg "$1")
+	[ -n "$pids" ] || cf_fail "no daemon process found for $1"
+	[ "$(echo "$pids" | wc -l)" = 1 ] || cf_fail "several daemons for $1: $pids"
+	echo "$pids"
+}
+
+# wait_gone PID MOUNTPOINT WHAT: both the process and the mount go away.
+wait_gone() {
+	cf_wait_until 10 cf_gone "$1" || cf_fail "$3: daemon $1 still running"
+	cf_wait_until 10 cf_not_mounted "$2" ||
+		cf_fail "$3: $2 still mounted"
+}
+
+check_unmount_command() {
+	local m=$T/m1 pid
+	cf_mount "$NGINX_URL" "$m"
+	cf_same_file "$m/f" "$ROOT/f"
+	pid=$(daemon_pid "$m")
+	timeout 30 "$COFAULT" unmount "$m" || cf_fail "cofault unmount failed"
+	wait_gone "$pid" "$m" "cofault unmount"
+	cf_log "cofault unmount: ok"
+}
+
+check_sigterm() {
+	local m=$T/m2 pid
+	cf_mount "$NGINX_URL" "$m"
+	cf_same_file "$m/f" "$ROOT/f"
+	pid=$(daemon_pid "$m")
+	kill -TERM "$pid"
+	wait_gone "$pid" "$m" "SIGTERM"
+	cf_log "SIGTERM to the daemon: ok"
+}
+
+check_foreground() {
+	local m=$T/m3 pid rc=0
+	mkdir -p "$m"
+	CF_MOUNTS="$CF_MOUNTS $m"
+	"$COFAULT" mount -f "$NGINX_URL" "$m" >"$T/fg.log" 2>&1 &
+	pid=$!
+	CF_PIDS="$CF_PIDS $pid"
+	cf_wait_until 10 cf_is_mounted "$m" || cf_fail "-f: not mounted"
+	cf_same_file "$m/f" "$ROOT/f"
+	kill -TERM "$pid"
+	wait_gone "$pid" "$m" "SIGTERM to -f"
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || cf_fail "-f: exit status $rc after SIGTERM, want 0"
+	cf_log "foreground mount and SIGTERM: ok"
+}
+
+check_not_mounted() {
+	local rc=0 out
+	mkdir -p "$T/plain"
+	out=$(timeout 30 "$COFAULT" unmount "$T/plain" 2>&1) || rc=$?
+	[ "$rc" != 0 ] || cf_fail "unmount of a plain directory succeeded"
+	printf '%s\n' "$out" | grep -qF "$T/plain" ||
+		cf_fail "unmount error does not name the directory: $out"
+	cf_log "unmount of a non-mount: exit $rc: $out"
+}
+
+cf_init
+ROOT=$T/root
+mkdir -p "$ROOT"
+cf_random_file "$ROOT/f" 300000
+cf_nginx_start "$ROOT"
+check_unmount_command
+check_sigterm
+check_foreground
+check_not_mounted

@@ -1,0 +1,305 @@
+/*
+ * Unit tests of the disk cache's eviction (cache-evict.c, through cache.h):
+ * least-recently-used order, the byte limit and the free-space floor, two
+ * processes sharing one directory while both read, write and evict, and a
+ * writer killed with SIGKILL.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "cache-test.h"
+
+#define CS 65536u
+
+static struct cache *open_cache(const char *dir, uint64_t max, uint64_t floor)
+{
+	struct cache_opts o = {
+		.dir = dir, .max_bytes = max, .min_free_bytes = floor,
+		.chunk_size = CS,
+	};
+	struct cache *c;
+
+	assert_int_equal(cache_open(&o, &c), 0);
+	return c;
+}
+
+static void test_lru_order(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache_stats st;
+	struct cache *c;
+	uint64_t id;
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", 10 * CS, 0, &id), 0);
+	for (int i = 0; i < 10; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	/* Touch the even chunks: the odd ones become the oldest. */
+	for (int i = 0; i < 10; i += 2)
+		assert_int_equal(cache_chunk_read(c, id, i, buf, CS), 0);
+	cache_set_limits(c, 5 * CS, 0);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 5);
+	assert_int_equal(st.bytes, 5 * CS);
+	assert_int_equal(st.max_bytes, 5 * CS);
+	for (int i = 0; i < 10; i++) {
+		int err = cache_chunk_read(c, id, i, buf, CS);
+
+		assert_int_equal(err, i % 2 ? -ENOENT : 0);
+		if (!err)
+			assert_true(test_check(buf, CS, 1, i));
+	}
+	/* Writing more keeps it at the limit, dropping the oldest. */
+	for (int i = 10; i < 13; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_true(st.bytes <= 5 * CS);
+	assert_int_equal(cache_chunk_read(c, id, 12, buf, CS), 0);
+	cache_close(c);
+
+	/* The access times survived the reopen, and so did the limit's effect. */
+	c = open_cache(dir, 2 * CS, 0);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 2);
+	assert_int_equal(cache_chunk_read(c, id, 12, buf, CS), 0);
+	assert_int_equal(cache_chunk_read(c, id, 11, buf, CS), 0);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+static void test_free_floor(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache_stats st;
+	struct cache *c;
+	uint64_t id;
+	int warnings;
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", 4 * CS, 0, &id), 0);
+	for (int i = 0; i < 4; i++) {
+		test_fill(buf, CS, 2, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	/* A floor no file system can meet: evict everything, cache nothing. */
+	cache_set_limits(c, 1ull << 30, UINT64_MAX / 2);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 0);
+	warnings = test_warnings;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	cache_flush(c);
+	assert_int_equal(test_warnings, warnings + 1);
+	assert_int_equal(cache_chunk_read(c, id, 3, buf, CS), -ENOENT);
+	/* Floor lifted: caching resumes. */
+	cache_set_limits(c, 1ull << 30, 0);
+	cache_flush(c);
+	test_fill(buf, CS, 2, 0);
+	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+#define SHARE_OBJECTS 3
+#define SHARE_CHUNKS 48
+#define SHARE_SECONDS 3
+
+struct worker {
+	struct cache *c;
+	uint64_t ids[SHARE_OBJECTS];
+	unsigned int seed;
+	time_t until;
+	unsigned long hits, misses, wrong;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char *buf = malloc(CS);
+	unsigned long n = 0;
+
+	while (time(NULL) < w->until) {
+		int j = rand_r(&w->seed) % SHARE_OBJECTS;
+		int i = rand_r(&w->seed) % SHARE_CHUNKS;
+		/* The last chunk is a short tail: lengths vary too. */
+		size_t len = i == SHARE_CHUNKS - 1 ? 1000 : CS;
+		int err = cache_chunk_read(w->c, w->ids[j], i, buf, len);
+
+		if (!err) {
+			w->hits++;
+			if (!test_check(buf, len, j, i))
+				w->wrong++;
+		} else {
+			w->misses++;
+			test_fill(buf, len, j, i);
+			cache_chunk_write(w->c, w->ids[j], i, buf, len);
+		}
+		if (++n % 500 == 0)
+			cache_flush(w->c);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Two threads on one handle for SHARE_SECONDS; 0 if no byte was wrong. */
+static int share_run(const char *dir, unsigned int seed, unsigned long *hits)
+{
+	struct worker w[2];
+	pthread_t t[2];
+	struct cache *c;
+	struct cache_opts o = {
+		.dir = dir, .max_bytes = 24 * CS, .chunk_size = CS,
+	};
+	int wrong = 0;
+
+	if (cache_open(&o, &c))
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		memset(&w[k], 0, sizeof(w[k]));
+		w[k].c = c;
+		w[k].seed = seed + k;
+		w[k].until = time(NULL) + SHARE_SECONDS;
+		for (int j = 0; j < SHARE_OBJECTS; j++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "k%d", j);
+			if (cache_object(c, "o", key, "e",
+					 (SHARE_CHUNKS - 1) * (uint64_t)CS + 1000,
+					 0, &w[k].ids[j]))
+				return -1;
+		}
+		pthread_create(&t[k], NULL, worker_main, &w[k]);
+	}
+	*hits = 0;
+	for (int k = 0; k < 2; k++) {
+		pthread_join(t[k], NULL);
+		wrong += (int)w[k].wrong;
+		*hits += w[k].hits;
+	}
+	cache_close(c);
+	return wrong;
+}
+
+static void test_two_processes(void **state)
+{
+	char *dir = test_tmpdir();
+	unsigned long hits, child_hits = 0;
+	uint64_t checked, bad;
+	struct cache_stats st;
+	struct cache *c;
+	int status, pipefd[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int wrong = share_run(dir, 1000, &child_hits);
+
+		write(pipefd[1], &child_hits, sizeof(child_hits));
+		_exit(wrong == 0 ? 0 : 1);
+	}
+	assert_int_equal(share_run(dir, 1, &hits), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(pipefd[0], &child_hits, sizeof(child_hits)),
+			 sizeof(child_hits));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_true(hits > 100);
+	assert_true(child_hits > 100);
+
+	/* What is left is consistent: within the limit, every byte right. */
+	c = open_cache(dir, 24 * CS, 0);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_true(st.bytes <= 24 * CS);
+	assert_true(st.chunks > 0);
+	assert_int_equal(cache_verify(c, &checked, &bad), 0);
+	assert_int_equal(checked, st.chunks);
+	assert_int_equal(bad, 0);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+static void test_sigkill(void **state)
+{
+	char *dir = test_tmpdir();
+	unsigned char *buf = malloc(CS);
+	uint64_t checked, bad, id;
+	struct cache *c;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		c = open_cache(dir, 1ull << 30, 0);
+		if (cache_object(c, "o", "k", "e", 1ull << 40, 0, &id))
+			_exit(1);
+		for (uint64_t i = 0; i < 2000; i++) {
+			test_fill(buf, CS, 7, i);
+			cache_chunk_write(c, id, i, buf, CS);
+		}
+		for (;;)
+			pause();
+	}
+	usleep(700 * 1000);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_verify(c, &checked, &bad), 0);
+	assert_true(checked > 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", 1ull << 40, 0, &id), 0);
+	for (uint64_t i = 0; i < checked; i++) {
+		assert_int_equal(cache_chunk_read(c, id, i, buf, CS), 0);
+		assert_true(test_check(buf, CS, 7, i));
+	}
+	cache_close(c);
+	free(buf);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lru_order),
+		cmocka_unit_test(test_free_floor),
+		cmocka_unit_test(test_two_processes),
+		cmocka_unit_test(test_sigkill),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

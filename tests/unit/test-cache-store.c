@@ -1,0 +1,271 @@
+/*
+ * Unit tests of the disk cache's data files (cache-store.c, through
+ * cache.h): a corrupted byte is caught and the chunk dropped, verify finds
+ * and drops bad chunks, files are private whatever the umask, and a full
+ * file system (a 2 MiB tmpfs) degrades to "not cached" with one warning.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "cache-test.h"
+
+#define CS 65536u
+
+static struct cache *open_cache(const char *dir, uint64_t max)
+{
+	struct cache_opts o = { .dir = dir, .max_bytes = max, .chunk_size = CS };
+	struct cache *c;
+
+	assert_int_equal(cache_open(&o, &c), 0);
+	return c;
+}
+
+static void corrupt(const char *dir, uint64_t obj, off_t off)
+{
+	char path[4096];
+	unsigned char b;
+	int fd;
+
+	test_data_path(path, sizeof(path), dir, obj);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static void test_checksum_mismatch(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache_stats st;
+	struct cache *c;
+	uint64_t id;
+	int warnings;
+
+	c = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(c, "o", "k", "e", 2 * CS + 100, 0, &id),
+			 0);
+	for (int i = 0; i < 2; i++) {
+		test_fill(buf, CS, 9, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	test_fill(buf, 100, 9, 2); /* the tail */
+	assert_int_equal(cache_chunk_write(c, id, 2, buf, 100), 0);
+	cache_flush(c);
+
+	warnings = test_warnings;
+	corrupt(dir, id, CS + 1234);
+	assert_int_equal(cache_chunk_read(c, id, 1, buf, CS), -ENOENT);
+	assert_int_equal(test_warnings, warnings + 1);
+	/* Gone from the index: the next read is a plain miss, no warning. */
+	assert_int_equal(cache_chunk_read(c, id, 1, buf, CS), -ENOENT);
+	assert_int_equal(test_warnings, warnings + 1);
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+	assert_true(test_check(buf, CS, 9, 0));
+	assert_int_equal(cache_chunk_read(c, id, 2, buf, 100), 0);
+	assert_true(test_check(buf, 100, 9, 2));
+	/* Asked with another length: stale, dropped. */
+	assert_int_equal(cache_chunk_read(c, id, 2, buf, 200), -ENOENT);
+	assert_int_equal(cache_chunk_read(c, id, 2, buf, 100), -ENOENT);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 1);
+	assert_int_equal(st.bytes, CS);
+	/* Rewritten, it is good again. */
+	test_fill(buf, CS, 9, 1);
+	assert_int_equal(cache_chunk_write(c, id, 1, buf, CS), 0);
+	cache_flush(c);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c, id, 1, buf, CS), 0);
+	assert_true(test_check(buf, CS, 9, 1));
+
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+static void test_verify(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir(), path[4096];
+	uint64_t id, checked, bad;
+	struct cache *c;
+
+	c = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(c, "o", "k", "e", 4 * CS, 0, &id), 0);
+	for (int i = 0; i < 4; i++) {
+		test_fill(buf, CS, 4, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	corrupt(dir, id, 0);
+	corrupt(dir, id, 3 * CS + CS - 1);
+	/* An orphan data file (its object long gone) is removed. */
+	test_data_path(path, sizeof(path), dir, id + 1000);
+	{
+		char sub[4096];
+
+		snprintf(sub, sizeof(sub), "%s/data/%02x", dir,
+			 (unsigned int)((id + 1000) & 0xff));
+		mkdir(sub, 0700);
+	}
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	assert_int_equal(access(path, F_OK), 0);
+
+	assert_int_equal(cache_verify(c, &checked, &bad), 0);
+	assert_int_equal(checked, 4);
+	assert_int_equal(bad, 2);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(cache_verify(c, &checked, &bad), 0);
+	assert_int_equal(checked, 2);
+	assert_int_equal(bad, 0);
+	assert_int_equal(cache_chunk_read(c, id, 1, buf, CS), 0);
+	assert_int_equal(cache_chunk_read(c, id, 3, buf, CS), -ENOENT);
+
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+static void assert_mode(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, mode);
+}
+
+static void test_permissions(void **state)
+{
+	static unsigned char buf[CS];
+	char *base = test_tmpdir(), dir[4096], path[4096];
+	struct cache *c;
+	mode_t old;
+	uint64_t id;
+
+	/* Both extremes: nothing masked, and everything masked. */
+	for (int round = 0; round < 2; round++) {
+		snprintf(dir, sizeof(dir), "%s/r%d/cache", base, round);
+		old = umask(round ? 0777 : 0);
+		c = open_cache(dir, 1ull << 30);
+		assert_int_equal(cache_object(c, "o", "k", "e", CS, 0, &id), 0);
+		test_fill(buf, CS, 1, 0);
+		assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
+		cache_flush(c);
+		umask(old);
+
+		assert_mode(dir, 0700);
+		snprintf(path, sizeof(path), "%s/r%d", base, round);
+		assert_mode(path, 0700);
+		snprintf(path, sizeof(path), "%s/data", dir);
+		assert_mode(path, 0700);
+		snprintf(path, sizeof(path), "%s/data/%02x", dir,
+			 (unsigned int)(id & 0xff));
+		assert_mode(path, 0700);
+		test_data_path(path, sizeof(path), dir, id);
+		assert_mode(path, 0600);
+		snprintf(path, sizeof(path), "%s/index.db", dir);
+		assert_mode(path, 0600);
+		snprintf(path, sizeof(path), "%s/index.db-wal", dir);
+		assert_mode(path, 0600);
+		snprintf(path, sizeof(path), "%s/index.db-shm", dir);
+		assert_mode(path, 0600);
+		assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+		cache_close(c);
+	}
+	/* An existing directory open to others is tightened. */
+	assert_int_equal(chmod(dir, 0755), 0);
+	c = open_cache(dir, 1ull << 30);
+	assert_mode(dir, 0700);
+	cache_close(c);
+	test_rm_rf(base);
+	free(base);
+}
+
+static char *tmpfs_dir;
+
+static int tmpfs_teardown(void **state)
+{
+	if (tmpfs_dir) {
+		umount2(tmpfs_dir, MNT_DETACH);
+		rmdir(tmpfs_dir);
+		free(tmpfs_dir);
+		tmpfs_dir = NULL;
+	}
+	return 0;
+}
+
+static void test_enospc(void **state)
+{
+	static unsigned char buf[CS];
+	struct cache_stats st;
+	char dir[4096];
+	struct cache *c;
+	int warnings, hits = 0;
+	uint64_t id;
+
+	tmpfs_dir = test_tmpdir();
+	assert_non_null(tmpfs_dir);
+	if (mount("tmpfs", tmpfs_dir, "tmpfs", MS_NOSUID | MS_NODEV,
+		  "size=2m,mode=0700") < 0) {
+		rmdir(tmpfs_dir);
+		free(tmpfs_dir);
+		tmpfs_dir = NULL;
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/cache", tmpfs_dir);
+	/* A limit far above the file system: only ENOSPC can stop it. */
+	c = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(c, "o", "k", "e", 64 * CS, 0, &id), 0);
+	warnings = test_warnings;
+	for (int i = 0; i < 64; i++) {
+		test_fill(buf, CS, 5, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	/* Warned, but rate-limited to one. */
+	assert_int_equal(test_warnings, warnings + 1);
+	for (int i = 0; i < 64; i++) {
+		int err = cache_chunk_read(c, id, i, buf, CS);
+
+		assert_true(err == 0 || err == -ENOENT);
+		if (!err) {
+			assert_true(test_check(buf, CS, 5, i));
+			hits++;
+		}
+	}
+	assert_true(hits > 0 && hits < 32);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, (uint64_t)hits);
+	/* Space given back: after a clear, chunks fit again. */
+	assert_int_equal(cache_clear(c, NULL), 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", 64 * CS, 0, &id), 0);
+	test_fill(buf, CS, 5, 0);
+	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
+	cache_flush(c);
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+	cache_close(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_checksum_mismatch),
+		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_permissions),
+		cmocka_unit_test_teardown(test_enospc, tmpfs_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
