@@ -6,12 +6,14 @@
 #   nullfs    the same size read through bench/nullfs (the FUSE ceiling)
 #   cold      sequential read through a fresh cofault mount, caches dropped
 #   warm      the same file read again through the same mount
+#   disk      a new mount reading what an earlier mount left in the chunk
+#             cache (page cache dropped)
 # then random 4 KiB preads (cold, fresh mount) and time to first byte.
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm random ttfb (default: all).
+# WORKLOAD is any of: curl nullfs cold warm disk random ttfb (default: all).
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
 # 1 GiB by default), so later runs skip the generation. Run as root for
 # dropping the page cache; without it the cold figure is marked "(cache
@@ -142,6 +144,25 @@ bench_seq() {
 	cf_unmount "$MNT"
 }
 
+# A new mount over the chunk cache a first mount filled, page cache
+# dropped: what a second run of a job sees.
+bench_disk() {
+	local us note= first
+	CF_CACHE_DIR=$T/shared-cache
+	fresh_mount
+	first=$MNT
+	timeout 600 cat "$MNT/$DATA_NAME" >/dev/null || cf_fail "filling the cache"
+	cf_unmount "$first"
+	fresh_mount
+	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
+	us=$(time_read "$MNT/$DATA_NAME")
+	verify "$MNT/$DATA_NAME" "$DATA_SHA"
+	report "cofault new mount, disk cache" "$(mibs "$DATA_BYTES" "$us")" "$note"
+	cf_unmount "$MNT"
+	rm -rf "$CF_CACHE_DIR"
+	unset CF_CACHE_DIR
+}
+
 # Random aligned 4 KiB preads on a fresh mount, each checked against the
 # original (the comparison is outside the timed calls).
 bench_random() {
@@ -210,7 +231,7 @@ want_workload() {
 while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE_MIB] [curl|nullfs|cold|warm|random|ttfb]..." >&2
+	*) echo "usage: $0 [-s SIZE_MIB] [curl|nullfs|cold|warm|disk|random|ttfb]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -226,5 +247,6 @@ cat "$DATA" >/dev/null
 bench_curl
 if want_workload nullfs; then bench_nullfs; fi
 if want_workload cold || want_workload warm; then bench_seq; fi
+if want_workload disk; then bench_disk; fi
 if want_workload random; then bench_random; fi
 if want_workload ttfb; then bench_ttfb; fi

@@ -17,10 +17,10 @@
  * sigsetjmp and disarm it on both paths; sigsetjmp(env, 1) so the jump also
  * unblocks SIGALRM again.
  *
- * Build: cc -o mmap-timeout mmap-timeout.c $(pkg-config --cflags --libs libcofault)
- * Usage: mmap-timeout [-m cofault|mmap] [-t MS] [-n LEN] FILE [OFFSET]
- * Prints "how=H result=ok|timeout elapsed_ms=E late_ms=L fnv=F": L is how
- * long after the deadline control came back (0 when the data came first).
+ * Build: cc -o mmap-timeout mmap-timeout.c $(pkg-config --cflags --libs
+ * libcofault) Usage: mmap-timeout [-m cofault|mmap] [-t MS] [-n LEN] FILE
+ * [OFFSET] Prints "how=H result=ok|timeout elapsed_ms=E late_ms=L fnv=F": L is
+ * how long after the deadline control came back (0 when the data came first).
  */
 #define _GNU_SOURCE
 #include <errno.h>

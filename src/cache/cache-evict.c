@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ static void evict_flush_writes(struct cache *c)
 	for (size_t i = 0; i < n; i++) {
 		if (err || !ok[i])
 			cache_store_punch(c, batch[i].fd, batch[i].ref.obj,
-					  batch[i].ref.idx, batch[i].ref.len);
+					  batch[i].ref.idx);
 		close(batch[i].fd);
 	}
 
@@ -124,13 +125,102 @@ out_free:
 	free(t);
 }
 
+/* Delete the chosen rows in one transaction; deleted[] says which went. */
+static int evict_rows(struct cache *c, const struct cache_chunk_ref *lru,
+		      const bool *chosen, bool *deleted, size_t n)
+{
+	int err;
+
+	err = cache_index_begin(&c->bg);
+	for (size_t i = 0; i < n; i++) {
+		int e = -ENOENT;
+
+		if (!err && chosen[i])
+			e = cache_index_chunk_del(&c->bg, lru[i].obj,
+						  lru[i].idx, lru[i].crc);
+		deleted[i] = e == 0;
+		if (e && e != -ENOENT)
+			err = e;
+	}
+	if (!err)
+		return cache_index_commit(&c->bg);
+	cache_index_rollback(&c->bg);
+	return err;
+}
+
+/*
+ * Evict up to EVICT_BATCH least recently used chunks, about goal bytes;
+ * add what was freed to *freed. Returns the number evicted or -errno.
+ */
+static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
+{
+	struct cache_chunk_ref lru[EVICT_BATCH];
+	bool chosen[EVICT_BATCH], deleted[EVICT_BATCH], punched = false;
+	int fds[EVICT_BATCH];
+	uint64_t want = 0;
+	size_t n;
+	int err, nd = 0;
+
+	err = cache_index_lru(&c->bg, lru, EVICT_BATCH, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		chosen[i] = false;
+		fds[i] = -1;
+		if (want >= goal)
+			continue; /* n is an upper bound */
+		fds[i] = cache_store_open(c, lru[i].obj, O_RDWR);
+		/*
+		 * Locked: being rewritten or checked by a reader, leave it.
+		 * No data file: nothing to punch, only the row to drop.
+		 */
+		if (fds[i] >= 0)
+			chosen[i] = !cache_store_lock(c, fds[i], lru[i].idx,
+						      F_WRLCK, false);
+		else
+			chosen[i] = fds[i] == -ENOENT;
+		if (chosen[i])
+			want += lru[i].len;
+	}
+	err = evict_rows(c, lru, chosen, deleted, n);
+	if (err == -ENOSPC) {
+		/*
+		 * On a full disk the index cannot grow its journal: give the
+		 * data back first, still under the locks (a reader of these
+		 * chunks now fails the checksum and misses), then retry.
+		 */
+		for (size_t i = 0; i < n; i++)
+			if (chosen[i] && fds[i] >= 0)
+				cache_store_punch(c, fds[i], lru[i].obj,
+						  lru[i].idx);
+		punched = true;
+		err = evict_rows(c, lru, chosen, deleted, n);
+	}
+	/*
+	 * Otherwise rows first, holes after, under the range lock: a reader
+	 * that looked a chunk up before the commit reads zeros, fails the
+	 * checksum, finds the row gone and reports a miss.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		if (!err && deleted[i]) {
+			if (!punched && fds[i] >= 0)
+				cache_store_punch(c, fds[i], lru[i].obj,
+						  lru[i].idx);
+			*freed += lru[i].len;
+			nd++;
+		}
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	return err ? err : nd;
+}
+
 /* Evict until under the limit and above the floor; thread only. */
 static void evict_shrink(struct cache *c)
 {
-	struct cache_chunk_ref lru[EVICT_BATCH];
 	uint64_t max, floor, bytes, avail, need, freed = 0;
 	bool low;
-	int err;
+	int n;
 
 	pthread_mutex_lock(&c->lock);
 	max = c->max_bytes;
@@ -151,41 +241,10 @@ static void evict_shrink(struct cache *c)
 		need = floor - avail;
 
 	while (freed < need) {
-		size_t n, nd = 0;
-		bool deleted[EVICT_BATCH];
-
-		err = cache_index_begin(&c->bg);
-		if (err)
+		n = evict_batch(c, need - freed, &freed);
+		if (n <= 0)
 			break;
-		err = cache_index_lru(&c->bg, lru, EVICT_BATCH, &n);
-		for (size_t i = 0; !err && i < n; i++) {
-			int e = cache_index_chunk_del(&c->bg, lru[i].obj,
-						      lru[i].idx, lru[i].crc);
-
-			deleted[i] = e == 0;
-			if (e && e != -ENOENT)
-				err = e;
-		}
-		if (!err)
-			err = cache_index_commit(&c->bg);
-		else
-			cache_index_rollback(&c->bg);
-		if (err || !n)
-			break;
-		/*
-		 * Rows first, holes after: a reader that looked the chunk
-		 * up before the commit reads zeros, fails the checksum,
-		 * finds the row gone and reports a miss.
-		 */
-		for (size_t i = 0; i < n; i++) {
-			if (!deleted[i])
-				continue;
-			cache_store_punch(c, -1, lru[i].obj, lru[i].idx,
-					  lru[i].len);
-			freed += lru[i].len;
-			nd++;
-		}
-		log_debug("cache: evicted %zu chunks", nd);
+		log_debug("cache: evicted %d chunks", n);
 	}
 
 	/* Still under the floor with nothing left to evict: stop caching. */

@@ -97,7 +97,7 @@ static int index_errno(struct cache_db *d, int rc, const char *what)
 		err = -ENOMEM;
 		break;
 	case SQLITE_FULL:
-		/* Expected when the disk fills: the caller warns, rate-limited. */
+		/* Expected when the disk fills: callers warn, rate-limited. */
 		return -ENOSPC;
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
@@ -326,9 +326,9 @@ static bool same_object(sqlite3_stmt *st, const char *etag, uint64_t size,
 	return !old && sqlite3_column_int64(st, 3) == mtime;
 }
 
-int cache_index_object(struct cache_db *d, const char *origin,
-		       const char *key, const char *etag, uint64_t size,
-		       int64_t mtime, uint64_t *id, uint64_t *stale)
+int cache_index_object(struct cache_db *d, const char *origin, const char *key,
+		       const char *etag, uint64_t size, int64_t mtime,
+		       uint64_t *id, uint64_t *stale)
 {
 	sqlite3_stmt *st;
 	int rc, err;
@@ -512,8 +512,8 @@ static int index_refs(struct cache_db *d, sqlite3_stmt *st,
 	return index_errno(d, rc, "chunk list");
 }
 
-int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out,
-		    size_t n, size_t *nout)
+int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out, size_t n,
+		    size_t *nout)
 {
 	sqlite3_stmt *st = index_stmt(d, CACHE_ST_LRU);
 
@@ -558,8 +558,8 @@ static int index_count(struct cache_db *d, enum cache_stmt s, uint64_t *a,
 	return index_errno(d, rc, "totals");
 }
 
-int cache_index_totals(struct cache_db *d, uint64_t *objects,
-		       uint64_t *chunks, uint64_t *bytes)
+int cache_index_totals(struct cache_db *d, uint64_t *objects, uint64_t *chunks,
+		       uint64_t *bytes)
 {
 	uint64_t c = 0, b = 0, o = 0;
 	int err;
@@ -596,8 +596,8 @@ int cache_index_obj_exists(struct cache_db *d, uint64_t obj)
 	return rc == SQLITE_DONE ? -ENOENT : index_errno(d, rc, "object");
 }
 
-int cache_index_clear(struct cache_db *d, const char *origin, uint64_t **ids,
-		      size_t *nids)
+int cache_index_clear(struct cache_db *d, const char *origin, bool list_only,
+		      uint64_t **ids, size_t *nids)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -605,14 +605,15 @@ int cache_index_clear(struct cache_db *d, const char *origin, uint64_t **ids,
 
 	*ids = NULL;
 	*nids = 0;
-	err = cache_index_begin(d);
+	err = list_only ? index_exec(d, "BEGIN") : cache_index_begin(d);
 	if (err)
 		return err;
 	/* Not DELETE ... RETURNING: that needs SQLite 3.35. */
-	rc = sqlite3_prepare_v2(d->db,
-				origin ? "SELECT id FROM objects WHERE origin = ?1"
-				       : "SELECT id FROM objects",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		d->db,
+		origin ? "SELECT id FROM objects WHERE origin = ?1"
+		       : "SELECT id FROM objects",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		err = index_errno(d, rc, "clear");
 		goto out_rollback;
@@ -638,6 +639,10 @@ int cache_index_clear(struct cache_db *d, const char *origin, uint64_t **ids,
 		goto out_rollback;
 	sqlite3_finalize(st);
 	st = NULL;
+	if (list_only) {
+		cache_index_rollback(d);
+		return 0;
+	}
 	rc = sqlite3_prepare_v2(d->db,
 				origin ? "DELETE FROM objects WHERE origin = ?1"
 				       : "DELETE FROM objects",

@@ -69,9 +69,9 @@ void cache_index_rollback(struct cache_db *d);
  * Find or create; *stale is the id of an object dropped because its
  * identity changed (0 if none): the caller removes its data file.
  */
-int cache_index_object(struct cache_db *d, const char *origin,
-		       const char *key, const char *etag, uint64_t size,
-		       int64_t mtime, uint64_t *id, uint64_t *stale);
+int cache_index_object(struct cache_db *d, const char *origin, const char *key,
+		       const char *etag, uint64_t size, int64_t mtime,
+		       uint64_t *id, uint64_t *stale);
 int cache_index_chunk_get(struct cache_db *d, uint64_t obj, uint64_t idx,
 			  uint32_t *len, uint32_t *crc);
 /* -ENOENT when the object is gone (its chunks must not be indexed). */
@@ -83,30 +83,36 @@ int cache_index_chunk_del(struct cache_db *d, uint64_t obj, uint64_t idx,
 int cache_index_chunk_touch(struct cache_db *d, uint64_t obj, uint64_t idx,
 			    int64_t atime);
 /* The n least recently used chunks; *nout set. */
-int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out,
-		    size_t n, size_t *nout);
+int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out, size_t n,
+		    size_t *nout);
 /* Chunks after (obj, idx) in key order, for verify. */
 int cache_index_chunks_after(struct cache_db *d, uint64_t obj, uint64_t idx,
 			     struct cache_chunk_ref *out, size_t n,
 			     size_t *nout);
-int cache_index_totals(struct cache_db *d, uint64_t *objects,
-		       uint64_t *chunks, uint64_t *bytes);
+int cache_index_totals(struct cache_db *d, uint64_t *objects, uint64_t *chunks,
+		       uint64_t *bytes);
 int cache_index_obj_exists(struct cache_db *d, uint64_t obj);
 /*
- * Delete the objects of origin (all if NULL); the ids deleted are returned
- * in a malloc'd array the caller frees.
+ * Delete the objects of origin (all if NULL), or with list_only just list
+ * them; the ids are returned in a malloc'd array the caller frees.
  */
-int cache_index_clear(struct cache_db *d, const char *origin, uint64_t **ids,
-		      size_t *nids);
+int cache_index_clear(struct cache_db *d, const char *origin, bool list_only,
+		      uint64_t **ids, size_t *nids);
 
 /* ---- data files (cache-store.c) ---- */
 
 /* Open obj's data file; O_CREAT creates it (and its directory) 0600. */
 int cache_store_open(const struct cache *c, uint64_t obj, int flags);
 int cache_store_unlink(const struct cache *c, uint64_t obj);
-/* Give the bytes of one chunk back to the file system. */
+/* Give chunk idx's slot back to the file system; fd < 0: open it. */
 void cache_store_punch(const struct cache *c, int fd, uint64_t obj,
-		       uint64_t idx, uint32_t len);
+		       uint64_t idx);
+/*
+ * Lock chunk idx's range of fd (F_RDLCK or F_WRLCK), waiting or not
+ * (-EAGAIN); released by closing fd.
+ */
+int cache_store_lock(const struct cache *c, int fd, uint64_t idx, int type,
+		     bool wait);
 int cache_store_pread(int fd, void *buf, size_t len, off_t off);
 int cache_store_pwrite(int fd, const void *buf, size_t len, off_t off);
 int cache_store_mkdirs(const struct cache *c);
@@ -146,8 +152,8 @@ struct cache {
 	struct cache_db fg; /* protected by db_lock */
 
 	pthread_mutex_t lock;
-	pthread_cond_t wake;	/* eviction thread waits on it */
-	pthread_cond_t done;	/* writers and cache_flush wait on it */
+	pthread_cond_t wake; /* eviction thread waits on it */
+	pthread_cond_t done; /* writers and cache_flush wait on it */
 	/* Everything below, to bg, is protected by lock. */
 	uint64_t max_bytes;
 	uint64_t min_free_bytes;
@@ -158,9 +164,9 @@ struct cache {
 	uint64_t pass_requested; /* passes asked for */
 	uint64_t pass_done;	 /* passes completed */
 	int64_t clock_us;	 /* last access time handed out */
-	bool low_space;		 /* last pass: floor or limit unreachable */
+	bool low_space;		 /* last pass: free space under the floor */
 	bool stop;
-	time_t nospc_warned;	 /* last "not cached" warning */
+	time_t nospc_warned; /* last "not cached" warning */
 
 	struct cache_db bg; /* eviction thread only */
 	pthread_t thread;

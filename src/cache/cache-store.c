@@ -14,6 +14,13 @@
  * and directory entries too.
  *
  * Files are created 0600 and the directories 0700 whatever the umask.
+ *
+ * Byte-range locks (OFD, so they work between threads and processes alike)
+ * keep a chunk's bytes and its index row in step: a writer holds a write
+ * lock on the chunk from pwrite until the row is committed, the evictor a
+ * non-blocking write lock from the row's deletion until the hole is
+ * punched, and a reader whose checksum failed a read lock while it decides
+ * whether the chunk is really bad. Verified reads take no lock at all.
  */
 #include "config.h"
 
@@ -102,7 +109,7 @@ int cache_store_unlink(const struct cache *c, uint64_t obj)
 }
 
 void cache_store_punch(const struct cache *c, int fd, uint64_t obj,
-		       uint64_t idx, uint32_t len)
+		       uint64_t idx)
 {
 	off_t off = (off_t)(idx * c->chunk_size);
 	bool own = fd < 0;
@@ -113,16 +120,36 @@ void cache_store_punch(const struct cache *c, int fd, uint64_t obj,
 			return; /* no file, no bytes to give back */
 	}
 	/*
-	 * A file system without hole punching keeps the bytes: the index no
-	 * longer counts them and cache_verify cannot reclaim them either, so
-	 * say it once per chunk at debug level only.
+	 * The whole slot, not just the chunk's length: a short tail chunk
+	 * would otherwise keep its last block allocated. A file system
+	 * without hole punching keeps the bytes (the index no longer counts
+	 * them), so that is worth a debug line only.
 	 */
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-		      len) < 0)
+		      (off_t)c->chunk_size) < 0)
 		log_debug("cache: punch %" PRIu64 "/%" PRIu64 ": %s", obj, idx,
 			  strerror(errno));
 	if (own)
 		close(fd);
+}
+
+int cache_store_lock(const struct cache *c, int fd, uint64_t idx, int type,
+		     bool wait)
+{
+	struct flock fl = {
+		.l_type = (short)type,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(idx * c->chunk_size),
+		.l_len = c->chunk_size,
+	};
+
+	/* OFD locks: per open file, so threads of one process exclude too. */
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		return errno == EACCES || errno == EAGAIN ? -EAGAIN : -errno;
+	}
+	return 0;
 }
 
 int cache_store_pread(int fd, void *buf, size_t len, off_t off)

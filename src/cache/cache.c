@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -141,6 +142,24 @@ static int unlink_obj(const struct cache *c, uint64_t obj, void *arg)
 	return 0;
 }
 
+/*
+ * Remove a damaged index and every data file: a new index numbers objects
+ * from 1 again, and must not find old bytes under those ids.
+ */
+static int cache_reset_index(struct cache *c)
+{
+	static const char *const suffix[] = {"-wal", "-shm", ""};
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->index_path, suffix[i]);
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	cache_store_scan(c, unlink_obj, NULL);
+	return cache_create_index_file(c->index_path);
+}
+
 static char *path_join(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -169,6 +188,10 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	pthread_mutex_init(&c->db_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	pthread_cond_init(&c->done, NULL);
 	c->dir = strdup(o->dir);
 	c->data_dir = path_join(o->dir, "data");
 	c->index_path = path_join(o->dir, "index.db");
@@ -176,10 +199,6 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	pthread_mutex_init(&c->db_lock, NULL);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->wake, NULL);
-	pthread_cond_init(&c->done, NULL);
 
 	err = cache_mkdir_p(c->dir);
 	if (!err)
@@ -193,16 +212,29 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		goto out_free;
 	}
 	err = cache_index_open(&c->fg, c->index_path);
-	if (err)
-		goto out_free;
-	err = cache_index_setup(&c->fg, &cs, o->reset_on_mismatch, &wiped);
+	if (!err)
+		err = cache_index_setup(&c->fg, &cs, o->reset_on_mismatch,
+					&wiped);
+	if (err == -EUCLEAN) {
+		/* Only a cache: start afresh rather than refuse to mount. */
+		log_err("cache: %s is damaged: starting an empty cache",
+			c->index_path);
+		cache_index_close(&c->fg);
+		err = cache_reset_index(c);
+		if (!err)
+			err = cache_index_open(&c->fg, c->index_path);
+		if (!err)
+			err = cache_index_setup(&c->fg, &cs,
+						o->reset_on_mismatch, &wiped);
+	}
 	if (err)
 		goto out_index;
 	c->chunk_size = cs;
 	if (wiped)
 		cache_store_scan(c, unlink_obj, NULL);
-	c->max_bytes = o->max_bytes ? o->max_bytes
-				    : cache_default_size(c->dir);
+	c->max_bytes = o->max_bytes ? o->max_bytes : cache_default_size(c->dir);
+	if (!c->max_bytes)
+		c->max_bytes = 1ull << 30; /* statvfs failed: be modest */
 	c->min_free_bytes = o->min_free_bytes;
 	err = cache_evict_start(c);
 	if (err)
@@ -259,8 +291,8 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	if (!origin || !key || size > (uint64_t)INT64_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_object(&c->fg, origin, key, etag, size, mtime,
-				 obj_id, &stale);
+	err = cache_index_object(&c->fg, origin, key, etag, size, mtime, obj_id,
+				 &stale);
 	pthread_mutex_unlock(&c->db_lock);
 	if (stale) {
 		log_debug("cache: %s %s changed: dropped object %" PRIu64,
@@ -286,27 +318,12 @@ static bool cache_pending_find(struct cache *c, uint64_t obj, uint64_t idx,
 	return false;
 }
 
-/* Remove a chunk that proved bad, if the index still describes it so. */
-static bool cache_drop(struct cache *c, uint64_t obj, uint64_t idx,
-		       uint32_t len, uint32_t crc)
-{
-	int err;
-
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_chunk_del(&c->fg, obj, idx, crc);
-	pthread_mutex_unlock(&c->db_lock);
-	if (err)
-		return false;
-	cache_store_punch(c, -1, obj, idx, len);
-	return true;
-}
-
 /*
  * Read and verify one chunk whose index entry says (ilen, icrc). 0, or
  * -EBADMSG when the bytes do not match, or -errno.
  */
-static int cache_read_verify(struct cache *c, int fd, uint64_t idx,
-			     void *buf, uint32_t ilen, uint32_t icrc)
+static int cache_read_verify(struct cache *c, int fd, uint64_t idx, void *buf,
+			     uint32_t ilen, uint32_t icrc)
 {
 	int err;
 
@@ -319,34 +336,76 @@ static int cache_read_verify(struct cache *c, int fd, uint64_t idx,
 }
 
 /*
- * After a failed check: if the index still holds the same entry, the bytes
- * on disk are bad: drop them and return true. Otherwise the chunk was
- * evicted or replaced under us, which is no fault.
+ * The slow path after a failed check. The first look was unlocked: the
+ * chunk may have been evicted (rows first, holes after) or rewritten since.
+ * Under a read lock on the chunk's range no writer or evictor can change
+ * it, so look again: still indexed and still bad means the bytes on disk
+ * are bad, and it is dropped under that lock.
+ * 0: buf now holds len verified bytes. -ENOENT: gone or changed, not our
+ * business. -EBADMSG: dropped as bad (logged). Other -errno.
  */
-static bool cache_bad_chunk(struct cache *c, uint64_t obj, uint64_t idx,
-			    uint32_t len, uint32_t crc, const char *why)
+static int cache_recheck(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
+			 size_t len, const char *what)
 {
-	uint32_t len2, crc2;
-	int err;
+	uint32_t ilen, icrc;
+	const char *why;
+	int fd, err;
 
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_chunk_get(&c->fg, obj, idx, &len2, &crc2);
-	pthread_mutex_unlock(&c->db_lock);
-	if (err || len2 != len || crc2 != crc) {
-		log_debug("cache: chunk %" PRIu64 "/%" PRIu64
-			  " changed while read",
-			  obj, idx);
-		return false;
+	fd = cache_store_open(c, obj, O_RDWR);
+	if (fd == -ENOENT) {
+		/* No data file at all: any row for it is stale. */
+		ilen = 0;
+		why = "has no data file";
+		goto out_check_row;
 	}
-	if (!cache_drop(c, obj, idx, len, crc))
-		return false;
-	log_warn("cache: chunk %" PRIu64 "/%" PRIu64 " %s: dropped", obj, idx,
-		 why);
-	return true;
+	if (fd < 0)
+		return fd;
+	err = cache_store_lock(c, fd, idx, F_RDLCK, true);
+	if (err)
+		goto out_close;
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_chunk_get(&c->fg, obj, idx, &ilen, &icrc);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err)
+		goto out_close;
+	if (ilen != len || ilen > c->chunk_size) {
+		why = "has the wrong length";
+		err = -EBADMSG;
+	} else {
+		why = "failed its checksum";
+		err = cache_read_verify(c, fd, idx, buf, ilen, icrc);
+	}
+	if (err == -EBADMSG) {
+		pthread_mutex_lock(&c->db_lock);
+		err = cache_index_chunk_del(&c->fg, obj, idx, icrc);
+		pthread_mutex_unlock(&c->db_lock);
+		if (!err) {
+			cache_store_punch(c, fd, obj, idx);
+			log_warn("cache: chunk %" PRIu64 "/%" PRIu64
+				 " %s (%s): dropped",
+				 obj, idx, why, what);
+			err = -EBADMSG;
+		}
+	}
+out_close:
+	close(fd); /* releases the lock */
+	return err;
+
+out_check_row:
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_chunk_get(&c->fg, obj, idx, &ilen, &icrc);
+	if (!err)
+		err = cache_index_chunk_del(&c->fg, obj, idx, icrc);
+	pthread_mutex_unlock(&c->db_lock);
+	if (err)
+		return err;
+	log_warn("cache: chunk %" PRIu64 "/%" PRIu64 " %s (%s): dropped", obj,
+		 idx, why, what);
+	return -EBADMSG;
 }
 
-int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
-		     void *buf, size_t len)
+int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
+		     size_t len)
 {
 	uint32_t ilen, icrc;
 	bool pending;
@@ -364,28 +423,26 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
 		if (err)
 			return err;
 	}
+	/*
+	 * The fast path takes no lock: a verified checksum is proof enough.
+	 * A chunk still queued is only ever read here (its writer holds the
+	 * range lock until it is indexed).
+	 */
 	if (ilen != len) {
-		/* Recorded for another object size: stale, whatever it is. */
-		if (!pending)
-			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
-					"has the wrong length");
+		err = -EBADMSG;
+	} else {
+		fd = cache_store_open(c, obj_id, O_RDONLY);
+		if (fd < 0) {
+			err = fd == -ENOENT ? -EBADMSG : fd;
+		} else {
+			err = cache_read_verify(c, fd, idx, buf, ilen, icrc);
+			close(fd);
+		}
+	}
+	if (err == -EBADMSG && !pending)
+		err = cache_recheck(c, obj_id, idx, buf, len, "read");
+	if (err == -EBADMSG)
 		return -ENOENT;
-	}
-	fd = cache_store_open(c, obj_id, O_RDONLY);
-	if (fd < 0) {
-		if (fd == -ENOENT && !pending)
-			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
-					"has no data file");
-		return fd == -ENOENT ? -ENOENT : fd;
-	}
-	err = cache_read_verify(c, fd, idx, buf, ilen, icrc);
-	close(fd);
-	if (err == -EBADMSG) {
-		if (!pending)
-			cache_bad_chunk(c, obj_id, idx, ilen, icrc,
-					"failed its checksum");
-		return -ENOENT;
-	}
 	if (err)
 		return err;
 
@@ -418,7 +475,8 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 	uint32_t crc;
 	int fd, err;
 
-	if (!len || len > c->chunk_size || idx > (uint64_t)INT64_MAX / c->chunk_size)
+	if (!len || len > c->chunk_size ||
+	    idx > (uint64_t)INT64_MAX / c->chunk_size)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	low = c->low_space;
@@ -436,9 +494,18 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		}
 		return fd;
 	}
+	/*
+	 * Held until the chunk is indexed (the queue owns fd): no evictor
+	 * punches, and no reader drops, a chunk being rewritten.
+	 */
+	err = cache_store_lock(c, fd, idx, F_WRLCK, true);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	err = cache_store_pwrite(fd, buf, len, off);
 	if (err) {
-		cache_store_punch(c, fd, obj_id, idx, (uint32_t)len);
+		cache_store_punch(c, fd, obj_id, idx);
 		close(fd);
 		if (is_nospc(err)) {
 			cache_warn_nospc(c, "write", -err);
@@ -448,7 +515,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 			 obj_id, idx, strerror(-err));
 		return err;
 	}
-	/* Start writeback now, so the thread's fdatasync has less to wait for. */
+	/* Start writeback now: the thread's fdatasync then waits less. */
 	sync_file_range(fd, off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 
 	pthread_mutex_lock(&c->lock);
@@ -495,8 +562,7 @@ int cache_stats(struct cache *c, struct cache_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_totals(&c->fg, &st->objects, &st->chunks,
-				 &st->bytes);
+	err = cache_index_totals(&c->fg, &st->objects, &st->chunks, &st->bytes);
 	pthread_mutex_unlock(&c->db_lock);
 	if (err)
 		return err;
@@ -508,10 +574,55 @@ int cache_stats(struct cache *c, struct cache_stats *st)
 	return cache_store_fs_free(c->dir, &st->fs_free_bytes, NULL);
 }
 
+/*
+ * Punch the chunks of obj's file that hold bytes but have no index row:
+ * left by a crash between a write and its indexing, or between an
+ * eviction's commit and its punch. Under the chunk's write lock (taken
+ * without waiting, skipped when busy) no writer is between the two.
+ */
+static void cache_reclaim(struct cache *c, uint64_t obj, uint64_t *chunks)
+{
+	uint64_t cs = c->chunk_size;
+	off_t pos = 0, data, hole;
+	int fd;
+
+	fd = cache_store_open(c, obj, O_RDWR);
+	if (fd < 0)
+		return;
+	while ((data = lseek(fd, pos, SEEK_DATA)) >= 0 &&
+	       (hole = lseek(fd, data, SEEK_HOLE)) > data) {
+		for (uint64_t idx = (uint64_t)data / cs;
+		     idx * cs < (uint64_t)hole; idx++) {
+			uint32_t len, crc;
+			int err;
+
+			if (cache_store_lock(c, fd, idx, F_WRLCK, false))
+				continue;
+			pthread_mutex_lock(&c->db_lock);
+			err = cache_index_chunk_get(&c->fg, obj, idx, &len,
+						    &crc);
+			pthread_mutex_unlock(&c->db_lock);
+			if (err == -ENOENT) {
+				cache_store_punch(c, fd, obj, idx);
+				(*chunks)++;
+			}
+			cache_store_lock(c, fd, idx, F_UNLCK, false);
+		}
+		pos = hole;
+	}
+	close(fd);
+}
+
+struct cache_sweep {
+	bool reclaim;	    /* also punch unindexed chunks of live objects */
+	uint64_t reclaimed; /* chunks */
+};
+
 /* Unlink a data file whose object is no longer indexed. */
 static int cache_sweep_one(const struct cache *cc, uint64_t obj, void *arg)
 {
 	struct cache *c = (struct cache *)cc;
+	struct cache_sweep *sw = arg;
 	int err;
 
 	pthread_mutex_lock(&c->db_lock);
@@ -522,17 +633,36 @@ static int cache_sweep_one(const struct cache *cc, uint64_t obj, void *arg)
 		cache_store_unlink(c, obj);
 		return 0;
 	}
+	if (!err && sw->reclaim)
+		cache_reclaim(c, obj, &sw->reclaimed);
 	return err;
 }
 
 int cache_clear(struct cache *c, const char *origin)
 {
+	struct cache_sweep sw = {.reclaim = false};
 	uint64_t *ids;
 	size_t n;
 	int err;
 
 	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_clear(&c->fg, origin, &ids, &n);
+	err = cache_index_clear(&c->fg, origin, false, &ids, &n);
+	if (err == -ENOSPC) {
+		/*
+		 * The index needs room for its journal even to delete: free
+		 * the data first (readers of it just miss), then retry.
+		 */
+		log_warn("cache: file system full: removing data first");
+		err = cache_index_clear(&c->fg, origin, true, &ids, &n);
+		pthread_mutex_unlock(&c->db_lock);
+		for (size_t i = 0; !err && i < n; i++)
+			cache_store_unlink(c, ids[i]);
+		free(ids);
+		if (err)
+			return err;
+		pthread_mutex_lock(&c->db_lock);
+		err = cache_index_clear(&c->fg, origin, false, &ids, &n);
+	}
 	pthread_mutex_unlock(&c->db_lock);
 	if (err)
 		return err;
@@ -540,7 +670,7 @@ int cache_clear(struct cache *c, const char *origin)
 		cache_store_unlink(c, ids[i]);
 	free(ids);
 	if (!origin)
-		err = cache_store_scan(c, cache_sweep_one, NULL);
+		err = cache_store_scan(c, cache_sweep_one, &sw);
 	return err;
 }
 
@@ -578,14 +708,13 @@ int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad)
 			else
 				e = cache_read_verify(c, fd, r->idx, buf,
 						      r->len, r->crc);
-			if (e == -EBADMSG) {
-				if (cache_bad_chunk(c, r->obj, r->idx, r->len,
-						    r->crc,
-						    "failed verification"))
-					(*bad)++;
-			} else if (e) {
+			if (e == -EBADMSG)
+				e = cache_recheck(c, r->obj, r->idx, buf,
+						  r->len, "verify");
+			if (e == -EBADMSG)
+				(*bad)++;
+			else if (e && e != -ENOENT)
 				err = e;
-			}
 			obj = r->obj;
 			idx = r->idx;
 		}
@@ -593,8 +722,15 @@ int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad)
 	if (fd >= 0)
 		close(fd);
 	free(buf);
-	if (!err)
-		err = cache_store_scan(c, cache_sweep_one, NULL);
+	if (!err) {
+		struct cache_sweep sw = {.reclaim = true};
+
+		err = cache_store_scan(c, cache_sweep_one, &sw);
+		if (sw.reclaimed)
+			log_info("cache: reclaimed %" PRIu64
+				 " unindexed chunks",
+				 sw.reclaimed);
+	}
 	return err;
 }
 

@@ -7,6 +7,16 @@
  * Every function may be called from any number of threads at once, except
  * that cache_close() must not race with any other call on the same handle.
  * Functions return 0 or -errno unless stated otherwise.
+ *
+ * Locking, for the caller's planning: a handle has one SQLite connection
+ * for the callers' threads, behind a mutex held only for single statements
+ * (a chunk lookup takes a few microseconds, under 1% of a 1 MiB read), and
+ * one for its thread. Reads never write to the database. Between
+ * processes, SQLite's locks (WAL, busy timeout) order the index and
+ * byte-range locks on the data files order chunk writes, eviction and
+ * corruption checks; verified reads take no lock. A call that must write
+ * the index (cache_object creating or replacing an object, dropping a bad
+ * chunk, clear) can wait for another process's short transaction.
  */
 #ifndef CACHE_CACHE_H
 #define CACHE_CACHE_H
@@ -84,19 +94,21 @@ int cache_object(struct cache *c, const char *origin, const char *key,
  * Never a database write: the access time is recorded in memory and
  * flushed by the eviction thread.
  */
-int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
-		     void *buf, size_t len);
+int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
+		     size_t len);
 
 /*
  * Store chunk idx of obj_id (len bytes, at most the chunk size). The data
  * is written to the page cache and queued; the eviction thread makes it
  * durable (fdatasync) and only then indexes it, in one transaction per
  * batch. Until then this process reads it back from the queue; other
- * processes see it once indexed. Blocks only while the queue is full.
- * A full disk or quota (ENOSPC, EDQUOT) or a full cache with nothing left
- * to evict is not an error: the chunk is simply not cached, and a warning
- * is logged at most once a minute. Returns 0 then; -errno only for bad
- * arguments or unexpected I/O errors, which the caller may log and ignore.
+ * processes see it once indexed. buf is not kept. Blocks only while the
+ * queue (64 chunks) is full, or while another writer of the same chunk
+ * has it queued. A full disk or quota (ENOSPC, EDQUOT) or free space under
+ * the floor with nothing left to evict is not an error: the chunk is simply
+ * not cached, and a warning is logged at most once a minute. Returns 0
+ * then; -errno only for bad arguments or unexpected I/O errors, which the
+ * caller may log and ignore.
  */
 int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		      const void *buf, size_t len);
@@ -118,8 +130,9 @@ int cache_clear(struct cache *c, const char *origin);
 
 /*
  * Read back every indexed chunk and check its CRC32C; drop (and log) the bad
- * ones. Also removes data files of objects no longer indexed. *checked and
- * *bad count chunks. Slow: reads the whole cache.
+ * ones. Also removes data files of objects no longer indexed and gives
+ * back the space of chunks written but never indexed (a crash between the
+ * two). *checked and *bad count chunks. Slow: reads the whole cache.
  */
 int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad);
 

@@ -10,9 +10,11 @@ src_cache_libcache_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 src_cache_libcache_la_LIBADD = src/common/libcommon.la $(SQLITE_LIBS) \
 	$(PTHREAD_LIBS)
 
-# Layout and throughput measurement, built on demand only:
-# make bench/cache-layout && bench/cache-layout /some/new/dir
-EXTRA_PROGRAMS = bench/cache-layout
+# Layout and throughput measurements, built on demand only, e.g.
+# make bench/cache-bench && bench/cache-bench NEW_DIR 512 1024 4
+EXTRA_PROGRAMS = bench/cache-layout bench/cache-bench
 bench_cache_layout_SOURCES = bench/cache-layout.c
 bench_cache_layout_LDADD = src/cache/libcache.la
-CLEANFILES += bench/cache-layout
+bench_cache_bench_SOURCES = bench/cache-bench.c
+bench_cache_bench_LDADD = src/cache/libcache.la
+CLEANFILES += bench/cache-layout bench/cache-bench

@@ -122,8 +122,8 @@ static bool url_scheme_char(unsigned char c, bool first)
 {
 	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
 		return true;
-	return !first && ((c >= '0' && c <= '9') || c == '+' || c == '-' ||
-			  c == '.');
+	return !first &&
+	       ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
 }
 
 int url_split(const char *url, struct url_parts *out)

@@ -36,8 +36,10 @@ static void run_usage(FILE *f)
 	fprintf(f,
 		"usage: cofault run [OPTIONS] [--] COMMAND [ARGS...]\n"
 		"\n"
-		"Run COMMAND with cofault's mmap shim preloaded: its mmap() of\n"
-		"files on cofault mounts goes through /dev/cofault (cooperative,\n"
+		"Run COMMAND with cofault's mmap shim preloaded: its mmap() "
+		"of\n"
+		"files on cofault mounts goes through /dev/cofault "
+		"(cooperative,\n"
 		"interruptible page faults) when the module is loaded, and is\n"
 		"plain mmap() otherwise.\n"
 		"\n"
@@ -113,11 +115,11 @@ static int run_set_mount(const char *dir)
 int fault_cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "mount", required_argument, NULL, 'm' },
-		{ "any-fuse", no_argument, NULL, 'a' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"mount", required_argument, NULL, 'm'},
+		{"any-fuse", no_argument, NULL, 'a'},
+		{"debug", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *mount = NULL, *shim;
 	bool any_fuse = false, debug = false;
@@ -161,8 +163,7 @@ int fault_cmd_run(int argc, char **argv)
 	}
 	/* ld.so would only print a warning and run CMD without it. */
 	if (access(shim, R_OK) < 0) {
-		fprintf(stderr, "cofault run: %s: %s\n", shim,
-			strerror(errno));
+		fprintf(stderr, "cofault run: %s: %s\n", shim, strerror(errno));
 		return RUN_EXIT_FAIL;
 	}
 	if (mount) {
@@ -180,15 +181,16 @@ int fault_cmd_run(int argc, char **argv)
 	}
 	err = run_set_preload(shim);
 	if (err) {
-		fprintf(stderr, "cofault run: LD_PRELOAD: %s\n", strerror(-err));
+		fprintf(stderr, "cofault run: LD_PRELOAD: %s\n",
+			strerror(-err));
 		return RUN_EXIT_FAIL;
 	}
 	if (debug) {
 		err = fault_dev_get();
 		fprintf(stderr, "cofault run: LD_PRELOAD=%s; %s%s\n",
 			getenv("LD_PRELOAD"),
-			err >= 0 ? "/dev/cofault is available" :
-				   "/dev/cofault unavailable, plain mmap: ",
+			err >= 0 ? "/dev/cofault is available"
+				 : "/dev/cofault unavailable, plain mmap: ",
 			err >= 0 ? "" : strerror(-err));
 	}
 

@@ -82,8 +82,8 @@ static bool dev_still_ours(int fd)
 	struct stat st;
 
 	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
-	       st.st_rdev == atomic_load_explicit(&dev_rdev,
-						  memory_order_relaxed);
+	       st.st_rdev ==
+		       atomic_load_explicit(&dev_rdev, memory_order_relaxed);
 }
 
 int fault_dev_get(void)
@@ -149,8 +149,8 @@ int fault_dev_check_fuse(int fd)
 	return sfs.f_type == FAULT_FUSE_SUPER_MAGIC ? 0 : -EXDEV;
 }
 
-int fault_dev_mmap(fault_mmap_fn real_mmap, void *addr, size_t length,
-		   int prot, int flags, int fd, off64_t offset, void **out)
+int fault_dev_mmap(fault_mmap_fn real_mmap, void *addr, size_t length, int prot,
+		   int flags, int fd, off64_t offset, void **out)
 {
 	struct cofault_map map;
 	void *p;

@@ -21,8 +21,8 @@
  * The mmap to call on the mapping descriptor (and nothing else): the shim
  * passes the next definition of mmap64 so as not to call itself.
  */
-typedef void *(*fault_mmap_fn)(void *addr, size_t length, int prot,
-			       int flags, int fd, off64_t offset);
+typedef void *(*fault_mmap_fn)(void *addr, size_t length, int prot, int flags,
+			       int fd, off64_t offset);
 
 /*
  * The process's /dev/cofault descriptor, opened (O_RDWR | O_CLOEXEC) and
@@ -62,7 +62,7 @@ int fault_dev_check_fuse(int fd);
  * map it again). The caller has checked fault_dev_mappable(). errno is
  * clobbered.
  */
-int fault_dev_mmap(fault_mmap_fn real_mmap, void *addr, size_t length,
-		   int prot, int flags, int fd, off64_t offset, void **out);
+int fault_dev_mmap(fault_mmap_fn real_mmap, void *addr, size_t length, int prot,
+		   int flags, int fd, off64_t offset, void **out);
 
 #endif /* FAULT_DEV_H */

@@ -22,8 +22,8 @@ static void *lib_real_mmap(void *addr, size_t length, int prot, int flags,
 	return mmap(addr, length, prot, flags, fd, offset);
 }
 
-LIB_EXPORT void *cofault_mmap2(void *addr, size_t length, int prot,
-			       int flags, int fd, off_t offset, int *how)
+LIB_EXPORT void *cofault_mmap2(void *addr, size_t length, int prot, int flags,
+			       int fd, off_t offset, int *how)
 {
 	int saved_errno = errno;
 	void *p;

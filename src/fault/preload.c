@@ -54,14 +54,14 @@ static __thread int preload_in_dlsym __attribute__((tls_model("initial-exec")));
 static bool preload_any_fuse;
 static bool preload_debug;
 static bool preload_have_mount; /* COFAULT_PRELOAD_MOUNT was given */
-static bool preload_mount_ok; /* ... and stat() of it worked */
+static bool preload_mount_ok;	/* ... and stat() of it worked */
 static dev_t preload_mount_dev;
 static _Atomic bool preload_ready;
 
 /* Why a file mapping went the way it did (debug output, cached verdicts). */
 enum preload_verdict {
 	PRELOAD_UNKNOWN = 0, /* not decided yet; the cache's empty value */
-	PRELOAD_SELECTED, /* a cofault mount (or any FUSE): try the device */
+	PRELOAD_SELECTED,    /* a cofault mount (or any FUSE): try the device */
 	PRELOAD_NOT_FUSE,
 	PRELOAD_NOT_COFAULT, /* FUSE, but another filesystem */
 	PRELOAD_OTHER_MOUNT, /* not the COFAULT_PRELOAD_MOUNT one */
@@ -94,7 +94,8 @@ static _Atomic unsigned char preload_cache_verdict[PRELOAD_CACHE_SLOTS];
 
 static unsigned int preload_cache_hash(dev_t dev)
 {
-	return (unsigned int)(((unsigned long long)dev * 0x9e3779b97f4a7c15ULL) >>
+	return (unsigned int)(((unsigned long long)dev *
+			       0x9e3779b97f4a7c15ULL) >>
 			      58);
 }
 
@@ -225,7 +226,8 @@ static enum preload_verdict preload_classify_mount(dev_t dev)
 		line = buf;
 		while ((nl = memchr(line, '\n', (size_t)(buf + have - line)))) {
 			*nl = '\0';
-			r = skipping ? -1 : preload_mountinfo_line(line, majmin);
+			r = skipping ? -1
+				     : preload_mountinfo_line(line, majmin);
 			skipping = false;
 			if (r >= 0) {
 				v = r ? PRELOAD_SELECTED : PRELOAD_NOT_COFAULT;
@@ -255,7 +257,8 @@ static enum preload_verdict preload_select(int fd)
 
 	if (fault_dev_check_file(fd, &dev) < 0)
 		return PRELOAD_NOT_REGULAR;
-	if (preload_have_mount && (!preload_mount_ok || dev != preload_mount_dev))
+	if (preload_have_mount &&
+	    (!preload_mount_ok || dev != preload_mount_dev))
 		return PRELOAD_OTHER_MOUNT;
 	v = preload_cache_get(dev);
 	if (v != PRELOAD_UNKNOWN)
@@ -275,18 +278,19 @@ static enum preload_verdict preload_select(int fd)
 }
 
 /* "cofault-preload: mmap fd 3 off 0 len 4096: <what> (<why>)" on stderr. */
-static void preload_log(int fd, off64_t offset, size_t length,
-			const char *what, const char *why, int err)
+static void preload_log(int fd, off64_t offset, size_t length, const char *what,
+			const char *why, int err)
 {
 	char line[256];
 	const char *name = err ? strerrorname_np(-err) : NULL;
 	int n;
 
 	/* snprintf with only %s and integers neither allocates nor maps. */
-	n = snprintf(line, sizeof(line),
-		     "cofault-preload: mmap fd %d off %lld len %zu: %s (%s%s%s)\n",
-		     fd, (long long)offset, length, what, why, name ? ": " : "",
-		     name ? name : "");
+	n = snprintf(
+		line, sizeof(line),
+		"cofault-preload: mmap fd %d off %lld len %zu: %s (%s%s%s)\n",
+		fd, (long long)offset, length, what, why, name ? ": " : "",
+		name ? name : "");
 	if (n > 0)
 		(void)!write(STDERR_FILENO, line,
 			     (size_t)n < sizeof(line) ? (size_t)n
@@ -305,8 +309,7 @@ static void *preload_sys_mmap(void *addr, size_t length, int prot, int flags,
 	return (void *)syscall(SYS_mmap2, addr, length, prot, flags, fd,
 			       (long)(offset >> 12));
 #else
-	return (void *)syscall(SYS_mmap, addr, length, prot, flags, fd,
-			       offset);
+	return (void *)syscall(SYS_mmap, addr, length, prot, flags, fd, offset);
 #endif
 }
 

@@ -48,6 +48,8 @@ static const char mount_usage_text[] =
 	"      --chunk-size SIZE   unit of fetching and caching (1M)\n"
 	"      --fetch-threads N   parallel origin requests (8)\n"
 	"      --max-memory SIZE   bound on data held in memory (256M)\n"
+	"      --readahead SIZE    kernel readahead window, when run as root (1M;\n"
+	"                          0 keeps the kernel's 128K)\n"
 	"      --cache-dir DIR     persistent chunk cache ($XDG_CACHE_HOME/cofault,\n"
 	"                          /var/cache/cofault for root)\n"
 	"      --cache-size SIZE   bound on the chunk cache (10%% of its file system)\n"
@@ -80,6 +82,7 @@ enum {
 	OPT_CHUNK_SIZE,
 	OPT_FETCH_THREADS,
 	OPT_MAX_MEMORY,
+	OPT_READAHEAD,
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
 	OPT_CACHE_MIN_FREE,
@@ -107,6 +110,7 @@ static const struct option mount_longopts[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
 	{ "fetch-threads", required_argument, NULL, OPT_FETCH_THREADS },
 	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+	{ "readahead", required_argument, NULL, OPT_READAHEAD },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "cache-min-free", required_argument, NULL, OPT_CACHE_MIN_FREE },
@@ -363,6 +367,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.chunk_size = 1024 * 1024,
 		.fetch_threads = 8,
 		.max_memory = 256ULL * 1024 * 1024,
+		.readahead = 1024 * 1024,
 	};
 	double timeout = 30, connect_timeout = 10;
 	bool foreground = false, no_cache = false;
@@ -454,6 +459,16 @@ int fs_cmd_mount(int argc, char **argv)
 			if (parse_size_opt("--max-memory", optarg, &v))
 				goto out_usage;
 			o.max_memory = v;
+			break;
+		case OPT_READAHEAD:
+			if (parse_size_opt("--readahead", optarg, &v))
+				goto out_usage;
+			if (v > 64ULL << 20) {
+				fprintf(stderr, "cofault: --readahead is at most "
+						"64M\n");
+				goto out_usage;
+			}
+			o.readahead = (uint32_t)v;
 			break;
 		case OPT_CACHE_DIR:
 			free(cache_dir);

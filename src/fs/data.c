@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "fs/data.h"
@@ -28,6 +29,7 @@ struct chunk {
 	pthread_cond_t cond; /* broadcast when the fetch ends */
 	enum chunk_state state;
 	int err; /* CHUNK_FAILED */
+	double fail_time; /* CHUNK_FAILED: when, monotonic seconds */
 	int refs; /* readers, plus one for the queue/worker */
 	bool hashed, in_lru, prefetch;
 	size_t len;
@@ -67,6 +69,10 @@ struct data {
 	struct chunk_list lru; /* head: least recently used */
 	struct chunk_list demand, prefetch; /* queued fetches */
 	uint64_t mem_used; /* bytes of chunk buffers */
+	/* Recycled chunk_size buffers: a fresh 1 MiB malloc is an mmap whose
+	 * 256 page faults and zeroing cost more than the copy into it. */
+	char **spare;
+	size_t nspare, spare_cap;
 	uint64_t next_obj_id;
 	uint64_t tick;
 	bool stop;
@@ -130,12 +136,32 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 	c->hashed = false;
 }
 
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Give c's buffer back for reuse. Caller holds d->lock. */
+static void chunk_drop_buf(struct data *d, struct chunk *c)
+{
+	if (!c->buf)
+		return;
+	if (d->nspare < d->spare_cap)
+		d->spare[d->nspare++] = c->buf;
+	else
+		free(c->buf);
+	c->buf = NULL;
+}
+
 /* Caller holds d->lock; c is unhashed, out of every list, unreferenced. */
 static void chunk_destroy(struct data *d, struct chunk *c)
 {
 	d->mem_used -= c->len;
 	pthread_cond_destroy(&c->cond);
-	free(c->buf);
+	chunk_drop_buf(d, c);
 	free(c);
 }
 
@@ -154,7 +180,10 @@ static void chunk_unref(struct data *d, struct chunk *c)
 {
 	if (--c->refs)
 		return;
-	if (c->state == CHUNK_READY && c->hashed) {
+	/* Failed chunks stay findable for the hold-down, like ready ones;
+	 * they hold no buffer, so memory pressure never needs them gone. */
+	if ((c->state == CHUNK_READY || c->state == CHUNK_FAILED) &&
+	    c->hashed) {
 		list_append(&d->lru, c);
 		c->in_lru = true;
 		return;
@@ -200,6 +229,17 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 	size_t len;
 
 	*err = 0;
+	if (c && c->state == CHUNK_FAILED &&
+	    (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms) {
+		/* Old failure: try the origin again. */
+		chunk_unhash(d, c);
+		if (c->in_lru) {
+			list_remove(&d->lru, c);
+			c->in_lru = false;
+			chunk_destroy(d, c);
+		}
+		c = NULL;
+	}
 	if (c) {
 		if (!for_demand)
 			return NULL;
@@ -224,7 +264,9 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	c->buf = malloc(len ? len : 1);
+	/* Every buffer is chunk_size long, tail chunks too, so any can be
+	 * recycled for any chunk. */
+	c->buf = d->nspare ? d->spare[--d->nspare] : malloc(d->o.chunk_size);
 	if (!c->buf) {
 		free(c);
 		*err = -ENOMEM;
@@ -323,10 +365,15 @@ static void *data_worker(void *arg)
 			d->stats.errors++;
 			if (err == -ESTALE)
 				c->obj->stale = true;
-			/* Later readers start a new fetch: the origin may
-			 * be back by then. */
-			if (c->hashed)
-				chunk_unhash(d, c);
+			/* Readers arriving within the hold-down get the same
+			 * answer at once (the kernel retries a failed
+			 * readahead page by page, and each retry must not
+			 * wait out the timeout again); later ones start a
+			 * new fetch, as the origin may be back. */
+			c->fail_time = mono_now();
+			d->mem_used -= c->len;
+			c->len = 0;
+			chunk_drop_buf(d, c);
 		} else {
 			c->state = CHUNK_READY;
 			if (from_disk) {
@@ -375,10 +422,15 @@ int data_new(const struct data_opts *o, struct data **out)
 		d->o.fetch_threads = 8;
 	if (!d->o.max_memory)
 		d->o.max_memory = 256ULL * 1024 * 1024;
+	if (d->o.error_holddown_ms < 0)
+		d->o.error_holddown_ms = 0;
 	d->nbuckets = d->o.max_memory / d->o.chunk_size * 2 + 1021;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
+	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
+	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
 	d->threads = calloc(d->o.fetch_threads, sizeof(*d->threads));
-	if (!d->table || !d->threads) {
+	if (!d->table || !d->threads || !d->spare) {
+		free(d->spare);
 		free(d->table);
 		free(d->threads);
 		free(d);
@@ -431,6 +483,9 @@ void data_free(struct data *d)
 			chunk_destroy(d, c);
 		}
 	}
+	while (d->nspare)
+		free(d->spare[--d->nspare]);
+	free(d->spare);
 	free(d->table);
 	free(d->threads);
 	pthread_mutex_destroy(&d->lock);
@@ -546,8 +601,10 @@ static void data_prefetch(struct data *d, struct data_obj *o, uint64_t off,
 	for (i = 0; i < DATA_STREAMS; i++) {
 		struct data_stream *t = &o->streams[i];
 
+		/* Continues t: starts near where t stopped and moves it
+		 * forward (readahead may skip or overlap a little). */
 		if (t->used && off <= t->next_off + cs &&
-		    off + cs >= t->next_off) {
+		    off + len > t->next_off) {
 			s = t;
 			break;
 		}

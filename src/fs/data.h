@@ -25,6 +25,9 @@ struct data_opts {
 	uint32_t chunk_size;
 	unsigned int fetch_threads;
 	uint64_t max_memory; /* bound on chunk buffers held in memory */
+	/* A failed fetch answers new readers of its chunk with the same
+	 * error for this long before the origin is tried again. */
+	int error_holddown_ms;
 };
 
 /*

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -703,6 +706,7 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	dopts.chunk_size = o->chunk_size;
 	dopts.fetch_threads = o->fetch_threads;
 	dopts.max_memory = o->max_memory;
+	dopts.error_holddown_ms = 250;
 	err = data_new(&dopts, &fs->data);
 	if (err)
 		goto out_disk;
@@ -744,12 +748,73 @@ void fs_free(struct fs *fs)
 	free(fs);
 }
 
+struct fs_ready {
+	struct fs *fs;
+	const char *mountpoint;
+	void (*ready)(void *arg, int err, const char *msg);
+	void *arg;
+};
+
+/*
+ * FUSE caps a mount's readahead at 128 KiB when it starts; with
+ * synchronous reads every readahead window is one round trip through the
+ * daemon, so a larger window is most of the sequential throughput. The
+ * bdi's sysfs knob (root only) takes effect after INIT, so set it then.
+ */
+static void fs_tune_readahead(struct fs *fs, const struct stat *st)
+{
+	char path[96], val[32];
+	int fd, n;
+
+	if (!fs->o.readahead)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major(st->st_dev), minor(st->st_dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_debug("readahead stays at the kernel's default: %s: %s",
+			  path, strerror(errno));
+		return;
+	}
+	n = snprintf(val, sizeof(val), "%u", fs->o.readahead / 1024);
+	if (write(fd, val, (size_t)n) != n)
+		log_debug("setting %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Runs beside the session loop: a stat of the mount point waits until
+ * the kernel's INIT has been answered, so "ready" means the mount
+ * serves, not merely that mount(2) returned.
+ */
+static void *fs_ready_thread(void *arg)
+{
+	struct fs_ready *r = arg;
+	struct stat st;
+
+	if (stat(r->mountpoint, &st) == 0) {
+		fs_tune_readahead(r->fs, &st);
+		r->ready(r->arg, 0, NULL);
+	} else {
+		char msg[128];
+		int err = -errno;
+
+		snprintf(msg, sizeof(msg), "the new mount does not answer: %s",
+			 strerror(errno));
+		r->ready(r->arg, err, msg);
+		fuse_session_exit(r->fs->se);
+	}
+	return NULL;
+}
+
 int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	   char **fuse_argv, void (*ready)(void *arg, int err, const char *msg),
 	   void *arg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *lc = NULL;
+	struct fs_ready rd;
+	pthread_t rd_thread;
 	char fsname[300];
 	int err = -ENOMEM, i;
 
@@ -783,10 +848,20 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 		ready(arg, err, "mounting failed (see the message above)");
 		goto out_signals;
 	}
-	ready(arg, 0, NULL);
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		err = -ENOMEM;
+		ready(arg, err, NULL);
+		goto out_unmount;
+	}
+	rd.fs = fs;
+	rd.mountpoint = mountpoint;
+	rd.ready = ready;
+	rd.arg = arg;
+	if (pthread_create(&rd_thread, NULL, fs_ready_thread, &rd)) {
+		err = -EAGAIN;
+		ready(arg, err, "cannot start a thread");
+		fuse_loop_cfg_destroy(lc);
 		goto out_unmount;
 	}
 	fuse_loop_cfg_set_clone_fd(lc, 0);
@@ -795,6 +870,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	err = fuse_session_loop_mt(fs->se, lc);
 	if (err > 0)
 		err = 0; /* a signal ended the loop: a clean stop */
+	pthread_join(rd_thread, NULL);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:
 	fuse_session_unmount(fs->se);

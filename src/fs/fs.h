@@ -20,6 +20,7 @@ struct fs_opts {
 	uint32_t chunk_size;
 	unsigned int fetch_threads;
 	uint64_t max_memory;
+	uint32_t readahead; /* kernel readahead to ask for, bytes; 0: leave */
 	const char *cache_dir; /* NULL: no persistent cache */
 	uint64_t cache_size;
 	uint64_t cache_min_free;

@@ -424,6 +424,8 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* Fewer, larger write callbacks for chunk-sized bodies. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(p->opts.connect_timeout_ms < budget_ms ?
 					p->opts.connect_timeout_ms :

@@ -196,8 +196,8 @@ static bool listing_leap(unsigned int y)
 
 static bool listing_date_ok(unsigned int y, unsigned int m, unsigned int d)
 {
-	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30,
-					       31, 31, 30, 31, 30, 31 };
+	static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30,
+					      31, 31, 30, 31, 30, 31};
 
 	if (y < 1000 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
 		return false;
@@ -241,8 +241,10 @@ static bool listing_month(const char **p, const char *end, unsigned int *out)
 		return false;
 	for (i = 0; i < 12; i++) {
 		if (listing_lower((unsigned char)(*p)[0]) == months[i * 3] &&
-		    listing_lower((unsigned char)(*p)[1]) == months[i * 3 + 1] &&
-		    listing_lower((unsigned char)(*p)[2]) == months[i * 3 + 2]) {
+		    listing_lower((unsigned char)(*p)[1]) ==
+			    months[i * 3 + 1] &&
+		    listing_lower((unsigned char)(*p)[2]) ==
+			    months[i * 3 + 2]) {
 			*p += 3;
 			*out = i + 1;
 			return true;
@@ -263,9 +265,8 @@ static bool listing_char(const char **p, const char *end, char c)
  * A date token as index pages print it: "21-Nov-2026" (nginx, old Apache),
  * "2026-11-21" (Apache), "2026-Nov-21" (lighttpd). Whole token only.
  */
-static bool listing_parse_date(const char *p, const char *end,
-			       unsigned int *y, unsigned int *m,
-			       unsigned int *d)
+static bool listing_parse_date(const char *p, const char *end, unsigned int *y,
+			       unsigned int *m, unsigned int *d)
 {
 	const char *q = p;
 
@@ -350,8 +351,8 @@ static bool listing_parse_size(const char *p, const char *end,
 	v *= mult;
 	if (frac) {
 		/* frac < 1000: the product cannot wrap below exabytes. */
-		uint64_t f = mult <= UINT64_MAX / 1000 ? frac * mult / fdiv :
-							 mult / fdiv * frac;
+		uint64_t f = mult <= UINT64_MAX / 1000 ? frac * mult / fdiv
+						       : mult / fdiv * frac;
 
 		if (f <= UINT64_MAX - v)
 			v += f;
@@ -564,7 +565,7 @@ static const char *listing_strip_dir(const char *href, const char *dir)
 static int listing_take_link(struct listing_ctx *ctx, xmlNode *a,
 			     const char *href)
 {
-	struct store_attr attr = { 0 };
+	struct store_attr attr = {0};
 	char text[LISTING_TEXT_MAX + 2];
 	const char *rel, *end, *slash;
 	char *name;
@@ -583,8 +584,8 @@ static int listing_take_link(struct listing_ctx *ctx, xmlNode *a,
 		/* "//host/...": another host, whatever the path. */
 		if (href[1] == '/')
 			return 0;
-		rel = listing_strip_dir(href, ctx->dir_path ? ctx->dir_path :
-							      "/");
+		rel = listing_strip_dir(href,
+					ctx->dir_path ? ctx->dir_path : "/");
 		if (!rel || rel > end)
 			return 0;
 	} else if (listing_has_scheme(href)) {
@@ -687,7 +688,7 @@ out_free_doc:
 /* One object of nginx's JSON array. Returns 0, 1 when it has no name. */
 static int listing_json_entry(struct listing_ctx *ctx, json_object *o)
 {
-	struct store_attr attr = { 0 };
+	struct store_attr attr = {0};
 	json_object *v;
 	const char *name, *type = NULL;
 	int len;
@@ -708,7 +709,8 @@ static int listing_json_entry(struct listing_ctx *ctx, json_object *o)
 	if (type && !strcmp(type, "directory")) {
 		attr.is_dir = true;
 	} else if (type && strcmp(type, "file") != 0) {
-		/* "other": sockets, devices, dangling links; nothing to read. */
+		/* "other": sockets, devices, dangling links; nothing to read.
+		 */
 		log_debug("listing: skipping \"%s\" of type %s", name, type);
 		return 0;
 	}
@@ -793,7 +795,8 @@ static bool listing_is_json(const char *body, size_t len,
 			if (listing_lower((unsigned char)p[i]) != json[i])
 				break;
 		if (i == sizeof(json) - 1 &&
-		    (!p[i] || p[i] == ';' || listing_space((unsigned char)p[i])))
+		    (!p[i] || p[i] == ';' ||
+		     listing_space((unsigned char)p[i])))
 			return true;
 	}
 	i = 0;
@@ -808,7 +811,7 @@ static bool listing_is_json(const char *body, size_t len,
 int listing_parse(const char *body, size_t len, const char *content_type,
 		  const char *dir_path, struct store_dir *out)
 {
-	struct listing_ctx ctx = { .dir = out, .dir_path = dir_path };
+	struct listing_ctx ctx = {.dir = out, .dir_path = dir_path};
 	size_t i;
 	int err;
 

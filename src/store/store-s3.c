@@ -70,7 +70,7 @@ static const struct s3_code s3_codes[] = {
 	{ "AllAccessDisabled", -EACCES, NULL },
 	{ "AccountProblem", -EACCES, NULL },
 	{ "SignatureDoesNotMatch", -EACCES,
-	  "wrong secret access key (the request signature does not match)" },
+	  "wrong secret access key" },
 	{ "InvalidAccessKeyId", -EACCES, "unknown access key id" },
 	{ "ExpiredToken", -EACCES, "the session token has expired" },
 	{ "TokenRefreshRequired", -EACCES, "the session token has expired" },
@@ -132,9 +132,8 @@ static int s3_fail(struct store_s3 *s, const char *what, const char *key,
 		c = s3_code_find(e.code);
 		if (c)
 			err = c->err;
-		snprintf(msg, sizeof(msg), "%s%s%s (%s: %s)%s%s%s",
-			 c && c->hint ? c->hint : "", c && c->hint ? " " : "",
-			 c && c->hint ? "" : "S3 error", e.code,
+		snprintf(msg, sizeof(msg), "%s (%s: %s)%s%s%s",
+			 c && c->hint ? c->hint : "S3 error", e.code,
 			 e.message[0] ? e.message : "no message",
 			 e.region[0] ? " [bucket region: " : "", e.region,
 			 e.region[0] ? "]" : "");
@@ -495,6 +494,9 @@ static int store_s3_list(struct store *st, const char *path,
 		return -ENOMEM;
 	err = s3_list_prefix(s, pfx, out);
 	free(pfx);
+	/* No partial listings: the caller gets all entries or none. */
+	if (err)
+		store_dir_free(out);
 	return err;
 }
 

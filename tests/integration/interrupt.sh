@@ -1,7 +1,9 @@
 #!/bin/bash
 # A read() waiting on a slow origin ends with EINTR promptly when a signal
-# arrives (FUSE_INTERRUPT honoured), and with SA_RESTART it still returns
-# the right data. The origin delays every file GET by 3 s.
+# arrives (FUSE_INTERRUPT honoured), never returns wrong data, and a
+# program that retries after each EINTR still gets its data while a
+# periodic signal keeps interrupting it. The origin delays every file GET
+# by 3 s.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MiB=1048576
@@ -33,9 +35,25 @@ check_restart() {
 	cf_log "SA_RESTART: $out"
 	case $rc in
 	0) ;;
-	3) cf_fail "SA_RESTART: read failed with EINTR instead of completing" ;;
+	# FUSE cannot restart: the kernel passes the daemon's -EINTR reply
+	# to read() as it is, and no reply value asks for a restart. So an
+	# interruptible mount gives EINTR even under SA_RESTART; noted, not
+	# failed, since no daemon can do otherwise.
+	3) cf_log "NOTE: EINTR despite SA_RESTART (FUSE does not restart reads)" ;;
 	*) cf_fail "SA_RESTART: read did not return the right data" ;;
 	esac
+}
+
+# A signal every 50 ms (a profiler's timer) with a 3 s origin: a program
+# retrying after EINTR must still get its data, so an interruption must
+# not throw away the fetch it interrupted.
+check_periodic() {
+	local ir out rc=0
+	ir=$(cf_helper intr-read)
+	out=$(timeout 40 "$ir" -p 50 -a 50 -t 15000 -o $((8 * MiB)) -l 65536 \
+		"$MNT/big" "$ROOT/big") || rc=$?
+	cf_log "periodic signal: $out"
+	[ "$rc" = 0 ] || cf_fail "reads retried after EINTR never completed"
 }
 
 cf_init
@@ -48,6 +66,7 @@ cf_origin_start "$ROOT" --delay-ms 3000 --delay-data-only
 cf_mount "$ORIGIN_URL" "$MNT" $(interrupt_opts)
 check_eintr
 check_restart
+check_periodic
 # The interrupted range must still read correctly afterwards.
 got=$(cf_read "$MNT/big" $((4 * MiB)) 4096 20)
 want=$(cf_range_sha "$ROOT/big" $((4 * MiB)) 4096)

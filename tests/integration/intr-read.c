@@ -2,8 +2,8 @@
  * intr-read: measure how promptly a signal ends a read() that waits on a
  * slow origin.
  *
- *   intr-read [-r] [-a ALARM_MS] [-m MAX_MS] [-o OFFSET] [-l LENGTH]
- *             MOUNTED [ORIGINAL]
+ *   intr-read [-r] [-a ALARM_MS] [-m MAX_MS] [-p PERIOD_MS] [-t TIMEOUT_MS]
+ *             [-o OFFSET] [-l LENGTH] MOUNTED [ORIGINAL]
  *
  * Installs a SIGALRM handler (with SA_RESTART if -r), arms a one-shot
  * timer of ALARM_MS (default 200) and calls pread() once. Prints what came
@@ -13,6 +13,11 @@
  * is under MAX_MS (default 20). With -r: passes if pread() returned all
  * LENGTH bytes and they equal ORIGINAL's; exits 3 if it failed with EINTR
  * anyway, so the caller can tell that case from wrong data (exit 1).
+ *
+ * With -p PERIOD_MS the timer repeats every PERIOD_MS (as a profiler's
+ * does) and pread() is retried after each EINTR, as careful programs do;
+ * passes if all the data arrives, right, within -t TIMEOUT_MS (default
+ * 15000): a fetch that each interruption cancels would never finish.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,15 +67,22 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_alarm };
 	struct itimerval it = { { 0, 0 }, { 0, 0 } };
 	struct timespec armed, expiry, done;
-	long alarm_ms = 200, len = 4096;
+	long alarm_ms = 200, len = 4096, period_ms = 0, limit_ms = 15000;
+	long eintrs = 0;
 	double max_ms = 20, lat, took;
 	int restart = 0, opt, fd, err;
 	off_t off = 0;
 	ssize_t n;
 	char *buf;
 
-	while ((opt = getopt(argc, argv, "ra:m:o:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "ra:m:o:l:p:t:")) != -1) {
 		switch (opt) {
+		case 'p':
+			period_ms = strtol(optarg, NULL, 10);
+			break;
+		case 't':
+			limit_ms = strtol(optarg, NULL, 10);
+			break;
 		case 'r':
 			restart = 1;
 			break;
@@ -106,14 +118,41 @@ int main(int argc, char **argv)
 	}
 	it.it_value.tv_sec = alarm_ms / 1000;
 	it.it_value.tv_usec = alarm_ms % 1000 * 1000;
+	it.it_interval.tv_sec = period_ms / 1000;
+	it.it_interval.tv_usec = period_ms % 1000 * 1000;
 	clock_gettime(CLOCK_MONOTONIC, &armed);
 	if (setitimer(ITIMER_REAL, &it, NULL)) {
 		perror("intr-read: setitimer");
 		return 1;
 	}
-	n = pread(fd, buf, len, off);
-	err = errno;
-	clock_gettime(CLOCK_MONOTONIC, &done);
+	for (;;) {
+		n = pread(fd, buf, len, off);
+		err = errno;
+		clock_gettime(CLOCK_MONOTONIC, &done);
+		if (!period_ms || n >= 0 || err != EINTR ||
+		    ms_between(&armed, &done) > limit_ms)
+			break;
+		eintrs++;
+	}
+	if (period_ms) {
+		memset(&it, 0, sizeof(it));
+		setitimer(ITIMER_REAL, &it, NULL);
+		printf("periodic=%ldms eintr_retries=%ld read_ms=%.3f ", period_ms,
+		       eintrs, ms_between(&armed, &done));
+		if (n < 0) {
+			printf("result=%s\n", strerror(err));
+			fprintf(stderr, "intr-read: no data within %ld ms\n",
+				limit_ms);
+			return 1;
+		}
+		printf("result=%zd-bytes\n", n);
+		if (n != len || (optind + 1 < argc &&
+				 check_data(argv[optind + 1], off, buf, len))) {
+			fprintf(stderr, "intr-read: WRONG or short data\n");
+			return 1;
+		}
+		return 0;
+	}
 
 	expiry = armed;
 	expiry.tv_nsec += alarm_ms % 1000 * 1000000L;
@@ -160,6 +199,7 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: intr-read [-r] [-a ALARM_MS] [-m MAX_MS] "
-		"[-o OFFSET] [-l LENGTH] MOUNTED [ORIGINAL]\n");
+		"[-p PERIOD_MS] [-t TIMEOUT_MS]\n"
+		"                 [-o OFFSET] [-l LENGTH] MOUNTED [ORIGINAL]\n");
 	return 2;
 }

@@ -60,13 +60,15 @@ cf_fuse_conn() {
 # daemon serving a mount point of our own temporary directory, which no
 # other process can name.
 cf_pids_with_arg() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ -r "$p/cmdline" ] || continue
-		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$1"; then
-			echo "${p#/proc/}"
-		fi
+	local pids p
+	# -z: the arguments in cmdline end with NULs, so -x matches one whole.
+	pids=$(grep -lzxF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null |
+		sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p')
+	# grep found itself too; it has exited by now.
+	for p in $pids; do
+		[ -d "/proc/$p" ] && echo "$p"
 	done
+	return 0
 }
 
 cf_require_fuse() {
@@ -293,6 +295,13 @@ cf_origin_set() {
 
 # --- cofault -------------------------------------------------------------
 
+# Each mount point gets its own chunk cache under $T: a mount starts cold,
+# and nothing is written to the system's cache directory. Set CF_CACHE_DIR
+# to share one between mounts.
+cf_cache_dir() {
+	echo "${CF_CACHE_DIR:-$T/cache-$(basename "$1")}"
+}
+
 # cf_mount URL MOUNTPOINT [options...]: mount, failing the test if cofault
 # fails. The daemon's log goes to $T/cofault-<mountpoint name>.log.
 cf_mount() {
@@ -301,7 +310,8 @@ cf_mount() {
 	mkdir -p "$mnt"
 	CF_MOUNTS="$CF_MOUNTS $mnt"
 	timeout 60 "$COFAULT" mount "$url" "$mnt" \
-		--log-file "$T/cofault-$(basename "$mnt").log" "$@" \
+		--log-file "$T/cofault-$(basename "$mnt").log" \
+		--cache-dir "$(cf_cache_dir "$mnt")" "$@" \
 		2>"$T/mount-stderr.log" || rc=$?
 	if [ "$rc" != 0 ]; then
 		cat "$T/mount-stderr.log" >&2
@@ -318,7 +328,8 @@ cf_mount_try() {
 	CF_MOUNTS="$CF_MOUNTS $mnt"
 	t0=$(cf_now_ms)
 	MOUNT_RC=0
-	timeout 60 "$COFAULT" mount "$url" "$mnt" "$@" \
+	timeout 60 "$COFAULT" mount "$url" "$mnt" \
+		--cache-dir "$(cf_cache_dir "$mnt")" "$@" \
 		>"$T/mount-try.out" 2>"$T/mount-try.err" || MOUNT_RC=$?
 	MOUNT_MS=$(($(cf_now_ms) - t0))
 	MOUNT_ERR=$(cat "$T/mount-try.out" "$T/mount-try.err")

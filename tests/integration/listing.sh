@@ -21,14 +21,17 @@ tree_listing() {
 		LC_ALL=C sort)
 }
 
-# check_mount NAME URL: mount URL, compare tree and contents, unmount.
+# check_mount NAME URL [FILE...]: mount URL, compare the tree and the
+# contents of the FILEs (default: all), unmount.
 check_mount() {
 	local name=$1 url=$2 mnt=$T/mnt-$1 f
+	shift 2
+	[ $# -gt 0 ] || set -- a.bin "b & c.txt" "sub dir/x" "sub dir/inner/y z" empty
 	cf_mount "$url" "$mnt"
 	tree_listing "$mnt" >"$T/got-$name.lst" || cf_fail "$name: listing failed"
 	diff -u "$T/want.lst" "$T/got-$name.lst" >&2 ||
 		cf_fail "$name: tree differs"
-	for f in a.bin "b & c.txt" "sub dir/x" "sub dir/inner/y z" empty; do
+	for f in "$@"; do
 		cf_same_file "$mnt/$f" "$ROOT/$f"
 	done
 	cf_unmount "$mnt"
@@ -70,5 +73,7 @@ check_mount json "$NGINX_URL"
 
 if command -v python3 >/dev/null 2>&1; then
 	start_pyserver
-	check_mount pyserver "$PY_URL"
+	# http.server ignores Range, which cofault refuses (EIO) for files
+	# bigger than what one request fetches: only small files here.
+	check_mount pyserver "$PY_URL" a.bin "b & c.txt" "sub dir/x" empty
 fi

@@ -19,6 +19,9 @@
 #include "cache/cache.h"
 #include "common/log.h"
 
+/* Not every test binary uses every helper. */
+#define TEST_UNUSED __attribute__((unused))
+
 static atomic_int test_warnings;
 
 void __real_log_msg(int level, const char *fmt, ...);
@@ -45,13 +48,13 @@ static int test_rm_one(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
-static void test_rm_rf(const char *path)
+TEST_UNUSED static void test_rm_rf(const char *path)
 {
 	nftw(path, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A new scratch directory; the caller frees it after test_rm_rf. */
-static char *test_tmpdir(void)
+TEST_UNUSED static char *test_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
 	char *p;
@@ -68,9 +71,11 @@ static char *test_tmpdir(void)
 }
 
 /* Contents of chunk idx of object seed: distinct for every pair. */
-static void test_fill(void *buf, size_t len, uint64_t seed, uint64_t idx)
+TEST_UNUSED static void test_fill(void *buf, size_t len, uint64_t seed,
+				  uint64_t idx)
 {
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + idx * 0xbf58476d1ce4e5b9ull + 1;
+	uint64_t x =
+		seed * 0x9e3779b97f4a7c15ull + idx * 0xbf58476d1ce4e5b9ull + 1;
 	unsigned char *p = buf;
 
 	for (size_t i = 0; i < len; i++) {
@@ -81,8 +86,8 @@ static void test_fill(void *buf, size_t len, uint64_t seed, uint64_t idx)
 	}
 }
 
-static int test_check(const void *buf, size_t len, uint64_t seed,
-		      uint64_t idx)
+TEST_UNUSED static int test_check(const void *buf, size_t len, uint64_t seed,
+				  uint64_t idx)
 {
 	void *want = malloc(len);
 	int same;
@@ -94,11 +99,11 @@ static int test_check(const void *buf, size_t len, uint64_t seed,
 }
 
 /* Path of an object's data file, as cache-store.c lays it out. */
-static void test_data_path(char *out, size_t size, const char *dir,
-			   uint64_t obj)
+TEST_UNUSED static void test_data_path(char *out, size_t size, const char *dir,
+				       uint64_t obj)
 {
-	snprintf(out, size, "%s/data/%02x/%llu", dir, (unsigned int)(obj & 0xff),
-		 (unsigned long long)obj);
+	snprintf(out, size, "%s/data/%02x/%llu", dir,
+		 (unsigned int)(obj & 0xff), (unsigned long long)obj);
 }
 
 #endif

@@ -15,7 +15,7 @@
 
 static void test_crc_vectors(void **state)
 {
-	unsigned char zeros[32] = { 0 }, ones[32], inc[32];
+	unsigned char zeros[32] = {0}, ones[32], inc[32];
 
 	for (int i = 0; i < 32; i++) {
 		ones[i] = 0xff;
@@ -42,9 +42,9 @@ static void test_crc_hw_matches_sw(void **state)
 	assert_int_equal(cache_crc32c(0, buf + 3, 4096),
 			 cache_crc32c_sw(0, buf + 3, 4096));
 	/* Continuation: crc(a + b) == crc(crc(a), b). */
-	assert_int_equal(cache_crc32c(cache_crc32c(0, buf, 1000), buf + 1000,
-				      3000),
-			 cache_crc32c(0, buf, 4000));
+	assert_int_equal(
+		cache_crc32c(cache_crc32c(0, buf, 1000), buf + 1000, 3000),
+		cache_crc32c(0, buf, 4000));
 }
 
 int main(void)

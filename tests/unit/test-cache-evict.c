@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <cmocka.h>
@@ -25,7 +26,9 @@
 static struct cache *open_cache(const char *dir, uint64_t max, uint64_t floor)
 {
 	struct cache_opts o = {
-		.dir = dir, .max_bytes = max, .min_free_bytes = floor,
+		.dir = dir,
+		.max_bytes = max,
+		.min_free_bytes = floor,
 		.chunk_size = CS,
 	};
 	struct cache *c;
@@ -76,7 +79,8 @@ static void test_lru_order(void **state)
 	assert_int_equal(cache_chunk_read(c, id, 12, buf, CS), 0);
 	cache_close(c);
 
-	/* The access times survived the reopen, and so did the limit's effect. */
+	/* The access times survived the reopen, and so did the limit's effect.
+	 */
 	c = open_cache(dir, 2 * CS, 0);
 	cache_flush(c);
 	assert_int_equal(cache_stats(c, &st), 0);
@@ -174,7 +178,9 @@ static int share_run(const char *dir, unsigned int seed, unsigned long *hits)
 	pthread_t t[2];
 	struct cache *c;
 	struct cache_opts o = {
-		.dir = dir, .max_bytes = 24 * CS, .chunk_size = CS,
+		.dir = dir,
+		.max_bytes = 24 * CS,
+		.chunk_size = CS,
 	};
 	int wrong = 0;
 
@@ -190,7 +196,8 @@ static int share_run(const char *dir, unsigned int seed, unsigned long *hits)
 
 			snprintf(key, sizeof(key), "k%d", j);
 			if (cache_object(c, "o", key, "e",
-					 (SHARE_CHUNKS - 1) * (uint64_t)CS + 1000,
+					 (SHARE_CHUNKS - 1) * (uint64_t)CS +
+						 1000,
 					 0, &w[k].ids[j]))
 				return -1;
 		}
@@ -255,6 +262,8 @@ static void test_sigkill(void **state)
 	char *dir = test_tmpdir();
 	unsigned char *buf = malloc(CS);
 	uint64_t checked, bad, id;
+	char path[4096];
+	struct stat st;
 	struct cache *c;
 	int status;
 	pid_t pid;
@@ -282,6 +291,10 @@ static void test_sigkill(void **state)
 	assert_true(checked > 0);
 	assert_int_equal(bad, 0);
 	assert_int_equal(cache_object(c, "o", "k", "e", 1ull << 40, 0, &id), 0);
+	/* Written but never indexed chunks were given back. */
+	test_data_path(path, sizeof(path), dir, id);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 <= checked * CS + CS);
 	for (uint64_t i = 0; i < checked; i++) {
 		assert_int_equal(cache_chunk_read(c, id, i, buf, CS), 0);
 		assert_true(test_check(buf, CS, 7, i));

@@ -26,7 +26,9 @@ struct fixture {
 static struct cache *open_cache(const char *dir, uint32_t cs)
 {
 	struct cache_opts o = {
-		.dir = dir, .max_bytes = 1ull << 30, .chunk_size = cs,
+		.dir = dir,
+		.max_bytes = 1ull << 30,
+		.chunk_size = cs,
 	};
 	struct cache *c;
 
@@ -80,8 +82,8 @@ static void test_reopen_persists(void **state)
 	struct cache_stats st;
 	uint64_t id, id2;
 
-	assert_int_equal(cache_object(f->c, "http://o", "a/b", "\"e1\"",
-				      3 * CS, 100, &id),
+	assert_int_equal(cache_object(f->c, "http://o", "a/b", "\"e1\"", 3 * CS,
+				      100, &id),
 			 0);
 	assert_true(id > 0);
 	for (int i = 0; i < 3; i++)
@@ -95,8 +97,8 @@ static void test_reopen_persists(void **state)
 
 	f->c = open_cache(f->dir, 0); /* 0: take the recorded size */
 	assert_int_equal(cache_chunk_size(f->c), CS);
-	assert_int_equal(cache_object(f->c, "http://o", "a/b", "\"e1\"",
-				      3 * CS, 999, &id2),
+	assert_int_equal(cache_object(f->c, "http://o", "a/b", "\"e1\"", 3 * CS,
+				      999, &id2),
 			 0);
 	assert_int_equal(id2, id); /* same ETag: mtime does not matter */
 	for (int i = 0; i < 3; i++)
@@ -143,8 +145,7 @@ static void test_etag_change_drops(void **state)
 	assert_int_equal(id, id2);
 	assert_int_equal(cache_object(f->c, "o", "n", NULL, CS, 6, &id3), 0);
 	assert_true(id3 != id);
-	assert_int_equal(cache_object(f->c, "o", "n", NULL, CS + 1, 6, &id),
-			 0);
+	assert_int_equal(cache_object(f->c, "o", "n", NULL, CS + 1, 6, &id), 0);
 	assert_true(id3 != id);
 	/* Ids are never reused, even after the highest one is deleted. */
 	assert_int_equal(cache_clear(f->c, NULL), 0);
@@ -181,7 +182,7 @@ static void test_clear(void **state)
 static void test_chunk_size_mismatch(void **state)
 {
 	struct fixture *f = *state;
-	struct cache_opts o = { .dir = f->dir, .chunk_size = 2 * CS };
+	struct cache_opts o = {.dir = f->dir, .chunk_size = 2 * CS};
 	struct cache *c2 = NULL;
 	struct cache_stats st;
 	uint64_t id;
@@ -204,6 +205,36 @@ static void test_chunk_size_mismatch(void **state)
 	assert_int_equal(st.chunks, 0);
 	assert_true(st.max_bytes > 0); /* 0 asked: 10% of the fs */
 	assert_int_equal(st.max_bytes, cache_default_size(f->dir));
+}
+
+static void test_damaged_index(void **state)
+{
+	struct fixture *f = *state;
+	char path[4096];
+	uint64_t id;
+	FILE *fp;
+
+	assert_int_equal(cache_object(f->c, "o", "k", "e", CS, 0, &id), 0);
+	put(f->c, id, 0, 3);
+	cache_close(f->c);
+	f->c = NULL;
+	snprintf(path, sizeof(path), "%s/index.db-wal", f->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/index.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 1000; i++)
+		fputs("this is not an SQLite database ", fp);
+	fclose(fp);
+
+	f->c = open_cache(f->dir, CS);
+	assert_int_equal(get(f->c, id, 0, 3), -ENOENT);
+	test_data_path(path, sizeof(path), f->dir, id);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(cache_object(f->c, "o", "k", "e", CS, 0, &id), 0);
+	put(f->c, id, 0, 3);
+	cache_flush(f->c);
+	assert_int_equal(get(f->c, id, 0, 3), 0);
 }
 
 static void test_bad_args(void **state)
@@ -232,8 +263,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunk_size_mismatch, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_args, setup,
+		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

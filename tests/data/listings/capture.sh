@@ -3,13 +3,17 @@
 # (nginx autoindex, Apache mod_autoindex, Python http.server) run on
 # 127.0.0.1 over a tree of awkwardly named files. Not run by "make check":
 # the pages are kept so the parser tests do not depend on installed servers.
+# edge-links.html, bad-names.json, malformed.json, not-listing.json and
+# truncated.html (nginx.html cut inside an href) are made by hand.
 # Usage: capture.sh [output-dir]   (default: the directory of this script)
 set -eu
 
 out=$(cd "${1:-$(dirname "$0")}" && pwd)
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-APACHE=${APACHE:-$(command -v apache2 || command -v httpd || echo /usr/sbin/apache2)}
+PATH=$PATH:/usr/sbin:/sbin
+NGINX=${NGINX:-$(command -v nginx || :)}
+APACHE=${APACHE:-$(command -v apache2 || command -v httpd || :)}
 PYTHON=${PYTHON:-python3}
+# nginx prints UTC anyway; Apache prints local time.
 export TZ=UTC
 
 tmp=$(mktemp -d)
@@ -55,7 +59,8 @@ touch -d '2026-11-19 12:00:00 UTC' "$www/empty"
 touch -d '2026-11-21 21:10:00 UTC' "$www"
 
 port() { # a free loopback port
-	"$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PYTHON" -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 fetch() { # url file
@@ -104,10 +109,12 @@ fetch "http://127.0.0.1:$np/json/" "$out/nginx.json"
 fetch "http://127.0.0.1:$np/exact/empty/" "$out/nginx-empty.html"
 fetch "http://127.0.0.1:$np/json/empty/" "$out/nginx-empty.json"
 
-# Apache: FancyIndexing table, plain list.
-if [ -x "$APACHE" ]; then
+# Apache: FancyIndexing as <pre>, as a table, with icon links; plain list.
+if [ -n "$APACHE" ] && [ -x "$APACHE" ]; then
 	ap=$(port)
-	mods=${APACHE_MODULES:-$(dirname "$(dirname "$APACHE")")/lib/apache2/modules}
+	# Debian's layout; elsewhere set APACHE_MODULES.
+	mods=$(dirname "$(dirname "$APACHE")")/lib/apache2/modules
+	mods=${APACHE_MODULES:-$mods}
 	mkdir -p "$tmp/apache"
 	cat >"$tmp/apache/httpd.conf" <<CONF
 ServerRoot $tmp/apache
@@ -116,8 +123,8 @@ Listen 127.0.0.1:$ap
 PidFile $tmp/apache/httpd.pid
 ErrorLog $tmp/apache/error.log
 TypesConfig /dev/null
-User nobody
-Group nogroup
+User #65534
+Group #65534
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule mime_module $mods/mod_mime.so

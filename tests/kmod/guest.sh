@@ -1,0 +1,290 @@
+#!/bin/bash
+# The kernel-module checks, run as root inside the QEMU guest (chrooted into
+# the host's read-only root; scratch space on a tmpfs under /run). Prints one
+#   COFAULT-CHECK <kernel> <daemon> <n>-<name> PASS|FAIL|INFO <details>
+# line per check; tests/kmod/qemu.sh turns them into the test result.
+# Environment (from guest-init.sh): KVER COFAULT_SRCDIR COFAULT_BUILDDIR
+# COFAULT_KO COFAULT_BIN.
+set -u
+
+S=/run/cofault-test
+export TMPDIR=$S/tmp HOME=$S
+CFTEST=$COFAULT_BUILDDIR/tests/kmod/cftest
+DELAYFS=$COFAULT_BUILDDIR/tests/kmod/delayfs
+ORIGIN=$COFAULT_SRCDIR/tests/tools/slow_origin.py
+SYS=/sys/class/misc/cofault/stats
+PARAM=/sys/module/cofault/parameters
+MAX_RETRIES=3
+LATE_LIMIT_MS=${COFAULT_LATE_LIMIT_MS:-50}
+LOCK_LIMIT_MS=${COFAULT_LOCK_LIMIT_MS:-50}
+MiB=$((1 << 20))
+
+mkdir -p "$S/origin" "$S/tmp" "$S/dmnt" "$S/cmnt" "$S/cache"
+
+report() { echo "COFAULT-CHECK $KVER $1 $2 $3 ${4:-}"; }
+log() { echo "COFAULT-LOG $*"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+stat_of() { cat "$SYS/$1"; }
+# "key=value ..." line $1: the value of key $2.
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+wait_mounted() {
+	for _ in $(seq 300); do
+		mountpoint -q "$1" && [ -e "$1/f4096" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- the daemons ----------------------------------------------------------
+# Each backend provides start_X, set_delay_X (ms | stall), and sets DPID
+# (the process to kill for the daemon-death check) and MNT.
+
+start_delayfs() {
+	MNT=$S/dmnt
+	rm -f "$S/delayfs.ctl"
+	"$DELAYFS" "$S/origin" "$S/delayfs.ctl" "$MNT" -f -o ro \
+		>"$S/delayfs.log" 2>&1 &
+	DPID=$!
+	wait_mounted "$MNT"
+}
+set_delay_delayfs() {
+	echo "$1" >"$S/delayfs.ctl.new" && mv "$S/delayfs.ctl.new" "$S/delayfs.ctl"
+}
+
+start_cofault() {
+	MNT=$S/cmnt
+	if [ -z "${OPID:-}" ] || ! kill -0 "$OPID" 2>/dev/null; then
+		rm -f "$S/port" "$S/origin.ctl"
+		python3 "$ORIGIN" --root "$S/origin" --port 0 \
+			--port-file "$S/port" --control "$S/origin.ctl" \
+			--delay-data-only >"$S/origin.log" 2>&1 &
+		OPID=$!
+		for _ in $(seq 200); do
+			[ -s "$S/port" ] && break
+			sleep 0.1
+		done
+	fi
+	[ -s "$S/port" ] || return 1
+	# Small chunks: the guest runs under TCG and the origin is python.
+	"$COFAULT_BIN" mount -f "http://127.0.0.1:$(cat "$S/port")/" "$MNT" \
+		--cache-dir "$S/cache" --chunk-size 256K --timeout 20 \
+		>"$S/cofault.log" 2>&1 &
+	DPID=$!
+	wait_mounted "$MNT"
+}
+set_delay_cofault() {
+	case $1 in
+	stall) echo "stall=1" ;;
+	*) printf 'stall=0\ndelay_ms=%s\n' "$1" ;;
+	esac >"$S/origin.ctl.new" && mv "$S/origin.ctl.new" "$S/origin.ctl"
+}
+
+stop_daemon() {
+	kill "$DPID" 2>/dev/null
+	umount -l "$MNT" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+}
+
+# --- the checks -------------------------------------------------------------
+
+check_data() { # $1 = daemon
+	local bad= n out
+	for n in 0 1 4095 4096 4097 $((MiB - 1)) $MiB $((MiB + 1)); do
+		want=$(sha256sum <"$S/origin/f$n" | cut -d' ' -f1)
+		got=$(timeout 120 "$CFTEST" cat cofault "$MNT/f$n" | sha256sum | cut -d' ' -f1)
+		[ "$want" = "$got" ] || bad="$bad f$n"
+	done
+	[ -z "$bad" ] && report "$1" 1-data-sizes PASS "8 sizes match sha256" ||
+		report "$1" 1-data-sizes FAIL "mismatch:$bad"
+	out=$(timeout 300 "$CFTEST" threads cofault "$MNT/big" 8 64)
+	[ "$(field "$out" ok)" = 1 ] && report "$1" 1-data-threads PASS "$out" ||
+		report "$1" 1-data-threads FAIL "$out"
+	out=$(timeout 120 "$CFTEST" private cofault "$MNT/big")
+	[ "$(field "$out" ok)" = 1 ] && report "$1" 1-data-private PASS "$out" ||
+		report "$1" 1-data-private FAIL "$out"
+}
+
+# The timing checks need pages that are not cached yet: readahead (the
+# worker's and the plain path's) may have pulled in far more than was touched.
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+check_signal() { # $1 = daemon
+	local co pl
+	drop_caches
+	"set_delay_$1" 3000
+	co=$(timeout 60 "$CFTEST" sigalrm cofault "$MNT/big" $((32 * MiB)))
+	pl=$(timeout 60 "$CFTEST" sigalrm plain "$MNT/big" $((48 * MiB)))
+	"set_delay_$1" 0
+	if [ "$(field "$co" ok)" = 1 ] && [ "$(field "$co" handler)" = 1 ] &&
+		lt "$(field "$co" late_ms)" "$LATE_LIMIT_MS"; then
+		report "$1" 2-signal PASS "cofault: $co | plain: $pl"
+	else
+		report "$1" 2-signal FAIL "cofault: $co | plain: $pl"
+	fi
+}
+
+check_lock() {
+	local co pl
+	drop_caches
+	"set_delay_$1" 3000
+	co=$(timeout 60 "$CFTEST" lock cofault "$MNT/big" $((64 * MiB)))
+	pl=$(timeout 60 "$CFTEST" lock plain "$MNT/big" $((80 * MiB)))
+	"set_delay_$1" 0
+	if [ "$(field "$co" ok)" = 1 ] && lt "$(field "$co" max_ms)" "$LOCK_LIMIT_MS"; then
+		report "$1" 3-lock PASS "cofault: $co | plain: $pl"
+	else
+		report "$1" 3-lock FAIL "cofault: $co | plain: $pl"
+	fi
+}
+
+# Leaves the daemon dead and unmounted; the caller restarts it.
+check_kill() {
+	local pid t0 t1 st sb0
+	drop_caches
+	"set_delay_$1" stall
+	"$CFTEST" touch cofault "$MNT/big" $((96 * MiB)) >/dev/null 2>&1 &
+	pid=$!
+	sleep 2
+	t0=$(now_ms)
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	t1=$(now_ms)
+	if [ $((t1 - t0)) -lt 1000 ]; then
+		report "$1" 4-kill PASS "SIGKILL to exit: $((t1 - t0)) ms"
+	else
+		report "$1" 4-kill FAIL "SIGKILL to exit: $((t1 - t0)) ms"
+	fi
+
+	sb0=$(stat_of sigbus)
+	"$CFTEST" touch cofault "$MNT/big" $((112 * MiB)) >/dev/null 2>&1 &
+	pid=$!
+	sleep 2
+	t0=$(now_ms)
+	kill -9 "$DPID"
+	st=timeout
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid"; st=$?; break; }
+		sleep 0.1
+	done
+	t1=$(now_ms)
+	[ "$st" = timeout ] && kill -9 "$pid"
+	"set_delay_$1" 0
+	umount -l "$MNT" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+	# 135 = 128 + SIGBUS
+	if [ "$st" = 135 ]; then
+		report "$1" 4-daemon-death PASS "SIGBUS after $((t1 - t0)) ms (sigbus counter +$(($(stat_of sigbus) - sb0)))"
+	else
+		report "$1" 4-daemon-death FAIL "status $st after $((t1 - t0)) ms"
+	fi
+}
+
+check_retries() {
+	local r0 l0 r1 l1 out
+	drop_caches
+	"set_delay_$1" 100
+	echo $MAX_RETRIES >"$PARAM/max_retries"
+	echo 1 >"$PARAM/evict_before_retry"
+	r0=$(stat_of retries)
+	l0=$(stat_of lock_held)
+	out=$(timeout 120 "$CFTEST" touch cofault "$MNT/big" $((128 * MiB)))
+	r1=$(stat_of retries)
+	l1=$(stat_of lock_held)
+	echo 0 >"$PARAM/evict_before_retry"
+	"set_delay_$1" 0
+	if [ "$(field "$out" ok)" = 1 ] && [ $((r1 - r0)) -eq $MAX_RETRIES ] &&
+		[ $((l1 - l0)) -eq 1 ]; then
+		report "$1" 5-retries PASS "retries +$((r1 - r0)) = max_retries, lock-held waits +$((l1 - l0)); $out"
+	else
+		report "$1" 5-retries FAIL "retries +$((r1 - r0)) (want $MAX_RETRIES), lock-held +$((l1 - l0)) (want 1); $out"
+	fi
+}
+
+run_daemon() { # $1 = daemon name
+	if ! "start_$1"; then
+		report "$1" 0-mount FAIL "could not mount (see its log below)"
+		tail -n 20 "$S/$1.log" | sed 's/^/COFAULT-LOG /'
+		stop_daemon
+		return
+	fi
+	check_data "$1"
+	check_signal "$1"
+	check_lock "$1"
+	check_retries "$1"
+	check_kill "$1"
+}
+
+# --- main -------------------------------------------------------------------
+
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+modprobe fuse 2>/dev/null
+dmesg -c >/dev/null 2>&1 # the log checked at the end starts here
+if ! insmod "$COFAULT_KO" max_retries=$MAX_RETRIES; then
+	report - 0-load FAIL "insmod $COFAULT_KO failed"
+	exit 1
+fi
+for n in 0 1 4095 4096 4097 $((MiB - 1)) $MiB $((MiB + 1)); do
+	head -c "$n" /dev/urandom >"$S/origin/f$n"
+done
+"$CFTEST" gen "$S/origin/big" $((256 * MiB)) || report - 0-gen FAIL "no space"
+echo "not fuse" >"$S/plainfile"
+log "kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
+
+daemons=delayfs
+if [ -x "$COFAULT_BIN" ] && [ -f "$ORIGIN" ]; then
+	daemons="$daemons cofault"
+else
+	report cofault 0-mount INFO "skipped: no daemon at $COFAULT_BIN"
+fi
+
+# ABI validation once, on the deterministic daemon.
+start_delayfs
+out=$("$CFTEST" abi "$S/dmnt/f4096" "$S/dmnt" "$S/plainfile" 2>&1)
+echo "$out" | grep -q 'ok=1' && report delayfs 1-abi PASS "errno checks" ||
+	report delayfs 1-abi FAIL "$(echo "$out" | tr '\n' ';')"
+stop_daemon
+
+for d in $daemons; do
+	run_daemon "$d"
+	stop_daemon
+	# A fresh page cache for the next daemon: same offsets again.
+	echo 3 >/proc/sys/vm/drop_caches
+done
+
+# 6: module references.
+start_delayfs
+"$CFTEST" hold cofault "$S/dmnt/f4096" >"$S/hold.out" 2>&1 &
+hpid=$!
+for _ in $(seq 100); do
+	grep -q mapped "$S/hold.out" && break
+	sleep 0.1
+done
+msg=$(rmmod cofault 2>&1)
+st=$?
+kill -9 $hpid
+wait $hpid 2>/dev/null
+msg2=$(rmmod cofault 2>&1)
+st2=$?
+loops=0
+for i in $(seq 20); do
+	insmod "$COFAULT_KO" && rmmod cofault && loops=$((loops + 1))
+done
+if [ $st -ne 0 ] && echo "$msg" | grep -q "in use" && [ $st2 -eq 0 ] &&
+	[ $loops -eq 20 ] && ! grep -q '^cofault ' /proc/modules; then
+	report - 6-rmmod PASS "busy with a mapping ('$msg'), unloads after munmap, 20/20 load+unload"
+else
+	report - 6-rmmod FAIL "rmmod with mapping: $st '$msg'; after: $st2 '$msg2'; loops $loops/20"
+fi
+stop_daemon
+
+# 7: the kernel log of the whole run.
+bad=$(dmesg | grep -E 'WARNING|BUG|scheduling while atomic|lockup|blocked for more than|Oops|Call Trace' | head -n 5)
+if [ -z "$bad" ]; then
+	report - 7-dmesg PASS "no WARNING/BUG/atomic-sleep/lockup/hung-task lines"
+else
+	report - 7-dmesg FAIL "$(echo "$bad" | tr '\n' ';')"
+	dmesg | tail -n 60 | sed 's/^/COFAULT-LOG /'
+fi
+exit 0

@@ -1,0 +1,136 @@
+# Guest-side checks of libcofault, the LD_PRELOAD shim and "cofault run"
+# with the module loaded; sourced by tests/kmod/guest.sh, never run.
+#
+# Hook (two lines in guest.sh): source this file in the main part once
+# "$S/origin" exists (it adds its own files there, before any daemon lists
+# the directory), and call "preload_checks DAEMON" from run_daemon while
+# DAEMON is mounted at $MNT, before check_kill. Uses guest.sh's report,
+# log, stat_of, field, lt, set_delay_* and $S, $MNT, $MiB, $LATE_LIMIT_MS.
+# Reports P1..P5 lines:
+#   P1-preload-c       a C program's mmap() through the shim: data right,
+#                      the module's fault counter moved
+#   P2-preload-lib     cofault_mmap2() says "device", cofault_probe() 0
+#   P3-preload-fork    mapping, threads and 4 forked children via the shim
+#   P4-preload-numpy   the numpy memmap loader example via "cofault run"
+#   P5-preload-signal  SIGALRM + siglongjmp bound on a stalled page: within
+#                      $LATE_LIMIT_MS through the shim and the library, and
+#                      (the contrast) late through plain mmap
+
+PL_CHECK=$COFAULT_BUILDDIR/tests/integration/preload-check
+PL_TIMEOUT=$COFAULT_BUILDDIR/doc/examples/mmap-timeout
+PL_LOADER=$COFAULT_SRCDIR/doc/examples/loader.py
+COFAULT_PRELOAD_LIB=$COFAULT_BUILDDIR/src/fault/.libs/libcofault-preload.so
+export COFAULT_PRELOAD_LIB
+
+# A python3 with numpy, or "".
+pl_python() {
+	local py
+	for py in $(type -ap python3 python3.13 python3.12 python3.11 2>/dev/null); do
+		if "$py" -c 'import numpy' >/dev/null 2>&1; then
+			echo "$py"
+			return 0
+		fi
+	done
+	echo ""
+}
+PL_PY=$(pl_python)
+
+# Files no other check reads, so their pages are not cached when the
+# preloaded programs first touch them (cached pages are mapped by
+# fault-around without reaching the module's fault handler).
+head -c $((8 * MiB + 1234)) /dev/urandom >"$S/origin/pl-data"
+if [ -n "$PL_PY" ]; then
+	"$PL_PY" "$PL_LOADER" make "$S/origin/pl-train.npy" --records 2048 \
+		--record-size 4096 >/dev/null
+fi
+
+# The shim takes only fuse.cofault mounts unless told otherwise; delayfs
+# mounts as fuse.delayfs.
+pl_run_opts() {
+	[ "$1" = cofault ] || echo --any-fuse
+}
+
+preload_checks() { # $1 = daemon
+	local d=$1 opts f0 f1 i0 i1 want got out sh lib pl
+	opts=$(pl_run_opts "$d")
+	if [ ! -x "$PL_CHECK" ] || [ ! -x "$PL_TIMEOUT" ] ||
+		[ ! -r "$COFAULT_PRELOAD_LIB" ]; then
+		report "$d" P0-preload FAIL "preload-check, mmap-timeout or the shim not built"
+		return
+	fi
+
+	# P1: a C program's plain mmap(), through "cofault run".
+	f0=$(stat_of faults)
+	want=$("$PL_CHECK" read "$S/origin/pl-data")
+	# shellcheck disable=SC2086 # $opts is zero or one word
+	got=$(timeout 120 "$COFAULT_BIN" run $opts --debug -- \
+		"$PL_CHECK" read "$MNT/pl-data" 2>"$S/pl-debug")
+	f1=$(stat_of faults)
+	if [ -n "$want" ] && [ "$got" = "$want" ] &&
+		grep -q 'via /dev/cofault' "$S/pl-debug" &&
+		[ $((f1 - f0)) -gt 0 ]; then
+		report "$d" P1-preload-c PASS "$got; module faults +$((f1 - f0))"
+	else
+		report "$d" P1-preload-c FAIL "got '$got' want '$want'; faults +$((f1 - f0)); $(tr '\n' ';' <"$S/pl-debug")"
+	fi
+
+	# P2: the library on the same file.
+	out=$(timeout 60 "$PL_CHECK" lib "$MNT/pl-data" 2>&1 | tr '\n' ' ')
+	case $out in
+	*"how=device probe=0 device=0"*)
+		report "$d" P2-preload-lib PASS "$out" ;;
+	*) report "$d" P2-preload-lib FAIL "$out" ;;
+	esac
+
+	# P3: fork and threads through the shim.
+	# shellcheck disable=SC2086
+	if out=$(timeout 120 "$COFAULT_BIN" run $opts -- \
+		"$PL_CHECK" fork "$MNT/pl-data" 4 2>&1); then
+		report "$d" P3-preload-fork PASS "$out"
+	else
+		report "$d" P3-preload-fork FAIL "$(echo "$out" | tr '\n' ';')"
+	fi
+
+	# P4: numpy memmap data loader, 4 forked workers.
+	if [ -z "$PL_PY" ]; then
+		report "$d" P4-preload-numpy INFO "skipped: no python3 with numpy"
+	else
+		want=$("$PL_PY" "$PL_LOADER" read "$S/origin/pl-train.npy" \
+			--workers 4 2>/dev/null)
+		f0=$(stat_of faults)
+		# shellcheck disable=SC2086
+		got=$(timeout 300 "$COFAULT_BIN" run $opts -- "$PL_PY" \
+			"$PL_LOADER" read "$MNT/pl-train.npy" --workers 4 \
+			2>"$S/pl-loader.err")
+		f1=$(stat_of faults)
+		if [ -n "$want" ] && [ "$got" = "$want" ] &&
+			[ $((f1 - f0)) -gt 0 ]; then
+			report "$d" P4-preload-numpy PASS "$got; module faults +$((f1 - f0)); $(tr '\n' ' ' <"$S/pl-loader.err")"
+		else
+			report "$d" P4-preload-numpy FAIL "got '$got' want '$want'; faults +$((f1 - f0)); $(tail -n 5 "$S/pl-loader.err" | tr '\n' ';')"
+		fi
+	fi
+
+	# P5: a 200 ms timeout on pages the origin delays by 3 s; offsets
+	# nothing else touches.
+	"set_delay_$d" 3000
+	i0=$(stat_of interrupted)
+	# shellcheck disable=SC2086
+	sh=$(timeout 60 "$COFAULT_BIN" run $opts --debug -- "$PL_TIMEOUT" \
+		-m mmap -t 200 "$MNT/big" $((160 * MiB)) 2>"$S/pl-debug")
+	lib=$(timeout 60 "$PL_TIMEOUT" -m cofault -t 200 "$MNT/big" $((176 * MiB)))
+	pl=$(timeout 60 "$PL_TIMEOUT" -m mmap -t 200 "$MNT/big" $((192 * MiB)))
+	i1=$(stat_of interrupted)
+	"set_delay_$d" 0
+	if [ "$(field "$sh" result)" = timeout ] &&
+		grep -q 'via /dev/cofault' "$S/pl-debug" &&
+		lt "$(field "$sh" late_ms)" "$LATE_LIMIT_MS" &&
+		[ "$(field "$lib" how)" = device ] &&
+		[ "$(field "$lib" result)" = timeout ] &&
+		lt "$(field "$lib" late_ms)" "$LATE_LIMIT_MS" &&
+		! lt "$(field "$pl" late_ms)" "$LATE_LIMIT_MS"; then
+		report "$d" P5-preload-signal PASS "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0))"
+	else
+		report "$d" P5-preload-signal FAIL "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0)); $(tr '\n' ';' <"$S/pl-debug")"
+	fi
+}

@@ -1,0 +1,398 @@
+/*
+ * Unit tests of the data path (src/fs/data.c) over a fake origin: range
+ * arithmetic across chunk boundaries and at EOF, single flight, waits cut
+ * short by an interrupt while the fetch goes on, version changes, and
+ * errors that must not stick.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fs/data.h"
+
+#define CS 4096u /* small chunks keep the tests fast */
+
+struct fake {
+	struct store base;
+	pthread_mutex_t lock;
+	unsigned int reads; /* under lock */
+	unsigned int reads_at[1024]; /* per chunk index, under lock */
+	unsigned int delay_ms;
+	int fail; /* next reads fail with this, while fail_count */
+	unsigned int fail_count;
+	char etag[32];
+	pthread_cond_t gate; /* closed: reads wait until opened */
+	bool gate_closed;
+};
+
+static uint8_t byte_at(uint64_t off)
+{
+	return (uint8_t)((off * 2654435761u) >> 13);
+}
+
+static int fake_read(struct store *s, const char *path, const char *etag,
+		     void *buf, uint64_t off, size_t len, char *etag_out)
+{
+	struct fake *f = (struct fake *)s;
+	size_t i;
+	int err = 0;
+
+	pthread_mutex_lock(&f->lock);
+	f->reads++;
+	if (off / CS < 1024)
+		f->reads_at[off / CS]++;
+	while (f->gate_closed)
+		pthread_cond_wait(&f->gate, &f->lock);
+	if (f->fail_count) {
+		f->fail_count--;
+		err = f->fail;
+	}
+	if (etag_out)
+		strcpy(etag_out, f->etag);
+	pthread_mutex_unlock(&f->lock);
+	if (f->delay_ms)
+		usleep(f->delay_ms * 1000);
+	if (err)
+		return err;
+	for (i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = byte_at(off + i);
+	return 0;
+}
+
+static const struct store_ops fake_ops = { .name = "fake", .read = fake_read };
+
+struct fx {
+	struct fake f;
+	struct data *d;
+	struct data_obj *o;
+};
+
+static struct fx *fx_new_hd(uint64_t size, uint64_t max_memory, int holddown)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	struct data_opts o = { 0 };
+
+	x->f.base.ops = &fake_ops;
+	pthread_mutex_init(&x->f.lock, NULL);
+	pthread_cond_init(&x->f.gate, NULL);
+	strcpy(x->f.etag, "\"v1\"");
+	o.store = &x->f.base;
+	o.chunk_size = CS;
+	o.fetch_threads = 4;
+	o.max_memory = max_memory;
+	o.error_holddown_ms = holddown;
+	assert_int_equal(data_new(&o, &x->d), 0);
+	assert_int_equal(data_obj_new(x->d, "obj", size, "", 0, &x->o), 0);
+	return x;
+}
+
+static struct fx *fx_new(uint64_t size, uint64_t max_memory)
+{
+	return fx_new_hd(size, max_memory, 0);
+}
+
+static void fx_free(struct fx *x)
+{
+	data_obj_put(x->o);
+	data_free(x->d);
+	free(x);
+}
+
+static unsigned int fx_reads_at(struct fx *x, uint64_t idx)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&x->f.lock);
+	n = x->f.reads_at[idx];
+	pthread_mutex_unlock(&x->f.lock);
+	return n;
+}
+
+static unsigned int fx_reads(struct fx *x)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&x->f.lock);
+	n = x->f.reads;
+	pthread_mutex_unlock(&x->f.lock);
+	return n;
+}
+
+/* Read and check bytes against the origin's pattern; returns the count. */
+static size_t check_read(struct fx *x, uint64_t off, size_t len)
+{
+	struct data_wait w;
+	struct data_read r;
+	size_t got = 0;
+	int i;
+
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, off, len, &w, &r), 0);
+	for (i = 0; i < r.niov; i++) {
+		size_t j;
+
+		for (j = 0; j < r.iov[i].iov_len; j++)
+			assert_int_equal(((uint8_t *)r.iov[i].iov_base)[j],
+					 byte_at(off + got + j));
+		got += r.iov[i].iov_len;
+	}
+	assert_int_equal(got, r.bytes);
+	data_read_release(x->d, &r);
+	return got;
+}
+
+static void test_ranges(void **state)
+{
+	struct fx *x = fx_new(3 * CS + 100, 1 << 20);
+
+	assert_int_equal(check_read(x, 0, 10), 10);
+	assert_int_equal(check_read(x, CS - 1, 2), 2); /* straddles */
+	assert_int_equal(check_read(x, 10, 3 * CS), 3 * CS); /* 4 chunks */
+	assert_int_equal(check_read(x, 3 * CS + 90, 100), 10); /* at EOF */
+	assert_int_equal(check_read(x, 3 * CS + 100, 10), 0); /* past EOF */
+	assert_int_equal(check_read(x, 1ULL << 40, 10), 0);
+	assert_int_equal(check_read(x, 5, 0), 0);
+	fx_free(x);
+}
+
+static void test_empty_object(void **state)
+{
+	struct fx *x = fx_new(0, 1 << 20);
+
+	assert_int_equal(check_read(x, 0, 4096), 0);
+	assert_int_equal(fx_reads(x), 0);
+	fx_free(x);
+}
+
+struct reader_arg {
+	struct fx *x;
+	uint64_t off;
+};
+
+static void *reader(void *arg)
+{
+	struct reader_arg *a = arg;
+
+	check_read(a->x, a->off, 100);
+	return NULL;
+}
+
+static void test_single_flight(void **state)
+{
+	struct fx *x = fx_new(16 * CS, 1 << 20);
+	struct reader_arg a[8];
+	pthread_t th[8];
+	int i;
+
+	x->f.delay_ms = 50; /* all readers arrive while the fetch runs */
+	for (i = 0; i < 8; i++) {
+		a[i].x = x;
+		a[i].off = 5 * CS + (uint64_t)i * 200;
+		pthread_create(&th[i], NULL, reader, &a[i]);
+	}
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(fx_reads_at(x, 5), 1);
+	/* Cached now: no further origin read. */
+	check_read(x, 5 * CS, CS);
+	assert_int_equal(fx_reads_at(x, 5), 1);
+	fx_free(x);
+}
+
+struct intr_arg {
+	struct data_wait *w;
+	int delay_ms;
+};
+
+static void *interrupter(void *arg)
+{
+	struct intr_arg *a = arg;
+
+	usleep((useconds_t)a->delay_ms * 1000);
+	data_wait_interrupt(a->w);
+	return NULL;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_interrupt(void **state)
+{
+	struct fx *x = fx_new(4 * CS, 1 << 20);
+	struct data_wait w;
+	struct data_read r;
+	struct intr_arg ia;
+	pthread_t th;
+	double t0, dt;
+
+	x->f.gate_closed = true; /* the origin does not answer */
+	data_wait_init(&w, x->d);
+	ia.w = &w;
+	ia.delay_ms = 50;
+	pthread_create(&th, NULL, interrupter, &ia);
+	t0 = mono();
+	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -EINTR);
+	dt = mono() - t0;
+	pthread_join(th, NULL);
+	assert_true(dt < 2.0); /* not held until the origin answers */
+	assert_int_equal(r.bytes, 0);
+
+	/* The fetch went on: once the origin answers, the next reader gets
+	 * the data without a second request. */
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_closed = false;
+	pthread_cond_broadcast(&x->f.gate);
+	pthread_mutex_unlock(&x->f.lock);
+	check_read(x, 0, 100);
+	assert_int_equal(fx_reads_at(x, 0), 1);
+	fx_free(x);
+}
+
+static void test_interrupt_before_wait(void **state)
+{
+	struct fx *x = fx_new(4 * CS, 1 << 20);
+	struct data_wait w;
+	struct data_read r;
+
+	x->f.gate_closed = true;
+	data_wait_init(&w, x->d);
+	data_wait_interrupt(&w); /* FUSE_INTERRUPT may come first */
+	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -EINTR);
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_closed = false;
+	pthread_cond_broadcast(&x->f.gate);
+	pthread_mutex_unlock(&x->f.lock);
+	fx_free(x);
+}
+
+static void test_error_not_sticky(void **state)
+{
+	struct fx *x = fx_new(4 * CS, 1 << 20);
+	struct data_wait w;
+	struct data_read r;
+
+	x->f.fail = -EIO;
+	x->f.fail_count = 1;
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -EIO);
+	/* The origin is back: the same range is fetched again. */
+	assert_int_equal(check_read(x, 0, 100), 100);
+	assert_int_equal(fx_reads_at(x, 0), 2);
+	fx_free(x);
+}
+
+static void test_error_holddown(void **state)
+{
+	struct fx *x = fx_new_hd(4 * CS, 1 << 20, 300);
+	struct data_wait w;
+	struct data_read r;
+
+	x->f.fail = -ETIMEDOUT;
+	x->f.fail_count = 1;
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -ETIMEDOUT);
+	/* A retry right away gets the answer without asking again... */
+	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -ETIMEDOUT);
+	assert_int_equal(fx_reads_at(x, 0), 1);
+	/* ...and after the hold-down the origin is asked again. */
+	usleep(350 * 1000);
+	assert_int_equal(check_read(x, 0, 100), 100);
+	assert_int_equal(fx_reads_at(x, 0), 2);
+	fx_free(x);
+}
+
+static void test_version_change(void **state)
+{
+	struct fx *x = fx_new(4 * CS, 1 << 20);
+	struct data_wait w;
+	struct data_read r;
+
+	check_read(x, 0, 10); /* learns "v1" */
+	assert_false(data_obj_stale(x->o));
+	pthread_mutex_lock(&x->f.lock);
+	strcpy(x->f.etag, "\"v2\"");
+	pthread_mutex_unlock(&x->f.lock);
+	data_wait_init(&w, x->d);
+	/* Chunk 2 comes from another version: never served. */
+	assert_int_equal(data_read(x->d, x->o, 2 * CS, 10, &w, &r), -ESTALE);
+	assert_true(data_obj_stale(x->o));
+	/* And the object stays refused, even for cached ranges. */
+	assert_int_equal(data_read(x->d, x->o, 0, 10, &w, &r), -ESTALE);
+	fx_free(x);
+}
+
+static void test_memory_bound(void **state)
+{
+	/* 8 chunks of memory, 64 chunks of object: reading it all works
+	 * and evicts as it goes. */
+	struct fx *x = fx_new(64 * CS, 8 * CS);
+	uint64_t off;
+
+	for (off = 0; off < 64 * CS; off += CS / 2)
+		assert_int_equal(check_read(x, off, CS / 2), CS / 2);
+	assert_true(fx_reads(x) >= 64);
+	fx_free(x);
+}
+
+static void test_prefetch_sequential(void **state)
+{
+	struct fx *x = fx_new(64 * CS, 1 << 20);
+	struct data_stats st;
+	uint64_t off;
+
+	for (off = 0; off < 16 * CS; off += CS)
+		check_read(x, off, CS);
+	data_get_stats(x->d, &st);
+	assert_true(st.prefetched > 0);
+	fx_free(x);
+}
+
+static void test_no_prefetch_random(void **state)
+{
+	struct fx *x = fx_new(1024 * CS, 16 << 20);
+	struct data_stats st;
+	static const uint64_t idx[] = { 500, 17, 900, 3, 250, 777, 64, 1000 };
+	size_t i;
+
+	for (i = 0; i < sizeof(idx) / sizeof(idx[0]); i++)
+		check_read(x, idx[i] * CS + 7, 100);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.prefetched, 0);
+	assert_int_equal(fx_reads(x), 8);
+	fx_free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_empty_object),
+		cmocka_unit_test(test_single_flight),
+		cmocka_unit_test(test_interrupt),
+		cmocka_unit_test(test_interrupt_before_wait),
+		cmocka_unit_test(test_error_not_sticky),
+		cmocka_unit_test(test_error_holddown),
+		cmocka_unit_test(test_version_change),
+		cmocka_unit_test(test_memory_bound),
+		cmocka_unit_test(test_prefetch_sequential),
+		cmocka_unit_test(test_no_prefetch_random),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,427 @@
+/*
+ * Unit tests of the HTTP client core (src/store/http.c) against a scripted
+ * server on 127.0.0.1 that answers what real servers only do by accident:
+ * ignored ranges, short and long bodies, wrong Content-Range, huge
+ * headers, transient 503s. Also the status-to-errno and date rules.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/http.h"
+
+#define MAX_SCRIPT 8
+
+/* The scripted server: answer i goes to the i-th connection (the last
+ * one repeats); each connection serves one request and closes. */
+struct srv {
+	int fd;
+	int port;
+	pthread_t th;
+	pthread_mutex_t lock;
+	const char *answers[MAX_SCRIPT]; /* under lock */
+	size_t answer_len[MAX_SCRIPT];
+	int nanswers;
+	int served; /* under lock */
+	char last_req[4096]; /* under lock */
+	bool stop;
+};
+
+static struct srv S;
+
+static void *srv_main(void *arg)
+{
+	for (;;) {
+		int c = accept(S.fd, NULL, NULL);
+		char req[4096];
+		size_t got = 0;
+		const char *ans;
+		size_t alen;
+		int i;
+
+		if (c < 0)
+			return NULL;
+		if (S.stop) {
+			close(c);
+			return NULL;
+		}
+		while (got < sizeof(req) - 1) {
+			ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		req[got] = '\0';
+		pthread_mutex_lock(&S.lock);
+		i = S.served < S.nanswers ? S.served : S.nanswers - 1;
+		S.served++;
+		ans = S.answers[i];
+		alen = S.answer_len[i];
+		snprintf(S.last_req, sizeof(S.last_req), "%s", req);
+		pthread_mutex_unlock(&S.lock);
+		if (write(c, ans, alen) < 0) {
+			/* the client may have hung up: fine */
+		}
+		shutdown(c, SHUT_WR);
+		close(c);
+	}
+}
+
+static int srv_setup(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int one = 1;
+
+	memset(&S, 0, sizeof(S));
+	pthread_mutex_init(&S.lock, NULL);
+	S.fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(S.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(S.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(S.fd, 16), 0);
+	getsockname(S.fd, (struct sockaddr *)&a, &len);
+	S.port = ntohs(a.sin_port);
+	pthread_create(&S.th, NULL, srv_main, NULL);
+	return 0;
+}
+
+static int srv_teardown(void **state)
+{
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	S.stop = true;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)S.port);
+	connect(c, (struct sockaddr *)&a, sizeof(a));
+	close(c);
+	pthread_join(S.th, NULL);
+	close(S.fd);
+	return 0;
+}
+
+static void script(int n, ...)
+{
+	va_list ap;
+	int i;
+
+	va_start(ap, n);
+	pthread_mutex_lock(&S.lock);
+	for (i = 0; i < n; i++) {
+		S.answers[i] = va_arg(ap, const char *);
+		S.answer_len[i] = strlen(S.answers[i]);
+	}
+	S.nanswers = n;
+	S.served = 0;
+	S.last_req[0] = '\0';
+	pthread_mutex_unlock(&S.lock);
+	va_end(ap);
+}
+
+static int served(void)
+{
+	int n;
+
+	pthread_mutex_lock(&S.lock);
+	n = S.served;
+	pthread_mutex_unlock(&S.lock);
+	return n;
+}
+
+static struct http_pool *pool(unsigned int timeout_ms)
+{
+	struct http_pool_opts o = { .timeout_ms = timeout_ms,
+				    .connect_timeout_ms = 1000 };
+	struct http_pool *p;
+
+	assert_int_equal(http_pool_new(&o, &p), 0);
+	return p;
+}
+
+/* GET [off, off+len) of /obj into buf. */
+static int get_range(struct http_pool *p, uint64_t off, size_t len, char *buf,
+		     struct http_resp *r, const char *if_match)
+{
+	char url[64];
+	struct http_req q = { .sink = HTTP_SINK_FIXED };
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", S.port);
+	q.url = url;
+	q.range_off = off;
+	q.range_len = len;
+	q.buf = buf;
+	q.cap = len;
+	q.if_match = if_match;
+	return http_perform(p, &q, r);
+}
+
+static void test_errno_map(void **state)
+{
+	assert_int_equal(http_status_errno(200), 0);
+	assert_int_equal(http_status_errno(206), 0);
+	assert_int_equal(http_status_errno(404), -ENOENT);
+	assert_int_equal(http_status_errno(410), -ENOENT);
+	assert_int_equal(http_status_errno(401), -EACCES);
+	assert_int_equal(http_status_errno(403), -EACCES);
+	assert_int_equal(http_status_errno(412), -ESTALE);
+	assert_int_equal(http_status_errno(500), -EIO);
+	assert_int_equal(http_status_errno(503), -EIO);
+}
+
+static void test_parse_date(void **state)
+{
+	assert_int_equal(http_parse_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+			 784111777);
+	assert_int_equal(http_parse_date("Sat, 21 Nov 2026 21:10:00 GMT"),
+			 1795295400);
+	assert_int_equal(http_parse_date("garbage"), 0);
+	assert_int_equal(http_parse_date(""), 0);
+	assert_int_equal(http_parse_date(NULL), 0);
+	assert_int_equal(http_parse_date("Sun, 06 Foo 1994 08:49:37 GMT"), 0);
+}
+
+static void test_range_ok(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 10-19/100\r\n"
+		  "Content-Length: 10\r\nETag: \"abc\"\r\n\r\n0123456789");
+	assert_int_equal(get_range(p, 10, 10, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_string_equal(r.etag, "\"abc\"");
+	assert_non_null(strstr(S.last_req, "Range: bytes=10-19"));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_range_ignored(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	script(1, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+		  "0000000000111111111122222222223333333333444444444455555555556666666666777777777788888888889999999999");
+	assert_int_equal(get_range(p, 10, 10, buf, &r, NULL), -EIO);
+	assert_non_null(strstr(r.error, "Range"));
+	assert_int_equal(served(), 1); /* not retried: it is the server */
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_whole_object_200_ok(void **state)
+{
+	/* A 200 is fine when the range asked for was the whole object. */
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+
+	script(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "abcd", 4);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_short_body(void **state)
+{
+	struct http_pool *p = pool(1500);
+	struct http_resp r;
+	char buf[10];
+	memset(buf, 'X', sizeof(buf));
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\n"
+		  "Content-Length: 10\r\n\r\n01234");
+	assert_int_equal(get_range(p, 0, 10, buf, &r, NULL), -EIO);
+	assert_true(served() >= 1);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_wrong_content_range(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 20-29/100\r\n"
+		  "Content-Length: 10\r\n\r\n0123456789");
+	assert_int_equal(get_range(p, 10, 10, buf, &r, NULL), -EIO);
+	assert_non_null(strstr(r.error, "range"));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_long_body(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\n"
+		  "Content-Length: 20\r\n\r\n01234567890123456789");
+	assert_int_equal(get_range(p, 0, 10, buf, &r, NULL), -EIO);
+	assert_non_null(strstr(r.error, "more data"));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_retry_503(void **state)
+{
+	struct http_pool *p = pool(5000);
+	struct http_resp r;
+	char buf[4];
+
+	script(2, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n",
+	       "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/4\r\n"
+	       "Content-Length: 4\r\n\r\nwxyz");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "wxyz", 4);
+	assert_int_equal(served(), 2);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_persistent_503_bounded(void **state)
+{
+	struct http_pool *p = pool(1200);
+	struct http_resp r;
+	struct timespec a, b;
+	char buf[4];
+	double dt;
+
+	script(1, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), -EIO);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	dt = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	assert_true(dt < 3.0); /* the deadline holds */
+	assert_true(served() >= 2);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_not_found_no_retry(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+
+	script(1, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), -ENOENT);
+	assert_int_equal(served(), 1);
+	http_resp_free(&r);
+	script(1, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), -EACCES);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_if_match_412(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+
+	script(1, "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, "\"v1\""), -ESTALE);
+	assert_non_null(strstr(S.last_req, "If-Match: \"v1\""));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_huge_headers(void **state)
+{
+	static char ans[128 * 1024];
+	struct http_pool *p = pool(2000);
+	struct http_resp r;
+	size_t n;
+	char buf[4];
+	int i;
+
+	n = (size_t)snprintf(ans, sizeof(ans), "HTTP/1.1 206 Partial Content\r\n");
+	for (i = 0; i < 1000; i++)
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
+				      "X-Pad-%d: %080d\r\n", i, i);
+	snprintf(ans + n, sizeof(ans) - n,
+		 "Content-Range: bytes 0-3/4\r\nContent-Length: 4\r\n\r\nabcd");
+	script(1, ans);
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), -EIO);
+	print_message("huge headers: %s\n", r.error);
+	assert_non_null(strstr(r.error, "headers"));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+static void test_connection_refused(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 800,
+				    .connect_timeout_ms = 300 };
+	struct http_req q = { .head = true };
+	struct http_pool *p;
+	struct http_resp r;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	char url[64];
+	int err;
+
+	/* A port that was just free: bound, never listened on. */
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	assert_int_equal(http_pool_new(&o, &p), 0);
+	q.url = url;
+	err = http_perform(p, &q, &r);
+	assert_true(err == -ECONNREFUSED || err == -EIO ||
+		    err == -ETIMEDOUT);
+	assert_true(r.error[0] != '\0');
+	http_resp_free(&r);
+	http_pool_free(p);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errno_map),
+		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_range_ok),
+		cmocka_unit_test(test_range_ignored),
+		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_short_body),
+		cmocka_unit_test(test_wrong_content_range),
+		cmocka_unit_test(test_long_body),
+		cmocka_unit_test(test_retry_503),
+		cmocka_unit_test(test_persistent_503_bounded),
+		cmocka_unit_test(test_not_found_no_retry),
+		cmocka_unit_test(test_if_match_412),
+		cmocka_unit_test(test_huge_headers),
+		cmocka_unit_test(test_connection_refused),
+	};
+
+	return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
+}
