@@ -36,7 +36,8 @@ CACHE_DIR=${TMPDIR:-/tmp}/cofault-bench
 prepare_data() {
 	local f=$CACHE_DIR/data-${SIZE_MIB}M
 	mkdir -p "$CACHE_DIR"
-	if [ ! -f "$f.sha256" ] || [ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
+	if [ ! -f "$f.sha256" ] ||
+		[ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
 		cf_log "generating $f (once)"
 		head -c $((SIZE_MIB * MiB)) /dev/urandom >"$f.tmp"
 		mv "$f.tmp" "$f"
@@ -72,8 +73,14 @@ time_read() {
 }
 
 # mibs BYTES MICROSECONDS
-mibs() { awk -v b="$1" -v us="$2" 'BEGIN { printf "%.1f", b / 1048576 / (us / 1e6) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+mibs() {
+	awk -v b="$1" -v us="$2" 'BEGIN { printf "%.1f", b / 1048576 / (us / 1e6) }'
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" \
+		'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
 
 report() {
 	printf '%-34s %10s MiB/s  %6s x curl  %s\n' "$1" "$2" \
@@ -92,13 +99,15 @@ bench_curl() {
 		out=$(curl -s -o /dev/null -w '%{http_code} %{speed_download}' \
 			"$NGINX_URL$DATA_NAME")
 		[ "${out%% *}" = 200 ] || cf_fail "curl: HTTP ${out%% *}"
-		sp=$(awk -v s="${out#* }" 'BEGIN { printf "%.1f", s / 1048576 }')
-		best=$(awk -v a="$best" -v b="$sp" 'BEGIN { print (b > a ? b : a) }')
+		sp=$(awk -v s="${out#* }" \
+			'BEGIN { printf "%.1f", s / 1048576 }')
+		best=$(awk -v a="$best" -v b="$sp" \
+			'BEGIN { print (b > a ? b : a) }')
 	done
 	CURL_MIBS=$best
 	# curl verified by hash once, untimed.
-	[ "$(curl -s "$NGINX_URL$DATA_NAME" | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
-		cf_fail "curl: wrong data"
+	[ "$(curl -s "$NGINX_URL$DATA_NAME" | sha256sum | cut -d' ' -f1)" = \
+		"$DATA_SHA" ] || cf_fail "curl: wrong data"
 	report "curl -o /dev/null (best of 3)" "$CURL_MIBS"
 }
 
@@ -126,11 +135,11 @@ bench_nullfs() {
 fresh_mount() {
 	MNT=$T/mnt.$RANDOM
 	drop_caches
-	cf_mount "$NGINX_URL" "$MNT" "$@"
+	cf_mount "$NGINX_URL" "$MNT"
 }
 
 bench_seq() {
-	local us note=
+	local us note=''
 	fresh_mount
 	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
 	us=$(time_read "$MNT/$DATA_NAME")
@@ -147,17 +156,19 @@ bench_seq() {
 # A new mount over the chunk cache a first mount filled, page cache
 # dropped: what a second run of a job sees.
 bench_disk() {
-	local us note= first
+	local us note='' first
 	CF_CACHE_DIR=$T/shared-cache
 	fresh_mount
 	first=$MNT
-	timeout 600 cat "$MNT/$DATA_NAME" >/dev/null || cf_fail "filling the cache"
+	timeout 600 cat "$MNT/$DATA_NAME" >/dev/null ||
+		cf_fail "filling the cache"
 	cf_unmount "$first"
 	fresh_mount
 	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
 	us=$(time_read "$MNT/$DATA_NAME")
 	verify "$MNT/$DATA_NAME" "$DATA_SHA"
-	report "cofault new mount, disk cache" "$(mibs "$DATA_BYTES" "$us")" "$note"
+	report "cofault new mount, disk cache" "$(mibs "$DATA_BYTES" "$us")" \
+		"$note"
 	cf_unmount "$MNT"
 	rm -rf "$CF_CACHE_DIR"
 	unset CF_CACHE_DIR
@@ -168,7 +179,8 @@ bench_disk() {
 bench_random() {
 	local out
 	fresh_mount
-	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" "$RANDOM_READS" <<'EOF'
+	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" \
+		"$RANDOM_READS" <<'EOF'
 import os, random, sys, time
 path, orig, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 size = os.path.getsize(orig)
@@ -187,6 +199,7 @@ print("%.0f %.3f %.3f %.3f %d" % (n / tot, lat[n // 2] * 1e3,
       lat[n * 99 // 100] * 1e3, lat[-1] * 1e3, bad))
 EOF
 ) || cf_fail "random reads failed"
+	# shellcheck disable=SC2086 # five numbers, split on purpose
 	set -- $out
 	[ "$5" = 0 ] || cf_fail "random reads: $5 blocks with WRONG DATA"
 	printf '%-34s %10s IOPS   p50 %s ms  p99 %s ms  max %s ms\n' \
@@ -204,7 +217,8 @@ bench_ttfb() {
 	MNT=$T/mnt.$RANDOM
 	t0=$(date +%s%N)
 	cf_mount "$NGINX_URL" "$MNT"
-	mount_ms=$(awk -v d="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.1f", d / 1e6 }')
+	mount_ms=$(awk -v d="$(($(date +%s%N) - t0))" \
+		'BEGIN { printf "%.1f", d / 1e6 }')
 	got=$(python3 - "$MNT/$DATA_NAME" <<'EOF'
 import hashlib, os, sys, time
 t0 = time.perf_counter()
@@ -214,8 +228,8 @@ t1 = time.perf_counter()
 print("%.2f %s" % ((t1 - t0) * 1e3, hashlib.sha256(b).hexdigest()))
 EOF
 )
-	[ "${got#* }" = "$(head -c 4096 "$DATA" | sha256sum | cut -d' ' -f1)" ] ||
-		cf_fail "first 4 KiB: wrong data"
+	[ "${got#* }" = "$(head -c 4096 "$DATA" | sha256sum | cut -d' ' -f1)" ] \
+		|| cf_fail "first 4 KiB: wrong data"
 	printf '%-34s curl %s ms, cofault open+pread %s ms, mount %s ms\n' \
 		"time to first byte (4 KiB)" "$curl_ms" "${got%% *}" "$mount_ms"
 	cf_unmount "$MNT"
@@ -231,7 +245,8 @@ want_workload() {
 while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE_MIB] [curl|nullfs|cold|warm|disk|random|ttfb]..." >&2
+	*) echo "usage: $0 [-s SIZE_MIB]" \
+		"[curl|nullfs|cold|warm|disk|random|ttfb]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -241,7 +256,8 @@ WORKLOADS="$*"
 cf_init
 prepare_data
 cf_nginx_start "$CACHE_DIR"
-echo "cofault http-seq: ${SIZE_MIB} MiB file, nginx on 127.0.0.1, $(nproc) CPUs, $(uname -r)"
+echo "cofault http-seq: ${SIZE_MIB} MiB file, nginx on 127.0.0.1," \
+	"$(nproc) CPUs, $(uname -r)"
 "$COFAULT" --version 2>/dev/null | head -n 1 || true
 cat "$DATA" >/dev/null
 bench_curl

@@ -94,7 +94,7 @@ static void nullfs_getattr(fuse_req_t req, fuse_ino_t ino,
 static void nullfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	static const char *const names[] = { ".", "..", NULLFS_NAME };
+	static const char *const names[] = {".", "..", NULLFS_NAME};
 	char buf[512];
 	size_t used = 0;
 	struct stat st;
@@ -134,8 +134,8 @@ static void nullfs_open(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static void nullfs_read(fuse_req_t req, fuse_ino_t ino, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static void nullfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	if ((uint64_t)off >= nullfs_size) {
 		fuse_reply_buf(req, NULL, 0);
@@ -162,11 +162,11 @@ static int nullfs_dump(void)
 	uint64_t off = 0;
 
 	while (off < nullfs_size) {
-		size_t n = NULLFS_PATTERN - off % NULLFS_PATTERN;
+		size_t at = off % NULLFS_PATTERN, n = NULLFS_PATTERN - at;
 
 		if (n > nullfs_size - off)
 			n = nullfs_size - off;
-		if (fwrite(nullfs_buf + off % NULLFS_PATTERN, 1, n, stdout) != n)
+		if (fwrite(nullfs_buf + at, 1, n, stdout) != n)
 			return -EIO;
 		off += n;
 	}
@@ -199,7 +199,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (opts.show_help || !opts.mountpoint) {
 		printf("usage: %s [--size=BYTES] MOUNTPOINT [options]\n"
-		       "       %s [--size=BYTES] --dump\n", argv[0], argv[0]);
+		       "       %s [--size=BYTES] --dump\n",
+		       argv[0], argv[0]);
 		fuse_cmdline_help();
 		ret = opts.show_help ? 0 : 2;
 		goto out_args;

@@ -374,6 +374,11 @@ static int cache_recheck(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 	} else {
 		why = "failed its checksum";
 		err = cache_read_verify(c, fd, idx, buf, ilen, icrc);
+		if (err == -EIO) {
+			/* A bad sector, say: as good as corrupt. */
+			why = "could not be read";
+			err = -EBADMSG;
+		}
 	}
 	if (err == -EBADMSG) {
 		pthread_mutex_lock(&c->db_lock);
@@ -411,7 +416,8 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 	bool pending;
 	int fd, err;
 
-	if (!len || len > c->chunk_size)
+	if (!len || len > c->chunk_size ||
+	    idx > (uint64_t)INT64_MAX / c->chunk_size)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	pending = cache_pending_find(c, obj_id, idx, &ilen, &icrc);
@@ -525,6 +531,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 	}
 	if (c->stop) {
 		pthread_mutex_unlock(&c->lock);
+		cache_store_punch(c, fd, obj_id, idx);
 		close(fd);
 		return 0;
 	}

@@ -112,20 +112,40 @@ static void fs_inval_async(struct fs *fs, uint64_t ino)
 	pthread_attr_destroy(&attr);
 }
 
+/* Listings give mtimes to the minute at best (nginx's HTML). */
+#define FS_LISTING_MTIME_SLACK 60
+
 /*
- * New attributes for file n. A different size, mtime or validator is a
+ * New attributes for file n, from a listing (from_object false) or from
+ * the object itself (a HEAD). A different size, mtime or validator is a
  * new version: the old one's data object is dropped and the kernel's
- * cached pages of it invalidated. Caller holds t.lock.
+ * cached pages of it invalidated. A listing is only believed about what
+ * it can know: it cannot tell two versions of one size apart within a
+ * minute, nor does it replace what a HEAD told us. Caller holds t.lock.
  */
 static void fs_set_attr(struct fs *fs, struct fs_inode *n,
-			const struct store_attr *a, bool exact)
+			const struct store_attr *a, bool exact,
+			bool from_object)
 {
-	bool changed = n->attr.size != a->size || n->attr.mtime != a->mtime ||
-		       (a->etag[0] && n->attr.etag[0] &&
-			strcmp(a->etag, n->attr.etag));
+	bool etags = a->etag[0] && n->attr.etag[0];
+	bool changed;
 
-	if (!exact && n->attr_exact && !changed)
-		return;
+	if (from_object || !n->attr_validated) {
+		changed = n->attr.size != a->size ||
+			  n->attr.mtime != a->mtime ||
+			  (etags && strcmp(a->etag, n->attr.etag));
+		if (!from_object && !n->attr_exact && !exact)
+			changed = changed && n->attr.size != a->size;
+	} else {
+		int64_t dt = n->attr.mtime - a->mtime;
+
+		changed = (exact && n->attr.size != a->size) ||
+			  (etags && strcmp(a->etag, n->attr.etag)) ||
+			  dt >= FS_LISTING_MTIME_SLACK ||
+			  dt <= -FS_LISTING_MTIME_SLACK;
+		if (!changed)
+			return; /* keep the finer attributes of the HEAD */
+	}
 	if (n->obj && (changed || data_obj_stale(n->obj))) {
 		data_obj_put(n->obj);
 		n->obj = NULL;
@@ -134,18 +154,10 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 			fs_inval_async(fs, n->ino);
 		}
 	}
-	if (!a->etag[0] && n->attr.etag[0] && !changed) {
-		/* Keep the validator we learnt from a HEAD. */
-		char keep[STORE_ETAG_MAX];
-
-		memcpy(keep, n->attr.etag, sizeof(keep));
-		n->attr = *a;
-		memcpy(n->attr.etag, keep, sizeof(keep));
-	} else {
-		n->attr = *a;
-	}
+	n->attr = *a;
 	n->attr.is_dir = n->is_dir;
 	n->attr_exact = exact;
+	n->attr_validated = from_object || a->etag[0];
 	n->attr_time = now_s();
 }
 
@@ -211,7 +223,8 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 			goto out;
 		}
 		if (!c->is_dir)
-			fs_set_attr(fs, c, &e->attr, e->attr.size_exact);
+			fs_set_attr(fs, c, &e->attr, e->attr.size_exact,
+				    false);
 		kids[i] = c->ino;
 	}
 	free(dir->children);
@@ -229,14 +242,19 @@ out:
 
 /*
  * Make sure file n has exact attributes younger than the TTL, asking the
- * origin (HEAD) when not. Caller holds t.lock; dropped during the call.
+ * origin (HEAD) when not; with need_version, also a known version (what
+ * open needs, and what a listing may not give). Caller holds t.lock;
+ * dropped during the call.
  */
-static int fs_file_fresh(struct fs *fs, struct fs_inode *n)
+static int fs_file_fresh(struct fs *fs, struct fs_inode *n, bool need_version)
 {
 	struct store_attr a;
 	int err;
 
-	if (n->is_dir || (n->attr_exact && now_s() - n->attr_time < fs->o.ttl))
+	if (n->is_dir)
+		return 0;
+	if (n->attr_exact && now_s() - n->attr_time < fs->o.ttl &&
+	    (!need_version || n->attr_validated))
 		return 0;
 	pthread_mutex_unlock(&fs->t.lock);
 	err = fs->store->ops->stat(fs->store, n->path, &a);
@@ -247,7 +265,7 @@ static int fs_file_fresh(struct fs *fs, struct fs_inode *n)
 		return err;
 	if (a.is_dir)
 		return -EIO; /* the name turned into a directory */
-	fs_set_attr(fs, n, &a, true);
+	fs_set_attr(fs, n, &a, true, true);
 	return 0;
 }
 
@@ -336,7 +354,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	err = fs_file_fresh(fs, n);
+	err = fs_file_fresh(fs, n, false);
 	if (err)
 		goto out_err;
 	n->nlookup++;
@@ -396,7 +414,7 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		err = -ENOENT;
 		goto out_err;
 	}
-	err = fs_file_fresh(fs, n);
+	err = fs_file_fresh(fs, n, false);
 	if (err)
 		goto out_err;
 	fs_fill_stat(fs, n, &st);
@@ -540,7 +558,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	 * before it is opened, so the new open sees the new version. */
 	if (n->obj && data_obj_stale(n->obj))
 		n->attr_exact = false;
-	err = fs_file_fresh(fs, n);
+	err = fs_file_fresh(fs, n, true);
 	if (err)
 		goto out_err;
 	if (!n->obj) {

@@ -24,8 +24,11 @@ struct fs_inode {
 	bool is_dir; /* immutable */
 	/* The rest is protected by fs_table.lock. */
 	struct store_attr attr;
-	bool attr_exact; /* size and validator came from the origin itself */
+	bool attr_exact; /* the size is exact (not "1.2K" from a listing) */
 	double attr_time; /* monotonic seconds when attr was fetched */
+	/* The version is known: attr came from the object itself (HEAD) or
+	 * from a listing that names versions (ETags). Opens need this. */
+	bool attr_validated;
 	bool gone; /* no longer in its directory's listing */
 	uint64_t nlookup;
 	struct data_obj *obj; /* current version, referenced; files only */

@@ -159,7 +159,8 @@ static int read_ini(const char *path, const char *name, bool is_config,
 			if (is_config) {
 				if (!strncmp(sec, "profile", 7) &&
 				    isspace((unsigned char)sec[7]))
-					in_section = !strcmp(trim(sec + 8), name);
+					in_section =
+						!strcmp(trim(sec + 8), name);
 				else
 					in_section = !strcmp(name, "default") &&
 						     !strcmp(sec, "default");
@@ -241,11 +242,11 @@ int s3_creds_parse_imds(const char *body, size_t len, struct s3_secret *out)
 	json_tokener_free(tok);
 	if (!doc || !json_object_is_type(doc, json_type_object))
 		goto out_doc;
-#define STR(field, var)                                                  \
-	var = json_object_object_get_ex(doc, field, &v) &&               \
-			      json_object_is_type(v, json_type_string) ? \
-		      json_object_get_string(v) :                        \
-		      NULL
+#define STR(field, var)                                                        \
+	var = json_object_object_get_ex(doc, field, &v) &&                     \
+			      json_object_is_type(v, json_type_string)         \
+		      ? json_object_get_string(v)                              \
+		      : NULL
 	STR("Code", code);
 	STR("AccessKeyId", key);
 	STR("SecretAccessKey", secret);
@@ -370,9 +371,10 @@ int s3_creds_imds_fetch(const char *endpoint, struct s3_secret *out)
 
 	snprintf(url, sizeof(url), "%.*s/latest/api/token", (int)elen,
 		 endpoint);
-	err = imds_call(url, true,
-			"X-aws-ec2-metadata-token-ttl-seconds: " S3_IMDS_TOKEN_TTL,
-			b, &status);
+	err = imds_call(
+		url, true,
+		"X-aws-ec2-metadata-token-ttl-seconds: " S3_IMDS_TOKEN_TTL, b,
+		&status);
 	if (err)
 		goto out_free;
 	if (status == 200 && b->len && b->len < 512) {
@@ -405,8 +407,8 @@ int s3_creds_imds_fetch(const char *endpoint, struct s3_secret *out)
 		goto out_free;
 	}
 	snprintf(url, sizeof(url),
-		 "%.*s/latest/meta-data/iam/security-credentials/%s",
-		 (int)elen, endpoint, role);
+		 "%.*s/latest/meta-data/iam/security-credentials/%s", (int)elen,
+		 endpoint, role);
 	err = imds_call(url, false, tok_hdr, b, &status);
 	if (err)
 		goto out_free;
@@ -518,8 +520,9 @@ int s3_creds_load_config(const struct s3_creds_opts *o,
 	e = env_nonempty("AWS_ENDPOINT_URL_S3");
 	if (!e)
 		e = env_nonempty("AWS_ENDPOINT_URL");
-	out->endpoint_url = e ? strdup(e) :
-			    p.endpoint_url ? strdup(p.endpoint_url) : NULL;
+	out->endpoint_url = e		     ? strdup(e)
+			    : p.endpoint_url ? strdup(p.endpoint_url)
+					     : NULL;
 	s3_profile_free(&p);
 	if (!out->profile || (e && !out->endpoint_url)) {
 		s3_creds_config_free(out);
@@ -531,10 +534,10 @@ int s3_creds_load_config(const struct s3_creds_opts *o,
 struct s3_creds {
 	pthread_mutex_t lock;
 	enum s3_creds_source source; /* set once by s3_creds_new() */
-	char *profile; /* profile name, for S3_CREDS_PROFILE re-reads */
-	char *imds_endpoint; /* for S3_CREDS_IMDS */
+	char *profile;	      /* profile name, for S3_CREDS_PROFILE re-reads */
+	char *imds_endpoint;  /* for S3_CREDS_IMDS */
 	struct s3_secret cur; /* protected by lock */
-	bool stale; /* protected by lock: refresh on the next get */
+	bool stale;	      /* protected by lock: refresh on the next get */
 };
 
 /* Load from the source into *out (no lock needed: touches no state). */
@@ -605,12 +608,11 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 	 * skips the environment's keys then; so do we. */
 	if (!(o && o->profile && *o->profile) && (ek || es)) {
 		if (!ek || !es) {
-			snprintf(why, why_len,
-				 "%s is set but %s is not",
-				 ek ? "AWS_ACCESS_KEY_ID" :
-				      "AWS_SECRET_ACCESS_KEY",
-				 ek ? "AWS_SECRET_ACCESS_KEY" :
-				      "AWS_ACCESS_KEY_ID");
+			snprintf(why, why_len, "%s is set but %s is not",
+				 ek ? "AWS_ACCESS_KEY_ID"
+				    : "AWS_SECRET_ACCESS_KEY",
+				 ek ? "AWS_SECRET_ACCESS_KEY"
+				    : "AWS_ACCESS_KEY_ID");
 			err = -EINVAL;
 			goto out_free;
 		}
@@ -634,7 +636,8 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 	err = s3_creds_read_profile(cred_path, config_path, name, &p);
 	if (err == -EINVAL) {
 		snprintf(why, why_len,
-			 "profile '%s' has only one of aws_access_key_id and aws_secret_access_key",
+			 "profile '%s' has only one of aws_access_key_id and "
+			 "aws_secret_access_key",
 			 name);
 	} else if (err) {
 		snprintf(why, why_len, "cannot read %s or %s: %s", cred_path,
@@ -658,14 +661,16 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 	s3_profile_free(&p);
 	if (o && o->profile && *o->profile) {
 		snprintf(why, why_len,
-			 "profile '%s' has no aws_access_key_id/aws_secret_access_key",
+			 "profile '%s' has no "
+			 "aws_access_key_id/aws_secret_access_key",
 			 name);
 		err = -ENOENT;
 		goto out_free;
 	}
 
 	if (!imds_disabled()) {
-		const char *ep = env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+		const char *ep =
+			env_nonempty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 
 		c->imds_endpoint = strdup(ep ? ep : S3_IMDS_DEFAULT);
 		if (!c->imds_endpoint) {
@@ -682,7 +687,10 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 			  c->imds_endpoint, strerror(-err));
 	}
 	snprintf(why, why_len,
-		 "no AWS credentials found (looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile '%s' of the shared files, instance metadata); for a public bucket use --no-sign-request",
+		 "no AWS credentials found (looked in "
+		 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile '%s' of the "
+		 "shared files, instance metadata); for a public bucket use "
+		 "--no-sign-request",
 		 name);
 	err = -ENOENT;
 	goto out_free;
@@ -692,9 +700,9 @@ out_ok:
 	    c->cur.expires < (int64_t)time(NULL))
 		log_warn("instance metadata credentials are already expired");
 	log_debug("AWS credentials from %s",
-		  c->source == S3_CREDS_ENV     ? "the environment" :
-		  c->source == S3_CREDS_PROFILE ? "the shared files" :
-						  "instance metadata");
+		  c->source == S3_CREDS_ENV	  ? "the environment"
+		  : c->source == S3_CREDS_PROFILE ? "the shared files"
+						  : "instance metadata");
 	why[0] = '\0';
 	*out = c;
 	return 0;
@@ -735,8 +743,8 @@ int s3_creds_get(struct s3_creds *c, struct s3_secret *out)
 	/* Refresh under the lock: one fetch, the other threads wait for it
 	 * instead of all asking the metadata service at once. */
 	if (refreshable(c) &&
-	    (c->stale ||
-	     (c->cur.expires && c->cur.expires - now < S3_CREDS_REFRESH_MARGIN))) {
+	    (c->stale || (c->cur.expires &&
+			  c->cur.expires - now < S3_CREDS_REFRESH_MARGIN))) {
 		struct s3_secret fresh;
 
 		err = creds_load(c, &fresh);
@@ -751,7 +759,8 @@ int s3_creds_get(struct s3_creds *c, struct s3_secret *out)
 				 strerror(-err));
 			err = 0;
 		} else {
-			log_err("AWS credentials expired and refreshing them failed: %s",
+			log_err("AWS credentials expired and refreshing them "
+				"failed: %s",
 				strerror(-err));
 			err = -EACCES;
 		}

@@ -17,7 +17,7 @@
 struct s3_secret {
 	char *key_id;
 	char *secret;
-	char *token; /* session token, NULL for long-term keys */
+	char *token;	 /* session token, NULL for long-term keys */
 	int64_t expires; /* seconds since the epoch, 0: does not expire */
 };
 
@@ -74,9 +74,9 @@ struct s3_creds_opts {
 
 /* Settings found along the way, for the caller to use as defaults. */
 struct s3_creds_config {
-	char *region; /* AWS_REGION, AWS_DEFAULT_REGION, profile */
+	char *region;	    /* AWS_REGION, AWS_DEFAULT_REGION, profile */
 	char *endpoint_url; /* AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, profile */
-	char *profile; /* the profile name in effect */
+	char *profile;	    /* the profile name in effect */
 };
 
 void s3_creds_config_free(struct s3_creds_config *c);

@@ -25,7 +25,8 @@
 
 /* No DTD loading, no entity substitution, no network, no messages on
  * stderr: the body is untrusted. */
-#define S3_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+#define S3_XML_OPTIONS                                                         \
+	(XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
 static pthread_once_t s3_xml_once = PTHREAD_ONCE_INIT;
 
@@ -116,7 +117,7 @@ out_bad:
 
 int64_t s3_xml_parse_time(const char *s)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int n = 0;
 
 	if (!s)
@@ -224,7 +225,8 @@ static int parse_contents(const xmlNode *c, bool url, struct s3_xml_object *o,
 	for (n = c->children; n; n = n->next) {
 		if (name_is(n, "Key")) {
 			if (o->key) {
-				snprintf(why, why_len, "<Contents> with two <Key>");
+				snprintf(why, why_len,
+					 "<Contents> with two <Key>");
 				return -EPROTO;
 			}
 			o->key = key_text(n, url, &err);
@@ -385,7 +387,8 @@ int s3_xml_parse_list(const char *body, size_t len, struct s3_xml_page *out,
 		}
 	}
 	if (!have_trunc) {
-		snprintf(why, why_len, "ListBucketResult without <IsTruncated>");
+		snprintf(why, why_len,
+			 "ListBucketResult without <IsTruncated>");
 		err = -EPROTO;
 		goto out_free;
 	}

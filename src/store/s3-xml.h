@@ -27,7 +27,7 @@ struct s3_xml_page {
 	size_t nobjects;
 	char **prefixes; /* <CommonPrefixes><Prefix>, decoded */
 	size_t nprefixes;
-	bool truncated; /* IsTruncated */
+	bool truncated;	  /* IsTruncated */
 	char *next_token; /* NextContinuationToken, NULL when absent */
 };
 

@@ -35,19 +35,19 @@
  * for our GETs and HEADs. Sending that same hash satisfies S3 (which
  * wants the header) with every curl version, and it is signed.
  */
-#define S3_EMPTY_SHA256 \
+#define S3_EMPTY_SHA256                                                        \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct store_s3 {
 	struct store base;
 	struct http_pool *pool;
 	struct s3_creds *creds; /* NULL with --no-sign-request */
-	char *obj_base; /* object URL = obj_base + "/" + encoded key */
-	char *list_base; /* listing URL = list_base + "?" + query */
+	char *obj_base;		/* object URL = obj_base + "/" + encoded key */
+	char *list_base;	/* listing URL = list_base + "?" + query */
 	char *prefix; /* key prefix of the mount root: "" or ends in '/' */
-	char *sigv4; /* "aws:amz:REGION:s3" */
-	char *shown; /* s3://bucket/prefix, for messages */
-	char *desc; /* describe(): shown plus the endpoint */
+	char *sigv4;  /* "aws:amz:REGION:s3" */
+	char *shown;  /* s3://bucket/prefix, for messages */
+	char *desc;   /* describe() */
 	bool requester_pays;
 };
 
@@ -64,33 +64,33 @@ struct s3_code {
 };
 
 static const struct s3_code s3_codes[] = {
-	{ "NoSuchBucket", -ENOENT, "the bucket does not exist" },
-	{ "NoSuchKey", -ENOENT, NULL },
-	{ "AccessDenied", -EACCES, "access denied by the bucket's policy" },
-	{ "AllAccessDisabled", -EACCES, NULL },
-	{ "AccountProblem", -EACCES, NULL },
-	{ "SignatureDoesNotMatch", -EACCES,
-	  "wrong secret access key" },
-	{ "InvalidAccessKeyId", -EACCES, "unknown access key id" },
-	{ "ExpiredToken", -EACCES, "the session token has expired" },
-	{ "TokenRefreshRequired", -EACCES, "the session token has expired" },
-	{ "InvalidToken", -EACCES, "the session token is invalid" },
-	{ "RequestTimeTooSkewed", -EACCES,
-	  "this machine's clock is off by more than 15 minutes" },
-	{ "AuthorizationHeaderMalformed", -EINVAL,
-	  "the request was signed for the wrong region" },
-	{ "PermanentRedirect", -EIO,
-	  "the bucket is in another region (use --region) or needs another endpoint" },
-	{ "IllegalLocationConstraintException", -EIO,
-	  "the bucket is in another region (use --region)" },
-	{ "InvalidBucketName", -EINVAL, NULL },
-	{ "PreconditionFailed", -ESTALE, NULL },
-	{ "InvalidRange", -EINVAL, NULL },
-	{ "InvalidObjectState", -EACCES,
-	  "the object is archived (restore it first)" },
-	{ "SlowDown", -EIO, "the bucket keeps asking to slow down" },
-	{ "RequestTimeout", -ETIMEDOUT, NULL },
-	{ "NotImplemented", -EOPNOTSUPP, NULL },
+	{"NoSuchBucket", -ENOENT, "the bucket does not exist"},
+	{"NoSuchKey", -ENOENT, NULL},
+	{"AccessDenied", -EACCES, "access denied by the bucket's policy"},
+	{"AllAccessDisabled", -EACCES, NULL},
+	{"AccountProblem", -EACCES, NULL},
+	{"SignatureDoesNotMatch", -EACCES, "wrong secret access key"},
+	{"InvalidAccessKeyId", -EACCES, "unknown access key id"},
+	{"ExpiredToken", -EACCES, "the session token has expired"},
+	{"TokenRefreshRequired", -EACCES, "the session token has expired"},
+	{"InvalidToken", -EACCES, "the session token is invalid"},
+	{"RequestTimeTooSkewed", -EACCES,
+	 "this machine's clock is off by more than 15 minutes"},
+	{"AuthorizationHeaderMalformed", -EINVAL,
+	 "the request was signed for the wrong region"},
+	{"PermanentRedirect", -EIO,
+	 "the bucket is in another region (use --region) or needs another "
+	 "endpoint"},
+	{"IllegalLocationConstraintException", -EIO,
+	 "the bucket is in another region (use --region)"},
+	{"InvalidBucketName", -EINVAL, NULL},
+	{"PreconditionFailed", -ESTALE, NULL},
+	{"InvalidRange", -EINVAL, NULL},
+	{"InvalidObjectState", -EACCES,
+	 "the object is archived (restore it first)"},
+	{"SlowDown", -EIO, "the bucket keeps asking to slow down"},
+	{"RequestTimeout", -ETIMEDOUT, NULL},
+	{"NotImplemented", -EOPNOTSUPP, NULL},
 };
 
 static const struct s3_code *s3_code_find(const char *code)
@@ -140,17 +140,20 @@ static int s3_fail(struct store_s3 *s, const char *what, const char *key,
 	} else if (r->status == 403) {
 		/* HEAD answers carry no body to say why. */
 		snprintf(msg, sizeof(msg),
-			 "access denied (HTTP 403; wrong credentials or no permission)");
+			 "access denied (HTTP 403; wrong credentials or no "
+			 "permission)");
 	} else if (r->status == 400 && !r->body) {
 		snprintf(msg, sizeof(msg),
-			 "bad request (HTTP 400; expired token or wrong region?)");
+			 "bad request (HTTP 400; expired token or wrong "
+			 "region?)");
 	} else if (r->status >= 300) {
 		snprintf(msg, sizeof(msg), "%s%s", r->error,
-			 r->body && r->body_len ?
-				 " (the answer is no S3 error document)" :
-				 "");
+			 r->body && r->body_len
+				 ? " (the answer is no S3 error document)"
+				 : "");
 	} else {
-		snprintf(msg, sizeof(msg), "%s", r->error[0] ? r->error : strerror(-err));
+		snprintf(msg, sizeof(msg), "%s",
+			 r->error[0] ? r->error : strerror(-err));
 	}
 	store_set_error("%s", msg);
 	/* A missing key is an ordinary answer to a lookup; a changed one
@@ -182,9 +185,11 @@ static int s3_perform(struct store_s3 *s, const char *what, const char *key,
 	q->no_follow = true;
 	for (attempt = 0; attempt < 2; attempt++) {
 		memset(&sec, 0, sizeof(sec));
-		h = curl_slist_append(NULL, "x-amz-content-sha256: " S3_EMPTY_SHA256);
+		h = curl_slist_append(NULL,
+				      "x-amz-content-sha256: " S3_EMPTY_SHA256);
 		if (h && s->requester_pays) {
-			t = curl_slist_append(h, "x-amz-request-payer: requester");
+			t = curl_slist_append(h,
+					      "x-amz-request-payer: requester");
 			h = t ? t : (curl_slist_free_all(h), NULL);
 		}
 		if (!h) {
@@ -194,7 +199,8 @@ static int s3_perform(struct store_s3 *s, const char *what, const char *key,
 		if (s->creds) {
 			err = s3_creds_get(s->creds, &sec);
 			if (err) {
-				store_set_error("AWS credentials expired and could not be refreshed");
+				store_set_error("AWS credentials expired and "
+						"could not be refreshed");
 				curl_slist_free_all(h);
 				return err;
 			}
@@ -218,7 +224,7 @@ static int s3_perform(struct store_s3 *s, const char *what, const char *key,
 		err = http_perform(s->pool, q, r);
 		q->headers = NULL;
 		q->userpwd = NULL;
-out_secret:
+	out_secret:
 		/* The list and the strings held the token and the secret. */
 		for (t = h; t; t = t->next)
 			explicit_bzero(t->data, strlen(t->data));
@@ -238,17 +244,17 @@ out_secret:
 		s3_secret_clear(&sec);
 		/* Expired temporary credentials: S3 says ExpiredToken in a
 		 * body; a HEAD only gets a bare 400. */
-		if (!((r->status == 400 && (!r->body ||
-					    memmem(r->body, r->body_len,
-						   "Token</Code>", 12))) ||
+		if (!((r->status == 400 &&
+		       (!r->body ||
+			memmem(r->body, r->body_len, "Token</Code>", 12))) ||
 		      (r->status == 403 && r->body &&
-		       memmem(r->body, r->body_len,
-			      "<Code>ExpiredToken</Code>", 25))))
+		       memmem(r->body, r->body_len, "<Code>ExpiredToken</Code>",
+			      25))))
 			break;
 		if (!s3_creds_mark_stale(s->creds))
 			break;
-		log_info("%s %s%s: token expired, refreshing credentials",
-			 what, s->shown, key);
+		log_info("%s %s%s: token expired, refreshing credentials", what,
+			 s->shown, key);
 		http_resp_free(r);
 	}
 	if (err && err != -ENOMEM)
@@ -263,7 +269,8 @@ static char *s3_key(struct store_s3 *s, const char *path, bool dir)
 {
 	char *k;
 
-	if (asprintf(&k, "%s%s%s", s->prefix, path, dir && path[0] ? "/" : "") < 0)
+	if (asprintf(&k, "%s%s%s", s->prefix, path, dir && path[0] ? "/" : "") <
+	    0)
 		return NULL;
 	return k;
 }
@@ -288,7 +295,7 @@ static char *s3_object_url(struct store_s3 *s, const char *key)
 static int s3_list_page(struct store_s3 *s, const char *pfx, const char *token,
 			int max_keys, struct s3_xml_page *page)
 {
-	struct http_req q = { .sink = HTTP_SINK_GROW, .cap = S3_MAX_LIST_BODY };
+	struct http_req q = {.sink = HTTP_SINK_GROW, .cap = S3_MAX_LIST_BODY};
 	struct http_resp r;
 	char *epfx, *etok = NULL, *url = NULL, mk[32] = "", why[200];
 	int err;
@@ -304,7 +311,8 @@ static int s3_list_page(struct store_s3 *s, const char *pfx, const char *token,
 	if (max_keys > 0)
 		snprintf(mk, sizeof(mk), "&max-keys=%d", max_keys);
 	if (asprintf(&url,
-		     "%s?%s%s%sdelimiter=%%2F&encoding-type=url&list-type=2%s&prefix=%s",
+		     "%s?%s%s%sdelimiter=%%2F&encoding-type=url&list-type=2%s&"
+		     "prefix=%s",
 		     s->list_base, token ? "continuation-token=" : "",
 		     token ? etok : "", token ? "&" : "", mk, epfx) < 0) {
 		url = NULL;
@@ -340,8 +348,10 @@ static int s3_add(struct store_s3 *s, struct store_dir *d, const char *pfx,
 {
 	if (!url_name_valid(name)) {
 		if (++*nbad <= S3_MAX_NAME_WARNINGS)
-			log_warn("%s%s: skipping key '%.300s%s%s': not a valid file name",
-				 s->shown, pfx, pfx, name, a->is_dir ? "/" : "");
+			log_warn("%s%s: skipping key '%.300s%s%s': not a valid "
+				 "file name",
+				 s->shown, pfx, pfx, name,
+				 a->is_dir ? "/" : "");
 		return 0;
 	}
 	return store_dir_add(d, name, a);
@@ -372,7 +382,8 @@ static void s3_dedupe(struct store_s3 *s, struct store_dir *d)
 	qsort(d->ents, d->n, sizeof(d->ents[0]), dirent_cmp);
 	for (i = 1, j = 0; i < d->n; i++) {
 		if (!strcmp(d->ents[i].name, d->ents[j].name)) {
-			log_debug("%s: '%s' is both a key and a prefix; showing the directory",
+			log_debug("%s: '%s' is both a key and a prefix; "
+				  "showing the directory",
 				  s->shown, d->ents[i].name);
 			free(d->ents[i].name);
 			continue;
@@ -409,12 +420,13 @@ static int s3_list_prefix(struct store_s3 *s, const char *pfx,
 		pages++;
 		for (i = 0; i < page.nobjects && !err; i++) {
 			const struct s3_xml_object *o = &page.objects[i];
-			struct store_attr a = { .size = o->size,
-						.mtime = o->mtime,
-						.size_exact = true };
+			struct store_attr a = {.size = o->size,
+					       .mtime = o->mtime,
+					       .size_exact = true};
 
 			if (strncmp(o->key, pfx, plen)) {
-				log_warn("%s: listing of '%s' returned key '%.300s' outside it",
+				log_warn("%s: listing of '%s' returned key "
+					 "'%.300s' outside it",
 					 s->shown, pfx, o->key);
 				continue;
 			}
@@ -425,13 +437,15 @@ static int s3_list_prefix(struct store_s3 *s, const char *pfx,
 			err = s3_add(s, out, pfx, o->key + plen, &a, &nbad);
 		}
 		for (i = 0; i < page.nprefixes && !err; i++) {
-			struct store_attr a = { .is_dir = true,
-						.size_exact = true };
+			struct store_attr a = {.is_dir = true,
+					       .size_exact = true};
 			char *p = page.prefixes[i];
 			size_t n = strlen(p);
 
-			if (n <= plen || strncmp(p, pfx, plen) || p[n - 1] != '/') {
-				log_warn("%s: listing of '%s' returned prefix '%.300s' outside it",
+			if (n <= plen || strncmp(p, pfx, plen) ||
+			    p[n - 1] != '/') {
+				log_warn("%s: listing of '%s' returned prefix "
+					 "'%.300s' outside it",
 					 s->shown, pfx, p);
 				continue;
 			}
@@ -443,14 +457,16 @@ static int s3_list_prefix(struct store_s3 *s, const char *pfx,
 		if (!page.truncated)
 			break;
 		if (pages >= S3_MAX_PAGES || out->n > S3_MAX_ENTRIES) {
-			store_set_error("listing of '%s' did not end after %u pages (%zu entries)",
+			store_set_error("listing of '%s' did not end after %u "
+					"pages (%zu entries)",
 					pfx, pages, out->n);
 			log_err("%s: %s", s->shown, store_last_error());
 			err = -EIO;
 			goto out_page;
 		}
 		if (token_seen(seen, nseen, page.next_token)) {
-			store_set_error("listing of '%s' loops: the endpoint repeated a continuation token",
+			store_set_error("listing of '%s' loops: the endpoint "
+					"repeated a continuation token",
 					pfx);
 			log_err("%s: %s", s->shown, store_last_error());
 			err = -EIO;
@@ -522,7 +538,7 @@ static int store_s3_stat(struct store *st, const char *path,
 			 struct store_attr *out)
 {
 	struct store_s3 *s = to_s3(st);
-	struct http_req q = { .head = true, .sink = HTTP_SINK_NONE };
+	struct http_req q = {.head = true, .sink = HTTP_SINK_NONE};
 	struct http_resp r;
 	char *key, *url;
 	int err;
@@ -542,7 +558,8 @@ static int store_s3_stat(struct store *st, const char *path,
 	q.url = url;
 	err = s3_perform(s, "HEAD", key, &q, &r);
 	if (!err) {
-		out->size = r.content_length >= 0 ? (uint64_t)r.content_length : 0;
+		out->size =
+			r.content_length >= 0 ? (uint64_t)r.content_length : 0;
 		out->mtime = r.mtime;
 		snprintf(out->etag, sizeof(out->etag), "%s", r.etag);
 	} else if (err == -ENOENT) {
@@ -562,11 +579,11 @@ static int store_s3_read(struct store *st, const char *path, const char *etag,
 			 void *buf, uint64_t off, size_t len, char *etag_out)
 {
 	struct store_s3 *s = to_s3(st);
-	struct http_req q = { .sink = HTTP_SINK_FIXED,
-			      .buf = buf,
-			      .cap = len,
-			      .range_off = off,
-			      .range_len = len };
+	struct http_req q = {.sink = HTTP_SINK_FIXED,
+			     .buf = buf,
+			     .cap = len,
+			     .range_off = off,
+			     .range_len = len};
 	struct http_resp r;
 	char *key, *url;
 	int err;
@@ -665,7 +682,8 @@ static int s3_parse_url(const char *url, char **bucket, char **prefix)
 	slash = strchr(b, '/');
 	blen = slash ? (size_t)(slash - b) : strlen(b);
 	if (!s3_bucket_valid(b, blen)) {
-		store_set_error("'%.*s' is not a valid bucket name", (int)(blen > 80 ? 80 : blen), b);
+		store_set_error("'%.*s' is not a valid bucket name",
+				(int)(blen > 80 ? 80 : blen), b);
 		return -EINVAL;
 	}
 	*bucket = strndup(b, blen);
@@ -685,7 +703,8 @@ static int s3_parse_url(const char *url, char **bucket, char **prefix)
 		for (seg = strtok_r(scratch, "/", &save); seg;
 		     seg = strtok_r(NULL, "/", &save)) {
 			if (!url_name_valid(seg)) {
-				store_set_error("prefix segment '%.80s' is not a valid file name",
+				store_set_error("prefix segment '%.80s' is not "
+						"a valid file name",
 						seg);
 				err = -EINVAL;
 				break;
@@ -693,7 +712,8 @@ static int s3_parse_url(const char *url, char **bucket, char **prefix)
 		}
 		free(scratch);
 		if (!err && (strstr(p, "//") || p[0] == '/')) {
-			store_set_error("the prefix has an empty segment ('//')");
+			store_set_error(
+				"the prefix has an empty segment ('//')");
 			err = -EINVAL;
 		}
 		if (err)
@@ -739,11 +759,12 @@ static int s3_bases(struct store_s3 *s, const char *endpoint,
 	err = url_split(endpoint, &u);
 	if (err || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")) ||
 	    strchr(u.authority, '@')) {
-		store_set_error("endpoint '%.200s' is not an http:// or https:// URL%s",
-				endpoint,
-				!err && strchr(u.authority, '@') ?
-					" without credentials" :
-					"");
+		store_set_error(
+			"endpoint '%.200s' is not an http:// or https:// URL%s",
+			endpoint,
+			!err && strchr(u.authority, '@')
+				? " without credentials"
+				: "");
 		if (!err)
 			url_parts_free(&u);
 		free(ep);
@@ -765,8 +786,9 @@ static int s3_bases(struct store_s3 *s, const char *endpoint,
 			s->obj_base = NULL;
 		s->list_base = s->obj_base ? strdup(s->obj_base) : NULL;
 	}
-	if (asprintf(&s->desc, "%s (%s://%s)", s->shown, u.scheme, u.authority) < 0)
-		s->desc = NULL;
+	/* describe() names the bucket only: it becomes the file system's
+	 * name in the mount table, where spaces would be escaped. */
+	s->desc = strdup(s->shown);
 	url_parts_free(&u);
 	free(ep);
 	return s->obj_base && s->list_base && s->desc ? 0 : -ENOMEM;
@@ -774,12 +796,12 @@ static int s3_bases(struct store_s3 *s, const char *endpoint,
 
 int store_s3_open(const struct store_opts *o, struct store **out)
 {
-	struct s3_creds_opts co = { .profile = o->profile };
+	struct s3_creds_opts co = {.profile = o->profile};
 	struct s3_creds_config cfg;
-	struct http_pool_opts po = { .insecure = o->insecure,
-				     .timeout_ms = o->timeout_ms,
-				     .connect_timeout_ms = o->connect_timeout_ms,
-				     .max_connections = o->max_connections };
+	struct http_pool_opts po = {.insecure = o->insecure,
+				    .timeout_ms = o->timeout_ms,
+				    .connect_timeout_ms = o->connect_timeout_ms,
+				    .max_connections = o->max_connections};
 	struct store_s3 *s;
 	const char *region, *endpoint;
 	char *bucket = NULL, why[400];
@@ -801,15 +823,18 @@ int store_s3_open(const struct store_opts *o, struct store **out)
 	}
 	err = s3_creds_load_config(&co, &cfg);
 	if (err == -ENOENT) {
-		store_set_error("profile '%s' not found in the AWS config or credentials file",
+		store_set_error("profile '%s' not found in the AWS config or "
+				"credentials file",
 				o->profile);
 		goto out_free;
 	}
 	if (err)
 		goto out_free;
-	region = o->region && *o->region ? o->region :
-		 cfg.region		 ? cfg.region :
-					   S3_DEFAULT_REGION;
+	region = S3_DEFAULT_REGION;
+	if (o->region && *o->region)
+		region = o->region;
+	else if (cfg.region)
+		region = cfg.region;
 	endpoint = o->endpoint && *o->endpoint ? o->endpoint : cfg.endpoint_url;
 	/* A custom endpoint means path-style: most S3-compatible stores
 	 * have no DNS entry per bucket. */

@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[128];
 	size_t i;
 
-	if (!s3_xml_parse_list((const char *)data, size, &p, why, sizeof(why))) {
+	if (!s3_xml_parse_list((const char *)data, size, &p, why,
+			       sizeof(why))) {
 		/* Touch everything a caller would. */
 		for (i = 0; i < p.nobjects; i++)
 			(void)strlen(p.objects[i].key);

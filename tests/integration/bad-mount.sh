@@ -14,22 +14,27 @@ expect_mount_fail() {
 	cf_log "$what: exit $MOUNT_RC after $MOUNT_MS ms: $MOUNT_ERR"
 	[ "$MOUNT_RC" != 0 ] || cf_fail "$what: mount succeeded"
 	[ "$MOUNT_RC" != 124 ] || cf_fail "$what: mount hung"
-	[ "$MOUNT_MS" -le "$max" ] || cf_fail "$what: took $MOUNT_MS ms (> $max)"
+	[ "$MOUNT_MS" -le "$max" ] ||
+		cf_fail "$what: took $MOUNT_MS ms (> $max)"
 	printf '%s\n' "$MOUNT_ERR" | grep -qF -- "$needle" ||
 		cf_fail "$what: message does not name '$needle'"
 	lines=$(printf '%s\n' "$MOUNT_ERR" | grep -c .)
-	[ "$lines" = 1 ] || cf_fail "$what: want a one-line message, got $lines lines"
+	[ "$lines" = 1 ] ||
+		cf_fail "$what: want a one-line message, got $lines lines"
 	if [ -d "$mnt" ] && cf_is_mounted "$mnt"; then
 		cf_fail "$what: $mnt left mounted"
 	fi
-	[ -z "$(cf_pids_with_arg "$mnt")" ] || cf_fail "$what: daemon left running"
+	[ -z "$(cf_pids_with_arg "$mnt")" ] ||
+		cf_fail "$what: daemon left running"
 }
 
 check_usage() {
 	local rc=0 out
-	out=$("$COFAULT" mount --no-such-option "$NGINX_URL" "$T/m-usage" 2>&1) || rc=$?
+	out=$("$COFAULT" mount --no-such-option "$NGINX_URL" "$T/m-usage" \
+		2>&1) || rc=$?
 	[ "$rc" = 2 ] || cf_fail "unknown option: exit $rc, want 2"
-	printf '%s\n' "$out" | grep -qi usage || cf_fail "unknown option: no usage text"
+	printf '%s\n' "$out" | grep -qi usage ||
+		cf_fail "unknown option: no usage text"
 	rc=0
 	out=$("$COFAULT" --no-such-option 2>&1) || rc=$?
 	[ "$rc" = 2 ] || cf_fail "unknown top-level option: exit $rc, want 2"
@@ -41,10 +46,14 @@ check_usage() {
 	[ "$rc" = 2 ] || cf_fail "mount without arguments: exit $rc, want 2"
 	"$COFAULT" --help >"$T/help.out" 2>&1 || cf_fail "--help failed"
 	grep -qi usage "$T/help.out" || cf_fail "--help shows no usage"
-	"$COFAULT" mount --help >"$T/help.out" 2>&1 || cf_fail "mount --help failed"
-	grep -q -- --timeout "$T/help.out" || cf_fail "mount --help lacks --timeout"
-	"$COFAULT" --version >"$T/version.out" 2>&1 || cf_fail "--version failed"
-	grep -q '[0-9]\.[0-9]' "$T/version.out" || cf_fail "--version shows no version"
+	"$COFAULT" mount --help >"$T/help.out" 2>&1 ||
+		cf_fail "mount --help failed"
+	grep -q -- --timeout "$T/help.out" ||
+		cf_fail "mount --help lacks --timeout"
+	"$COFAULT" --version >"$T/version.out" 2>&1 ||
+		cf_fail "--version failed"
+	grep -q '[0-9]\.[0-9]' "$T/version.out" ||
+		cf_fail "--version shows no version"
 	cf_log "usage, --help, --version: ok"
 }
 

@@ -24,7 +24,8 @@ expect_eio() {
 	*) cf_fail "$what: want EIO, got: $got" ;;
 	esac
 	[ "$ms" -le $((TIMEOUT_S * 1000 + SLACK_MS)) ] ||
-		cf_fail "$what: EIO after $ms ms; --timeout $TIMEOUT_S allows $((TIMEOUT_S * 1000)) ms (+$SLACK_MS ms slack)"
+		cf_fail "$what: EIO after $ms ms; --timeout $TIMEOUT_S" \
+			"allows $((TIMEOUT_S * 1000)) ms (+$SLACK_MS ms slack)"
 }
 
 # expect_data WHAT FILE OFFSET LENGTH: one pread returns the right bytes.

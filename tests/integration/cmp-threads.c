@@ -30,7 +30,7 @@ struct reader {
 	const char *original;
 	long nreads;
 	uint64_t seed;
-	int err;		/* 0 or -errno; -EILSEQ for wrong data */
+	int err; /* 0 or -errno; -EILSEQ for wrong data */
 	uint64_t bytes;
 };
 
@@ -68,8 +68,8 @@ static int check_range(struct reader *r, int mfd, int ofd, off_t off,
 
 		while (a[i] == b[i])
 			i++;
-		fprintf(stderr, "thread %d: %s differs at offset %jd\n",
-			r->id, r->mounted, (intmax_t)(off + i));
+		fprintf(stderr, "thread %d: %s differs at offset %jd\n", r->id,
+			r->mounted, (intmax_t)(off + i));
 		return -EILSEQ;
 	}
 	r->bytes += len;
@@ -165,6 +165,6 @@ int main(int argc, char **argv)
 	return bad ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: cmp-threads [-t THREADS] [-n READS] "
-		"MOUNTED ORIGINAL [MOUNTED ORIGINAL...]\n");
+			"MOUNTED ORIGINAL [MOUNTED ORIGINAL...]\n");
 	return 2;
 }

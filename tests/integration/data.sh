@@ -18,8 +18,8 @@ make_tree() {
 	echo "$NAMES" | tr '|' '\n' | while IFS= read -r n; do
 		cf_random_file "$root/$n" 5000
 	done
-	mkdir -p "$root/dir a/dir b/deep" "$root/d1/d2/d3/d4" "$root/empty dir" \
-		"$root/üñí dir"
+	mkdir -p "$root/dir a/dir b/deep" "$root/d1/d2/d3/d4" \
+		"$root/empty dir" "$root/üñí dir"
 	cf_random_file "$root/dir a/top" 10
 	cf_random_file "$root/dir a/dir b/mid file" 70000
 	cf_random_file "$root/dir a/dir b/deep/bottom%20file" 4097
@@ -36,7 +36,8 @@ make_tree() {
 # Relative path, type and (for files) size of everything under $1, sorted.
 tree_listing() {
 	(cd "$1" && timeout 60 find . -mindepth 1 \
-		\( -type f -printf '%p f %s\n' \) -o \( -type d -printf '%p d\n' \) |
+		\( -type f -printf '%p f %s\n' \) -o \
+		\( -type d -printf '%p d\n' \) |
 		LC_ALL=C sort)
 }
 
@@ -66,7 +67,8 @@ d1/d2/d3/d4/leaf
 üñí dir/x?y#z
 EOT
 	[ -z "$(ls -A "$MNT/empty dir")" ] || cf_fail "empty dir is not empty"
-	cf_log "names and nested directories match ($(wc -l <"$T/want.lst") entries)"
+	cf_log "names and nested directories match" \
+		"($(wc -l <"$T/want.lst") entries)"
 }
 
 check_mmap() {

@@ -24,7 +24,8 @@ check_eintr() {
 	out=$(timeout 30 "$ir" -a 200 -m "$MAX_LATENCY_MS" -o $((4 * MiB)) \
 		-l 4096 "$MNT/big") || rc=$?
 	cf_log "no SA_RESTART: $out"
-	[ "$rc" = 0 ] || cf_fail "interrupted read: want EINTR within ${MAX_LATENCY_MS} ms after the timer"
+	[ "$rc" = 0 ] || cf_fail "interrupted read: want EINTR within" \
+		"${MAX_LATENCY_MS} ms of the timer"
 }
 
 check_restart() {
@@ -39,7 +40,7 @@ check_restart() {
 	# to read() as it is, and no reply value asks for a restart. So an
 	# interruptible mount gives EINTR even under SA_RESTART; noted, not
 	# failed, since no daemon can do otherwise.
-	3) cf_log "NOTE: EINTR despite SA_RESTART (FUSE does not restart reads)" ;;
+	3) cf_log "NOTE: EINTR despite SA_RESTART (FUSE cannot restart)" ;;
 	*) cf_fail "SA_RESTART: read did not return the right data" ;;
 	esac
 }

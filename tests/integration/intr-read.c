@@ -44,8 +44,7 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 }
 
 /* Compare buf with ORIGINAL at off; 0 if equal, -errno or -EILSEQ. */
-static int check_data(const char *orig, off_t off, const char *buf,
-		      size_t len)
+static int check_data(const char *orig, off_t off, const char *buf, size_t len)
 {
 	char *want = malloc(len);
 	int fd = open(orig, O_RDONLY), ret = 0;
@@ -64,8 +63,8 @@ static int check_data(const char *orig, off_t off, const char *buf,
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa = {.sa_handler = on_alarm};
+	struct itimerval it = {{0, 0}, {0, 0}};
 	struct timespec armed, expiry, done;
 	long alarm_ms = 200, len = 4096, period_ms = 0, limit_ms = 15000;
 	long eintrs = 0;
@@ -137,8 +136,8 @@ int main(int argc, char **argv)
 	if (period_ms) {
 		memset(&it, 0, sizeof(it));
 		setitimer(ITIMER_REAL, &it, NULL);
-		printf("periodic=%ldms eintr_retries=%ld read_ms=%.3f ", period_ms,
-		       eintrs, ms_between(&armed, &done));
+		printf("periodic=%ldms eintr_retries=%ld read_ms=%.3f ",
+		       period_ms, eintrs, ms_between(&armed, &done));
 		if (n < 0) {
 			printf("result=%s\n", strerror(err));
 			fprintf(stderr, "intr-read: no data within %ld ms\n",
@@ -165,8 +164,8 @@ int main(int argc, char **argv)
 		printf("result=%s", err == EINTR ? "EINTR" : strerror(err));
 	else
 		printf("result=%zd-bytes", n);
-	printf(" handler_latency_ms=%.3f read_ms=%.3f sa_restart=%d\n",
-	       lat, took, restart);
+	printf(" handler_latency_ms=%.3f read_ms=%.3f sa_restart=%d\n", lat,
+	       took, restart);
 	fflush(stdout);
 
 	if (!restart) {
@@ -199,7 +198,8 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: intr-read [-r] [-a ALARM_MS] [-m MAX_MS] "
-		"[-p PERIOD_MS] [-t TIMEOUT_MS]\n"
-		"                 [-o OFFSET] [-l LENGTH] MOUNTED [ORIGINAL]\n");
+			"[-p PERIOD_MS]\n"
+			"       [-t TIMEOUT_MS] [-o OFFSET] [-l LENGTH] "
+			"MOUNTED [ORIGINAL]\n");
 	return 2;
 }

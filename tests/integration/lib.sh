@@ -3,7 +3,11 @@
 # Every test gets a private temporary directory ($T), its own servers on
 # 127.0.0.1 and its own mounts; a trap undoes all of it even when the test
 # fails or is interrupted. Exit 77 (skip) only when a prerequisite is truly
-# missing. Environment (set by "make check"): top_srcdir, top_builddir, NGINX.
+# missing. Environment (set by "make check"): top_srcdir, top_builddir,
+# NGINX_BIN.
+
+# The variables set here are for the scripts that source this file.
+# shellcheck disable=SC2034
 
 set -eu
 
@@ -44,8 +48,8 @@ cf_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # wedged FUSE mount could hang, the table never does. Octal escapes (\040
 # for a space) are how the kernel writes such names there.
 cf_is_mounted() {
-	awk -v m="$1" '{ gsub(/\\040/, " ", $5) } $5 == m { f = 1 } END { exit !f }' \
-		/proc/self/mountinfo
+	awk -v m="$1" '{ gsub(/\\040/, " ", $5) }
+		$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
 cf_not_mounted() { ! cf_is_mounted "$1"; }
@@ -53,7 +57,8 @@ cf_not_mounted() { ! cf_is_mounted "$1"; }
 # The FUSE connection number of mount point $1 (its device minor), or "".
 cf_fuse_conn() {
 	awk -v m="$1" '{ gsub(/\\040/, " ", $5) }
-		$5 == m { split($3, d, ":"); print d[2]; exit }' /proc/self/mountinfo
+		$5 == m { split($3, d, ":"); print d[2]; exit }' \
+		/proc/self/mountinfo
 }
 
 # PIDs of processes whose command line has the argument $1 exactly: the
@@ -88,7 +93,8 @@ cf_require_python() {
 # A helper built as one of check_PROGRAMS; "make check" builds them first.
 cf_helper() {
 	local h=$HELPERS/$1
-	[ -x "$h" ] || cf_fail "$h not built (run make check, or make ${h#"$top_builddir"/})"
+	[ -x "$h" ] ||
+		cf_fail "$h not built (make check, or make ${h#"$top_builddir"/})"
 	echo "$h"
 }
 
@@ -124,10 +130,9 @@ cf_cleanup() {
 	set +e
 	for m in $CF_MOUNTS; do
 		cf_is_mounted "$m" || continue
-		c=$(cf_fuse_conn "$m")
-		if [ -n "$c" ] && [ -w "/sys/fs/fuse/connections/$c/abort" ]; then
-			echo 1 >"/sys/fs/fuse/connections/$c/abort"
-		fi
+		c=/sys/fs/fuse/connections/$(cf_fuse_conn "$m")/abort
+		# Absent unless fusectl is mounted; then lazy unmount alone.
+		[ -w "$c" ] && echo 1 >"$c"
 		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
 	for m in $CF_MOUNTS; do
@@ -163,8 +168,8 @@ cf_dump_logs() {
 # --- nginx ---------------------------------------------------------------
 
 cf_find_nginx() {
-	if [ -n "${NGINX:-}" ] && [ -x "$NGINX" ]; then
-		echo "$NGINX"
+	if [ -n "${NGINX_BIN:-}" ] && [ -x "$NGINX_BIN" ]; then
+		echo "$NGINX_BIN"
 	elif command -v nginx >/dev/null 2>&1; then
 		command -v nginx
 	elif [ -x /usr/sbin/nginx ]; then
@@ -176,16 +181,17 @@ cf_find_nginx() {
 # the second argument is "json"). Sets NGINX_PORT, NGINX_URL (ending in /),
 # NGINX_ACCESS_LOG and NGINX_PID. Everything nginx writes stays under $T.
 cf_nginx_start() {
-	local root=$1 fmt=${2:-html} bin dir try port
+	local root=$1 fmt=${2:-html} bin dir _ port
 	bin=$(cf_find_nginx)
 	[ -n "$bin" ] || cf_skip "no nginx"
 	dir=$T/nginx.$$.$RANDOM
 	mkdir -p "$dir/tmp"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(cf_free_port)
 		cf_nginx_conf "$dir" "$root" "$port" "$fmt" >"$dir/nginx.conf"
-		"$bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
-			2>>"$T/nginx-start.log" &
+		# nginx reads $NGINX as sockets inherited from an old binary.
+		env -u NGINX "$bin" -p "$dir" -c "$dir/nginx.conf" \
+			-e "$dir/error.log" 2>>"$T/nginx-start.log" &
 		NGINX_PID=$!
 		CF_PIDS="$CF_PIDS $NGINX_PID"
 		if cf_wait_until 10 cf_nginx_up "$NGINX_PID" "$port"; then
@@ -194,7 +200,8 @@ cf_nginx_start() {
 		kill "$NGINX_PID" 2>/dev/null || true
 		NGINX_PID=
 	done
-	[ -n "$NGINX_PID" ] || cf_fail "nginx did not start: $(cat "$dir/error.log" 2>/dev/null)"
+	[ -n "$NGINX_PID" ] ||
+		cf_fail "nginx did not start: $(cat "$dir/error.log" 2>/dev/null)"
 	kill -0 "$NGINX_PID" || cf_fail "nginx exited"
 	NGINX_PORT=$port
 	NGINX_URL=http://127.0.0.1:$port/
@@ -317,7 +324,8 @@ cf_mount() {
 		cat "$T/mount-stderr.log" >&2
 		cf_fail "cofault mount $url $mnt $* exited $rc"
 	fi
-	cf_is_mounted "$mnt" || cf_fail "cofault mount returned 0, $mnt not mounted"
+	cf_is_mounted "$mnt" ||
+		cf_fail "cofault mount returned 0, $mnt not mounted"
 }
 
 # cf_mount_try URL MOUNTPOINT [options...]: mount without judging; sets
@@ -339,10 +347,12 @@ cf_mount_try() {
 cf_unmount() {
 	local mnt=$1 pids p
 	pids=$(cf_pids_with_arg "$mnt")
-	timeout 30 "$COFAULT" unmount "$mnt" || cf_fail "cofault unmount $mnt failed"
-	cf_is_mounted "$mnt" && cf_fail "$mnt still mounted after cofault unmount"
+	timeout 30 "$COFAULT" unmount "$mnt" ||
+		cf_fail "cofault unmount $mnt failed"
+	cf_is_mounted "$mnt" && cf_fail "$mnt still mounted after unmount"
 	for p in $pids; do
-		cf_wait_until 10 cf_gone "$p" || cf_fail "daemon $p still running after unmount"
+		cf_wait_until 10 cf_gone "$p" ||
+			cf_fail "daemon $p still running after unmount"
 	done
 }
 
@@ -363,7 +373,8 @@ cf_same_file() {
 # process; prints "ok SHA256", "errno NAME" or "short N" and how many
 # milliseconds it took ("... ms=N"). Never hangs past TIMEOUT_S (+1).
 cf_read() {
-	timeout -s KILL $(($4 + 1)) python3 - "$@" <<'EOF' || echo "killed ms=$((($4 + 1) * 1000))"
+	local limit=$(($4 + 1))
+	timeout -s KILL "$limit" python3 - "$@" <<'EOF' || echo "killed ms=${limit}000"
 import errno, hashlib, os, sys, time
 path, off, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 t0 = time.monotonic()

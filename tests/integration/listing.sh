@@ -17,7 +17,8 @@ make_tree() {
 # Relative path, type and (for files) size of everything under $1, sorted.
 tree_listing() {
 	(cd "$1" && timeout 60 find . -mindepth 1 \
-		\( -type f -printf '%p f %s\n' \) -o \( -type d -printf '%p d\n' \) |
+		\( -type f -printf '%p f %s\n' \) -o \
+		\( -type d -printf '%p d\n' \) |
 		LC_ALL=C sort)
 }
 
@@ -26,9 +27,11 @@ tree_listing() {
 check_mount() {
 	local name=$1 url=$2 mnt=$T/mnt-$1 f
 	shift 2
-	[ $# -gt 0 ] || set -- a.bin "b & c.txt" "sub dir/x" "sub dir/inner/y z" empty
+	[ $# -gt 0 ] ||
+		set -- a.bin "b & c.txt" "sub dir/x" "sub dir/inner/y z" empty
 	cf_mount "$url" "$mnt"
-	tree_listing "$mnt" >"$T/got-$name.lst" || cf_fail "$name: listing failed"
+	tree_listing "$mnt" >"$T/got-$name.lst" ||
+		cf_fail "$name: listing failed"
 	diff -u "$T/want.lst" "$T/got-$name.lst" >&2 ||
 		cf_fail "$name: tree differs"
 	for f in "$@"; do
@@ -55,7 +58,8 @@ start_pyserver() {
 	(cd "$ROOT" && exec python3 -m http.server --bind 127.0.0.1 "$port" \
 		>"$T/pyserver.log" 2>&1) &
 	CF_PIDS="$CF_PIDS $!"
-	cf_wait_until 10 cf_port_open "$port" || cf_fail "http.server did not start"
+	cf_wait_until 10 cf_port_open "$port" ||
+		cf_fail "http.server did not start"
 	PY_URL=http://127.0.0.1:$port/
 }
 

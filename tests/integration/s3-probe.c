@@ -32,7 +32,7 @@ static int fail(const char *what, int err)
 
 static int print_dir(struct store *s, const char *path, bool recurse)
 {
-	struct store_dir d = { 0 };
+	struct store_dir d = {0};
 	size_t i;
 	int err;
 
@@ -49,8 +49,9 @@ static int print_dir(struct store *s, const char *path, bool recurse)
 			     e->name) < 0)
 			return -ENOMEM;
 		if (!recurse)
-			printf("%c %s %llu %lld %s\n", e->attr.is_dir ? 'd' : 'f',
-			       e->name, (unsigned long long)e->attr.size,
+			printf("%c %s %llu %lld %s\n",
+			       e->attr.is_dir ? 'd' : 'f', e->name,
+			       (unsigned long long)e->attr.size,
 			       (long long)e->attr.mtime, e->attr.etag);
 		else if (!e->attr.is_dir)
 			printf("%s\t%llu\n", sub,
@@ -106,18 +107,18 @@ static int cat(struct store *s, const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "endpoint", required_argument, NULL, 'e' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "profile", required_argument, NULL, 'p' },
-		{ "no-sign-request", no_argument, NULL, 'n' },
-		{ "virtual-hosted", no_argument, NULL, 'v' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "chunk", required_argument, NULL, 'c' },
-		{ "pause-after", required_argument, NULL, 'P' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
+		{"endpoint", required_argument, NULL, 'e'},
+		{"region", required_argument, NULL, 'r'},
+		{"profile", required_argument, NULL, 'p'},
+		{"no-sign-request", no_argument, NULL, 'n'},
+		{"virtual-hosted", no_argument, NULL, 'v'},
+		{"timeout", required_argument, NULL, 't'},
+		{"chunk", required_argument, NULL, 'c'},
+		{"pause-after", required_argument, NULL, 'P'},
+		{"debug", no_argument, NULL, 'd'},
+		{NULL, 0, NULL, 0},
 	};
-	struct store_opts o = { .timeout_ms = 20000 };
+	struct store_opts o = {.timeout_ms = 20000};
 	struct store *s;
 	const char *cmd, *path;
 	bool debug = false;
@@ -125,20 +126,40 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'e': o.endpoint = optarg; break;
-		case 'r': o.region = optarg; break;
-		case 'p': o.profile = optarg; break;
-		case 'n': o.no_sign_request = true; break;
-		case 'v': o.virtual_hosted = true; break;
-		case 't': o.timeout_ms = (unsigned int)atoi(optarg); break;
-		case 'c': chunk = (size_t)atol(optarg); break;
-		case 'P': pause_after = atol(optarg); break;
-		case 'd': debug = true; break;
-		default: return 2;
+		case 'e':
+			o.endpoint = optarg;
+			break;
+		case 'r':
+			o.region = optarg;
+			break;
+		case 'p':
+			o.profile = optarg;
+			break;
+		case 'n':
+			o.no_sign_request = true;
+			break;
+		case 'v':
+			o.virtual_hosted = true;
+			break;
+		case 't':
+			o.timeout_ms = (unsigned int)atoi(optarg);
+			break;
+		case 'c':
+			chunk = (size_t)atol(optarg);
+			break;
+		case 'P':
+			pause_after = atol(optarg);
+			break;
+		case 'd':
+			debug = true;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (argc - optind < 2 || !chunk) {
-		fprintf(stderr, "usage: s3-probe [options] URL stat|ls|find|cat [PATH]\n");
+		fprintf(stderr, "usage: s3-probe [options] URL "
+				"stat|ls|find|cat [PATH]\n");
 		return 2;
 	}
 	log_open(LOG_TO_STDERR, NULL, debug);

@@ -9,7 +9,8 @@ daemon_pid() {
 	local pids
 	pids=$(cf_pids_with_arg "$1")
 	[ -n "$pids" ] || cf_fail "no daemon process found for $1"
-	[ "$(echo "$pids" | wc -l)" = 1 ] || cf_fail "several daemons for $1: $pids"
+	[ "$(echo "$pids" | wc -l)" = 1 ] ||
+		cf_fail "several daemons for $1: $pids"
 	echo "$pids"
 }
 
@@ -44,8 +45,8 @@ check_foreground() {
 	local m=$T/m3 pid rc=0
 	mkdir -p "$m"
 	CF_MOUNTS="$CF_MOUNTS $m"
-	"$COFAULT" mount -f "$NGINX_URL" "$m" --cache-dir "$(cf_cache_dir "$m")" \
-		>"$T/fg.log" 2>&1 &
+	"$COFAULT" mount -f "$NGINX_URL" "$m" \
+		--cache-dir "$(cf_cache_dir "$m")" >"$T/fg.log" 2>&1 &
 	pid=$!
 	CF_PIDS="$CF_PIDS $pid"
 	cf_wait_until 10 cf_is_mounted "$m" || cf_fail "-f: not mounted"

@@ -15,6 +15,9 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose \
 	mount -t proc proc /host/proc
 	mount -t sysfs sys /host/sys
 	mount -t devtmpfs dev /host/dev
+	mkdir -p /host/dev/shm /host/dev/pts
+	mount -t tmpfs shm /host/dev/shm
+	mount -t devpts devpts /host/dev/pts
 	mount -t tmpfs -o size=512m run /host/run
 	export KVER COFAULT_SRCDIR COFAULT_BUILDDIR COFAULT_KO COFAULT_BIN
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -23,7 +23,7 @@ s3_test_data = \
 	tests/data/s3/s3rver-root.xml \
 	tests/data/s3/truncated-no-token.xml \
 	tests/data/s3/xhtml.xml
-EXTRA_DIST += $(s3_test_data) \
+EXTRA_DIST += $(s3_test_data) doc/s3.md \
 	tests/fuzz/fuzz-s3-list.c \
 	tests/integration/s3-front.py \
 	tests/integration/s3-lib.sh

@@ -65,22 +65,21 @@ static const char creds_text[] =
 	"[broken\n"
 	"aws_access_key_id = AKIDBROKEN\n";
 
-static const char config_text[] =
-	"[default]\n"
-	"region = eu-west-3\n"
-	"[profile dev]\n"
-	"region = ap-south-1\n"
-	"endpoint_url = http://127.0.0.1:9/\n"
-	"aws_access_key_id = AKIDFROMCONFIG\n"
-	"s3 =\n"
-	"  endpoint_url = http://nested.invalid/\n"
-	"[profile cfgonly]\n"
-	"aws_access_key_id = AKIDCFG\n"
-	"aws_secret_access_key = secretcfg\n"
-	"[profile  spaced ]\n"
-	"region = us-west-2\n"
-	"[sso-session dev]\n"
-	"region = xx-none-1\n";
+static const char config_text[] = "[default]\n"
+				  "region = eu-west-3\n"
+				  "[profile dev]\n"
+				  "region = ap-south-1\n"
+				  "endpoint_url = http://127.0.0.1:9/\n"
+				  "aws_access_key_id = AKIDFROMCONFIG\n"
+				  "s3 =\n"
+				  "  endpoint_url = http://nested.invalid/\n"
+				  "[profile cfgonly]\n"
+				  "aws_access_key_id = AKIDCFG\n"
+				  "aws_secret_access_key = secretcfg\n"
+				  "[profile  spaced ]\n"
+				  "region = us-west-2\n"
+				  "[sso-session dev]\n"
+				  "region = xx-none-1\n";
 
 static void test_profile_default(void **state)
 {
@@ -164,14 +163,17 @@ static void test_profile_missing(void **state)
 static void test_imds_document(void **state)
 {
 	static const char ok[] =
-		"{\"Code\":\"Success\",\"LastUpdated\":\"2024-05-01T00:00:00Z\","
+		"{\"Code\":\"Success\",\"LastUpdated\":\"2024-05-01T00:00:"
+		"00Z\","
 		"\"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"ASIAX\","
 		"\"SecretAccessKey\":\"sek\",\"Token\":\"tok\","
 		"\"Expiration\":\"2024-05-01T06:00:00Z\"}";
 	static const char failed[] =
-		"{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"AccessKeyId\":\"A\","
+		"{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"AccessKeyId\":"
+		"\"A\","
 		"\"SecretAccessKey\":\"s\"}";
-	static const char nokey[] = "{\"Code\":\"Success\",\"SecretAccessKey\":\"s\"}";
+	static const char nokey[] =
+		"{\"Code\":\"Success\",\"SecretAccessKey\":\"s\"}";
 	static const char garbage[] = "<html>not json</html>";
 	static const char notobj[] = "[1,2,3]";
 	struct s3_secret s;
@@ -200,12 +202,12 @@ struct fake_imds {
 	int fd;
 	int port;
 	pthread_t thread;
-	bool v1_only; /* answer the token PUT with 405 */
+	bool v1_only;	/* answer the token PUT with 405 */
 	int expires_in; /* seconds from now for the Expiration field */
 	pthread_mutex_t lock;
 	int creds_served; /* protected by lock */
 	int unauthorized; /* protected by lock: requests without token */
-	int puts; /* protected by lock */
+	int puts;	  /* protected by lock */
 	bool stop;
 };
 
@@ -217,8 +219,7 @@ static void fake_answer(int c, int status, const char *body)
 			 "Connection: close\r\n\r\n",
 			 status, strlen(body));
 
-	if (write(c, head, (size_t)n) < 0 ||
-	    write(c, body, strlen(body)) < 0)
+	if (write(c, head, (size_t)n) < 0 || write(c, body, strlen(body)) < 0)
 		return;
 }
 
@@ -263,8 +264,8 @@ static void fake_handle(struct fake_imds *f, int c)
 	}
 	if (!strcmp(path, "/latest/meta-data/iam/security-credentials/")) {
 		fake_answer(c, 200, "the-role\n");
-	} else if (!strcmp(path,
-			   "/latest/meta-data/iam/security-credentials/the-role")) {
+	} else if (!strcmp(path, "/latest/meta-data/iam/security-credentials/"
+				 "the-role")) {
 		char exp[64];
 		time_t t = time(NULL) + f->expires_in;
 		struct tm tm;
@@ -310,7 +311,7 @@ static void *fake_main(void *arg)
 
 static void fake_start(struct fake_imds *f)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 
 	pthread_mutex_init(&f->lock, NULL);
@@ -331,7 +332,7 @@ static void fake_stop(struct fake_imds *f)
 	pthread_mutex_unlock(&f->lock);
 	/* Wake the accept() with one last connection. */
 	{
-		struct sockaddr_in a = { .sin_family = AF_INET };
+		struct sockaddr_in a = {.sin_family = AF_INET};
 		int c = socket(AF_INET, SOCK_STREAM, 0);
 
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -347,7 +348,7 @@ static void fake_stop(struct fake_imds *f)
 
 static void test_imds_v2(void **state)
 {
-	struct fake_imds f = { .expires_in = 3600 };
+	struct fake_imds f = {.expires_in = 3600};
 	struct s3_secret s;
 	char ep[64];
 
@@ -366,7 +367,7 @@ static void test_imds_v2(void **state)
 
 static void test_imds_v1_fallback(void **state)
 {
-	struct fake_imds f = { .expires_in = 3600, .v1_only = true };
+	struct fake_imds f = {.expires_in = 3600, .v1_only = true};
 	struct s3_secret s;
 	char ep[64];
 
@@ -380,7 +381,7 @@ static void test_imds_v1_fallback(void **state)
 
 static void test_imds_absent(void **state)
 {
-	struct fake_imds f = { 0 };
+	struct fake_imds f = {0};
 	struct s3_secret s;
 	char ep[64];
 
@@ -438,7 +439,7 @@ static void expect_key(struct s3_creds *c, const char *key, const char *tok)
 
 static void test_chain_env(void **state)
 {
-	struct s3_creds_opts o = { 0 };
+	struct s3_creds_opts o = {0};
 	struct s3_creds *c;
 	char why[300];
 
@@ -468,7 +469,7 @@ static void test_chain_env(void **state)
 
 static void test_chain_files(void **state)
 {
-	struct s3_creds_opts o = { 0 };
+	struct s3_creds_opts o = {0};
 	struct s3_creds_config cfg;
 	struct s3_creds *c;
 	char why[300];
@@ -514,8 +515,8 @@ static void test_chain_files(void **state)
 
 static void test_chain_imds_refresh(void **state)
 {
-	struct fake_imds f = { .expires_in = 60 };
-	struct s3_creds_opts o = { 0 };
+	struct fake_imds f = {.expires_in = 60};
+	struct s3_creds_opts o = {0};
 	struct s3_creds *c;
 	char why[300], ep[64];
 

@@ -56,7 +56,8 @@ static void test_s3rver_root(void **state)
 	struct s3_xml_page p;
 	char why[200];
 
-	assert_int_equal(parse_file("s3rver-root.xml", &p, why, sizeof(why)), 0);
+	assert_int_equal(parse_file("s3rver-root.xml", &p, why, sizeof(why)),
+			 0);
 	assert_false(p.truncated);
 	assert_null(p.next_token);
 	assert_int_equal(p.nobjects, 1);
@@ -104,7 +105,8 @@ static void test_aws_encoded(void **state)
 	assert_int_equal(p.objects[2].size, 17179869184ULL);
 	assert_string_equal(p.objects[2].etag,
 			    "\"9e107d9d372bb6826bd81d3542a419d6-3\"");
-	assert_string_equal(p.objects[3].key, "in/dir a/ctl\x01" "char");
+	assert_string_equal(p.objects[3].key, "in/dir a/ctl\x01"
+					      "char");
 	assert_int_equal(p.objects[0].mtime, 1714566896);
 	assert_int_equal(p.nprefixes, 2);
 	assert_string_equal(p.prefixes[0], "in/dir a/sub dir/");
@@ -144,16 +146,16 @@ static void test_bad_listings(void **state)
 		const char *file;
 		const char *why; /* substring of the reason */
 	} cases[] = {
-		{ "truncated-no-token.xml", "NextContinuationToken" },
-		{ "bad-size.xml", "Size" },
-		{ "no-key.xml", "without <Key>" },
-		{ "bad-escape.xml", "undecodable" },
-		{ "cut.xml", "not well-formed" },
-		{ "html.html", "not well-formed" },
-		{ "xhtml.xml", "<html>" },
-		{ "entities.xml", "not well-formed" },
-		{ "error-signature.xml", "<Error>" },
-		{ "s3rver-nosuchbucket.xml", "<Error>" },
+		{"truncated-no-token.xml", "NextContinuationToken"},
+		{"bad-size.xml", "Size"},
+		{"no-key.xml", "without <Key>"},
+		{"bad-escape.xml", "undecodable"},
+		{"cut.xml", "not well-formed"},
+		{"html.html", "not well-formed"},
+		{"xhtml.xml", "<html>"},
+		{"entities.xml", "not well-formed"},
+		{"error-signature.xml", "<Error>"},
+		{"s3rver-nosuchbucket.xml", "<Error>"},
 	};
 	size_t i;
 
@@ -161,8 +163,9 @@ static void test_bad_listings(void **state)
 		struct s3_xml_page p;
 		char why[200];
 
-		assert_int_equal(parse_file(cases[i].file, &p, why, sizeof(why)),
-				 -EPROTO);
+		assert_int_equal(
+			parse_file(cases[i].file, &p, why, sizeof(why)),
+			-EPROTO);
 		if (!strstr(why, cases[i].why))
 			fail_msg("%s: reason '%s' lacks '%s'", cases[i].file,
 				 why, cases[i].why);
@@ -194,15 +197,15 @@ static void test_errors(void **state)
 		const char *msg_part;
 		const char *region;
 	} cases[] = {
-		{ "error-signature.xml", "SignatureDoesNotMatch",
-		  "does not match", "" },
-		{ "error-slowdown.xml", "SlowDown", "reduce", "" },
-		{ "error-expired.xml", "ExpiredToken", "expired", "" },
-		{ "error-region.xml", "AuthorizationHeaderMalformed",
-		  "expecting 'eu-west-1'", "eu-west-1" },
-		{ "error-accessdenied.xml", "AccessDenied", "Access Denied", "" },
-		{ "s3rver-nosuchbucket.xml", "NoSuchBucket", "does not exist",
-		  "" },
+		{"error-signature.xml", "SignatureDoesNotMatch",
+		 "does not match", ""},
+		{"error-slowdown.xml", "SlowDown", "reduce", ""},
+		{"error-expired.xml", "ExpiredToken", "expired", ""},
+		{"error-region.xml", "AuthorizationHeaderMalformed",
+		 "expecting 'eu-west-1'", "eu-west-1"},
+		{"error-accessdenied.xml", "AccessDenied", "Access Denied", ""},
+		{"s3rver-nosuchbucket.xml", "NoSuchBucket", "does not exist",
+		 ""},
 	};
 	size_t i;
 
@@ -221,8 +224,8 @@ static void test_errors(void **state)
 
 static void test_not_errors(void **state)
 {
-	static const char *files[] = { "html.html", "cut.xml",
-				       "s3rver-root.xml", "entities.xml" };
+	static const char *files[] = {"html.html", "cut.xml", "s3rver-root.xml",
+				      "entities.xml"};
 	size_t i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -234,20 +237,23 @@ static void test_not_errors(void **state)
 		free(body);
 	}
 	{
-		static const char nocode[] = "<Error><Message>x</Message></Error>";
+		static const char nocode[] =
+			"<Error><Message>x</Message></Error>";
 		struct s3_xml_error e;
 
-		assert_int_equal(s3_xml_parse_error(nocode, sizeof(nocode) - 1,
-						    &e),
-				 -EPROTO);
+		assert_int_equal(
+			s3_xml_parse_error(nocode, sizeof(nocode) - 1, &e),
+			-EPROTO);
 	}
 	{
 		/* Control characters never reach a log line. */
 		static const char ctl[] =
-			"<Error><Code>X</Code><Message>a&#10;b&#9;c&#13;</Message></Error>";
+			"<Error><Code>X</Code><Message>a&#10;b&#9;c&#13;</"
+			"Message></Error>";
 		struct s3_xml_error e;
 
-		assert_int_equal(s3_xml_parse_error(ctl, sizeof(ctl) - 1, &e), 0);
+		assert_int_equal(s3_xml_parse_error(ctl, sizeof(ctl) - 1, &e),
+				 0);
 		assert_null(strchr(e.message, '\n'));
 		assert_string_equal(e.message, "a b c ");
 	}
@@ -287,15 +293,16 @@ static void test_key_encoding(void **state)
 	static const struct {
 		const char *key, *enc;
 	} cases[] = {
-		{ "plain/key-1_2.3~", "plain/key-1_2.3~" },
-		{ "a b", "a%20b" },
-		{ "a+b", "a%2Bb" },
-		{ "100%", "100%25" },
-		{ "x=1&y=2", "x%3D1%26y%3D2" },
-		{ "caf\xc3\xa9", "caf%C3%A9" },
-		{ "a//b", "a//b" },
-		{ "q?#[]@!$'()*,;:", "q%3F%23%5B%5D%40%21%24%27%28%29%2A%2C%3B%3A" },
-		{ "\x01\x7f\xff", "%01%7F%FF" },
+		{"plain/key-1_2.3~", "plain/key-1_2.3~"},
+		{"a b", "a%20b"},
+		{"a+b", "a%2Bb"},
+		{"100%", "100%25"},
+		{"x=1&y=2", "x%3D1%26y%3D2"},
+		{"caf\xc3\xa9", "caf%C3%A9"},
+		{"a//b", "a//b"},
+		{"q?#[]@!$'()*,;:",
+		 "q%3F%23%5B%5D%40%21%24%27%28%29%2A%2C%3B%3A"},
+		{"\x01\x7f\xff", "%01%7F%FF"},
 	};
 	size_t i;
 
