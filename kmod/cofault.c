@@ -758,6 +758,13 @@ static long cofault_ioc_api(struct cofault_client *client,
 	return 0;
 }
 
+/*
+ * COFAULT_IOC_MAP. Errors: EINVAL unknown flags or non-zero pad/reserved;
+ * EBADF fd not open (O_PATH included); EINVAL not a regular file;
+ * EOPNOTSUPP not on a FUSE mount; EACCES not open for reading; EMFILE/ENOMEM.
+ * On success map_fd is an O_RDONLY fd (O_CLOEXEC if asked) whose mmap maps
+ * the FUSE file; MAP_SHARED with PROT_WRITE on it fails with EACCES.
+ */
 static long cofault_ioc_map(struct cofault_map __user *uarg)
 {
 	struct cofault_map map;

@@ -54,6 +54,7 @@ static const char mount_usage_text[] =
 	"                          /var/cache/cofault for root)\n"
 	"      --cache-size SIZE   bound on the chunk cache (10%% of its file system)\n"
 	"      --cache-min-free SIZE  keep this much free on the cache's file system\n"
+	"                          (5%% of it, at most 4G; 0 turns the floor off)\n"
 	"      --no-cache          no persistent cache: memory only\n"
 	"S3:\n"
 	"      --endpoint URL      S3-compatible endpoint (implies path-style)\n"
@@ -368,6 +369,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.fetch_threads = 8,
 		.max_memory = 256ULL * 1024 * 1024,
 		.readahead = 1024 * 1024,
+		.cache_min_free = UINT64_MAX,
 	};
 	double timeout = 30, connect_timeout = 10;
 	bool foreground = false, no_cache = false;

@@ -7,6 +7,7 @@
 int fs_cmd_mount(int argc, char **argv);
 int fs_cmd_unmount(int argc, char **argv);
 int fs_cmd_cache(int argc, char **argv);
+int fs_cmd_prefetch(int argc, char **argv);
 
 /* Parse "123", "64K", "1M", "2G" (powers of 1024); -EINVAL. */
 int fs_parse_size(const char *s, unsigned long long *out);

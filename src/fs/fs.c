@@ -668,7 +668,10 @@ static int fs_disk_open(struct fs *fs, struct cache **out)
 	struct cache_opts co = {
 		.dir = fs->o.cache_dir,
 		.max_bytes = fs->o.cache_size,
-		.min_free_bytes = fs->o.cache_min_free,
+		/* Unset (all ones): the cache's own default floor. */
+		.min_free_bytes = fs->o.cache_min_free == UINT64_MAX ?
+					  cache_default_min_free(fs->o.cache_dir) :
+					  fs->o.cache_min_free,
 		.chunk_size = fs->o.chunk_size,
 		.reset_on_mismatch = true,
 	};

@@ -23,7 +23,7 @@ struct fs_opts {
 	uint32_t readahead; /* kernel readahead to ask for, bytes; 0: leave */
 	const char *cache_dir; /* NULL: no persistent cache */
 	uint64_t cache_size;
-	uint64_t cache_min_free;
+	uint64_t cache_min_free; /* UINT64_MAX: the cache's default */
 	bool debug;
 };
 

@@ -4,6 +4,7 @@ cofault_SOURCES = \
 	src/fs/cmd.h \
 	src/fs/cmd-mount.c \
 	src/fs/cmd-cache.c \
+	src/fs/cmd-prefetch.c \
 	src/fs/fs.c src/fs/fs.h \
 	src/fs/inode.c src/fs/inode.h \
 	src/fs/data.c src/fs/data.h \

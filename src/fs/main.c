@@ -17,6 +17,7 @@ static const struct {
 	{ "mount", fs_cmd_mount, "mount an HTTP(S) directory or S3 bucket" },
 	{ "unmount", fs_cmd_unmount, "unmount a cofault mount" },
 	{ "cache", fs_cmd_cache, "show, clear or verify the chunk cache" },
+	{ "prefetch", fs_cmd_prefetch, "warm the chunk cache for files or trees" },
 	{ "run", fault_cmd_run,
 	  "run a program with cofault's mmap shim preloaded" },
 	{ "kmod", fault_cmd_kmod, "state of the cofault kernel module" },

@@ -78,8 +78,12 @@ s3_start() {
 		mkdir -p "$S3_DATA/$b"
 	done
 	# s3rver's continuation tokens use DES, which OpenSSL 3 keeps in its
-	# legacy provider.
-	NODE_OPTIONS=--openssl-legacy-provider "$S3RVER" -d "$S3_DATA" \
+	# legacy provider; older node has neither the provider nor the flag.
+	local nodeopts=
+	if node --openssl-legacy-provider -e 0 >/dev/null 2>&1; then
+		nodeopts=--openssl-legacy-provider
+	fi
+	NODE_OPTIONS=$nodeopts "$S3RVER" -d "$S3_DATA" \
 		-a 127.0.0.1 -p 0 -s >"$log" 2>&1 &
 	S3RVER_PID=$!
 	CF_PIDS="$CF_PIDS $S3RVER_PID"

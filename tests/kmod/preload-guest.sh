@@ -35,10 +35,18 @@ pl_python() {
 }
 PL_PY=$(pl_python)
 
+# multiprocessing's locks are POSIX semaphores, which live in /dev/shm; the
+# guest's /dev is a bare devtmpfs.
+if ! mountpoint -q /dev/shm 2>/dev/null; then
+	mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 shm /dev/shm
+fi
+
 # Files no other check reads, so their pages are not cached when the
 # preloaded programs first touch them (cached pages are mapped by
 # fault-around without reaching the module's fault handler).
 head -c $((8 * MiB + 1234)) /dev/urandom >"$S/origin/pl-data"
+# P5's stalled pages; the daemon caches what it fetched, so a file of its own.
+head -c $((24 * MiB)) /dev/urandom >"$S/origin/pl-slow"
 if [ -n "$PL_PY" ]; then
 	"$PL_PY" "$PL_LOADER" make "$S/origin/pl-train.npy" --records 2048 \
 		--record-size 4096 >/dev/null
@@ -111,15 +119,18 @@ preload_checks() { # $1 = daemon
 		fi
 	fi
 
-	# P5: a 200 ms timeout on pages the origin delays by 3 s; offsets
-	# nothing else touches.
+	# P5: a 200 ms timeout on pages the origin delays by 3 s, 8 MiB apart
+	# so no readahead of one run serves the next.
+	if type drop_caches >/dev/null 2>&1; then
+		drop_caches
+	fi
 	"set_delay_$d" 3000
 	i0=$(stat_of interrupted)
 	# shellcheck disable=SC2086
 	sh=$(timeout 60 "$COFAULT_BIN" run $opts --debug -- "$PL_TIMEOUT" \
-		-m mmap -t 200 "$MNT/big" $((160 * MiB)) 2>"$S/pl-debug")
-	lib=$(timeout 60 "$PL_TIMEOUT" -m cofault -t 200 "$MNT/big" $((176 * MiB)))
-	pl=$(timeout 60 "$PL_TIMEOUT" -m mmap -t 200 "$MNT/big" $((192 * MiB)))
+		-m mmap -t 200 "$MNT/pl-slow" $((2 * MiB)) 2>"$S/pl-debug")
+	lib=$(timeout 60 "$PL_TIMEOUT" -m cofault -t 200 "$MNT/pl-slow" $((10 * MiB)))
+	pl=$(timeout 60 "$PL_TIMEOUT" -m mmap -t 200 "$MNT/pl-slow" $((18 * MiB)))
 	i1=$(stat_of interrupted)
 	"set_delay_$d" 0
 	if [ "$(field "$sh" result)" = timeout ] &&
