@@ -14,6 +14,8 @@
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
 # WORKLOAD is any of: curl nullfs cold warm disk random ttfb (default: all).
+# MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
+# MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
 # 1 GiB by default), so later runs skip the generation. Run as root for
 # dropping the page cache; without it the cold figure is marked "(cache
@@ -24,8 +26,10 @@ export top_srcdir
 : "${top_builddir:=$top_srcdir}"
 export top_builddir
 . "$top_srcdir/tests/integration/lib.sh"
+# shellcheck disable=SC2034 # read by lib.sh
 CF_NAME=http-seq
 
+MOUNT_OPTS=${MOUNT_OPTS:-}
 SIZE_MIB=1024
 MiB=1048576
 RANDOM_READS=2000
@@ -94,8 +98,8 @@ verify() {
 }
 
 bench_curl() {
-	local best=0 i out sp
-	for i in 1 2 3; do
+	local best=0 _ out sp
+	for _ in 1 2 3; do
 		out=$(curl -s -o /dev/null -w '%{http_code} %{speed_download}' \
 			"$NGINX_URL$DATA_NAME")
 		[ "${out%% *}" = 200 ] || cf_fail "curl: HTTP ${out%% *}"
@@ -135,7 +139,8 @@ bench_nullfs() {
 fresh_mount() {
 	MNT=$T/mnt.$RANDOM
 	drop_caches
-	cf_mount "$NGINX_URL" "$MNT"
+	# shellcheck disable=SC2086 # options, split on purpose
+	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
 }
 
 bench_seq() {
@@ -216,7 +221,8 @@ bench_ttfb() {
 	drop_caches
 	MNT=$T/mnt.$RANDOM
 	t0=$(date +%s%N)
-	cf_mount "$NGINX_URL" "$MNT"
+	# shellcheck disable=SC2086 # options, split on purpose
+	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
 	mount_ms=$(awk -v d="$(($(date +%s%N) - t0))" \
 		'BEGIN { printf "%.1f", d / 1e6 }')
 	got=$(python3 - "$MNT/$DATA_NAME" <<'EOF'
@@ -258,7 +264,8 @@ prepare_data
 cf_nginx_start "$CACHE_DIR"
 echo "cofault http-seq: ${SIZE_MIB} MiB file, nginx on 127.0.0.1," \
 	"$(nproc) CPUs, $(uname -r)"
-"$COFAULT" --version 2>/dev/null | head -n 1 || true
+echo "$("$COFAULT" --version 2>/dev/null | head -n 1)${MOUNT_OPTS:+, $MOUNT_OPTS}," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
 cat "$DATA" >/dev/null
 bench_curl
 if want_workload nullfs; then bench_nullfs; fi

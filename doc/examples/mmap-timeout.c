@@ -49,6 +49,7 @@ static __thread volatile sig_atomic_t timeout_armed;
 
 static void timeout_on_alarm(int sig)
 {
+	(void)sig;
 	/* A stray or late signal after the read finished: ignore it. */
 	if (timeout_armed)
 		siglongjmp(timeout_env, 1);

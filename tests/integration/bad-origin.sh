@@ -1,8 +1,9 @@
 #!/bin/bash
 # An origin that fails mid-flight gives EIO within the bounded time, never
 # wrong data, and reads recover once it is back: refused connections, a
-# stalled server, a server ignoring Range, a truncated body, a lying
-# Content-Length, a wrong Content-Range. The mount is read-only (EROFS).
+# stalled server, error statuses, the origin lost during a long read, a
+# server ignoring Range, a truncated body, a lying Content-Length, a wrong
+# Content-Range. The mount is read-only (EROFS).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MiB=1048576
@@ -12,19 +13,25 @@ SLACK_MS=3000
 
 # expect_eio WHAT FILE OFFSET LENGTH: one pread fails with EIO in time.
 expect_eio() {
-	local what=$1 got ms
-	got=$(cf_read "$2" "$3" "$4" 30)
+	expect_errno EIO "$@"
+}
+
+# expect_errno ERRNO WHAT FILE OFFSET LENGTH: the same with another errno.
+expect_errno() {
+	local want=$1 what=$2 got ms
+	shift 2
+	got=$(cf_read "$1" "$2" "$3" 30)
 	ms=${got##*ms=}
 	cf_log "$what: $got"
 	case $got in
-	"errno EIO "*) ;;
-	"ok $(cf_range_sha "$ROOT/${2##*/}" "$3" "$4") "*)
-		cf_fail "$what: read succeeded, want EIO" ;;
+	"errno $want "*) ;;
+	"ok $(cf_range_sha "$ROOT/${1##*/}" "$2" "$3") "*)
+		cf_fail "$what: read succeeded, want $want" ;;
 	ok*) cf_fail "$what: WRONG DATA returned" ;;
-	*) cf_fail "$what: want EIO, got: $got" ;;
+	*) cf_fail "$what: want $want, got: $got" ;;
 	esac
 	[ "$ms" -le $((TIMEOUT_S * 1000 + SLACK_MS)) ] ||
-		cf_fail "$what: EIO after $ms ms; --timeout $TIMEOUT_S" \
+		cf_fail "$what: $want after $ms ms; --timeout $TIMEOUT_S" \
 			"allows $((TIMEOUT_S * 1000)) ms (+$SLACK_MS ms slack)"
 }
 
@@ -66,6 +73,52 @@ check_down_and_back() {
 	sleep "$HOLDDOWN_S"
 	expect_data "origin answering again" "$MNT/c" $((2 * MiB)) 4096
 	cf_log "down, stall, recovery: ok"
+}
+
+# Error statuses on data requests: EIO within the bound, then recovery.
+check_status() {
+	local st want
+	for st in 503 500 403; do
+		want=EIO
+		# Access refused is worth telling apart, and EACCES does.
+		[ "$st" != 403 ] || want=EACCES
+		cf_origin_set "status=$st"
+		expect_errno "$want" "HTTP $st" "$MNT/st$st" $((1 * MiB)) 4096
+		cf_origin_set
+		expect_data "HTTP $st over" "$MNT/st$st" $((1 * MiB)) 4096
+	done
+	cf_log "error statuses: ok"
+}
+
+# The origin goes away while a long sequential read is under way: the
+# reader gets EIO within the bound (no hang), and what it got before is
+# right; once the origin is back, the whole file reads right.
+check_mid_read() {
+	local pid rc=0 t0 ms got
+	cf_origin_set delay_ms=150 delay_data_only=1
+	dd if="$MNT/mid" of="$T/mid.out" bs=64k 2>"$T/mid.err" &
+	pid=$!
+	cf_wait_until 10 test -s "$T/mid.out" || cf_fail "mid-read: no progress"
+	cf_origin_stop
+	t0=$(cf_now_ms)
+	cf_wait_until $((TIMEOUT_S + SLACK_MS / 1000 + 5)) cf_gone "$pid" ||
+		cf_fail "mid-read: reader still blocked after the origin went away"
+	ms=$(($(cf_now_ms) - t0))
+	wait "$pid" || rc=$?
+	got=$(stat -c %s "$T/mid.out")
+	cf_log "mid-read: dd exit $rc after $ms ms, $got bytes:" \
+		"$(tail -n 1 "$T/mid.err")"
+	[ "$rc" != 0 ] || cf_fail "mid-read: the read did not fail"
+	grep -q "Input/output error" "$T/mid.err" ||
+		cf_fail "mid-read: want EIO: $(cat "$T/mid.err")"
+	[ "$ms" -le $((TIMEOUT_S * 1000 + SLACK_MS)) ] ||
+		cf_fail "mid-read: EIO after $ms ms"
+	cmp -n "$got" "$T/mid.out" "$ROOT/mid" ||
+		cf_fail "mid-read: WRONG DATA before the failure"
+	cf_origin_restart
+	cf_origin_set
+	cf_same_file "$MNT/mid" "$ROOT/mid"
+	cf_log "origin lost mid-read: ok"
 }
 
 # check_misbehaviour KNOB FILE: with KNOB on, a read in the middle of FILE
@@ -132,13 +185,16 @@ ROOT=$T/root
 MNT=$T/mnt
 LOG=$T/cofault-mnt.log
 mkdir -p "$ROOT"
-for f in warm a b c ignore short wrong lie; do
+for f in warm a b c ignore short wrong lie st503 st500 st403; do
 	cf_random_file "$ROOT/$f" $((8 * MiB))
 done
+cf_random_file "$ROOT/mid" $((64 * MiB))
 cf_origin_start "$ROOT"
 cf_mount "$ORIGIN_URL" "$MNT" --timeout "$TIMEOUT_S"
 check_read_only
 check_down_and_back
+check_status
+check_mid_read
 check_misbehaviour ignore_range ignore
 check_misbehaviour short_body short
 check_misbehaviour wrong_range wrong

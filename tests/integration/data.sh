@@ -6,8 +6,12 @@
 
 # Sizes either side of a page and of 1 MiB, where off-by-one errors live.
 SIZES="0 1 4095 4096 4097 1048575 1048576 1048577 104857600"
+# nginx's HTML listing cuts shown names at 50 characters ("..>"), so the
+# long one checks that names come from the links, not the text.
+LONG=$(printf 'long-name-%.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18)
+TAB=$(printf '\t')
 NAMES="with space|per%cent|hash#tag|quest?ion|plus+sign|amp&semi;|caf\
-é ünï 日本語|trailing.|-leading-dash"
+é ünï 日本語|trailing.|-leading-dash|a<b>c|q\"uote|it's|tab${TAB}in|$LONG"
 
 make_tree() {
 	local root=$1 s n i
@@ -71,6 +75,39 @@ EOT
 		"($(wc -l <"$T/want.lst") entries)"
 }
 
+# Reads that reach or pass the end of a file are short, not errors, and
+# never invent bytes.
+check_eof() {
+	local f=size-1048577 got want
+	got=$(cf_read "$MNT/$f" $((1048577 - 100)) 4096 30)
+	case $got in
+	"short 100 "*) ;;
+	*) cf_fail "read across EOF: $got, want 100 bytes" ;;
+	esac
+	got=$(cf_read "$MNT/$f" 1048577 4096 30)
+	case $got in
+	"short 0 "*) ;;
+	*) cf_fail "read at EOF: $got, want 0 bytes" ;;
+	esac
+	got=$(cf_read "$MNT/$f" $((50 * 1048576)) 4096 30)
+	case $got in
+	"short 0 "*) ;;
+	*) cf_fail "read past EOF: $got, want 0 bytes" ;;
+	esac
+	got=$(cf_read "$MNT/size-0" 0 4096 30)
+	case $got in
+	"short 0 "*) ;;
+	*) cf_fail "read of an empty file: $got" ;;
+	esac
+	got=$(cf_read "$MNT/size-4097" 4095 2 30)
+	want=$(cf_range_sha "$ROOT/size-4097" 4095 2)
+	case $got in
+	"ok $want "*) ;;
+	*) cf_fail "read across a page boundary: $got" ;;
+	esac
+	cf_log "reads at and past EOF: ok"
+}
+
 check_mmap() {
 	local f mm
 	mm=$(cf_helper cmp-mmap)
@@ -95,6 +132,7 @@ check_concurrent() {
 }
 
 cf_init
+cf_require_python
 ROOT=$T/root
 MNT=$T/mnt
 make_tree "$ROOT"
@@ -103,5 +141,6 @@ cf_mount "$NGINX_URL" "$MNT"
 check_concurrent
 check_sizes
 check_names
+check_eof
 check_mmap
 cf_unmount "$MNT"

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Each listing format mounts and shows the same tree: nginx autoindex in
-# HTML and in JSON, python's http.server; a URL naming one file mounts a
-# directory holding just that file.
+# Each listing format mounts and shows the same tree (2000 entries in one
+# directory among it): nginx autoindex in HTML and in JSON, python's
+# http.server; a URL naming one file mounts a directory holding just it.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 make_tree() {
@@ -12,6 +12,10 @@ make_tree() {
 	cf_random_file "$root/sub dir/x" 4097
 	cf_random_file "$root/sub dir/inner/y z" 1048577
 	: >"$root/empty"
+	# A listing far bigger than any one read buffer of the parser.
+	mkdir -p "$root/many"
+	(cd "$root/many" && seq -f 'file-%05g.dat' 1 2000 | xargs touch)
+	echo tail >"$root/many/file-02000.dat"
 }
 
 # Relative path, type and (for files) size of everything under $1, sorted.
@@ -34,7 +38,7 @@ check_mount() {
 		cf_fail "$name: listing failed"
 	diff -u "$T/want.lst" "$T/got-$name.lst" >&2 ||
 		cf_fail "$name: tree differs"
-	for f in "$@"; do
+	for f in "$@" many/file-02000.dat; do
 		cf_same_file "$mnt/$f" "$ROOT/$f"
 	done
 	cf_unmount "$mnt"

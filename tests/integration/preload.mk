@@ -29,3 +29,5 @@ EXTRA_DIST += \
 	tests/integration/preload-lib.sh \
 	doc/examples/README.md \
 	doc/examples/loader.py
+# Sourced by tests/kmod/guest.sh inside the QEMU guests.
+EXTRA_DIST += tests/kmod/preload-guest.sh

@@ -363,6 +363,55 @@ static int cmd_touch(char **av)
 	return !ok;
 }
 
+/* Verify @len bytes at @buf against the pattern at file offset @off. */
+static bool check_buf(const unsigned char *buf, uint64_t off, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, buf + i, 8);
+		if (w != pattern_word(off + i))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * kernel MODE FILE OFFSET: pages first reached by the kernel rather than by
+ * user code: copy_from_user() in a pipe write (a kernel-mode fault, which
+ * may retry but not be interrupted by a plain signal) and /proc/self/mem
+ * (get_user_pages without FAULT_FLAG_ALLOW_RETRY: the lock-held path).
+ */
+static int cmd_kernel(char **av)
+{
+	bool cofault = parse_mode(av[0]);
+	size_t size = file_size(av[1]);
+	uint64_t off = strtoull(av[2], NULL, 0) & ~(PAGE - 1);
+	uint64_t off2 = off + (1 << 20);
+	const unsigned char *p =
+		map_file(cofault, av[1], size, PROT_READ, MAP_SHARED);
+	unsigned char buf[PAGE];
+	bool pipe_ok, mem_ok;
+	int pfd[2], mem;
+
+	if (pipe(pfd) < 0)
+		die("pipe");
+	pipe_ok = write(pfd[1], p + off, PAGE) == (ssize_t)PAGE &&
+		  read(pfd[0], buf, PAGE) == (ssize_t)PAGE &&
+		  check_buf(buf, off, PAGE);
+	mem = open("/proc/self/mem", O_RDONLY);
+	if (mem < 0)
+		die("/proc/self/mem");
+	mem_ok = pread(mem, buf, PAGE, (off_t)(uintptr_t)(p + off2)) ==
+			 (ssize_t)PAGE &&
+		 check_buf(buf, off2, PAGE);
+	printf("pipe_ok=%d mem_ok=%d ok=%d\n", pipe_ok, mem_ok,
+	       pipe_ok && mem_ok);
+	return !(pipe_ok && mem_ok);
+}
+
 /* hold MODE FILE: map, touch, say so, and wait to be killed. */
 static int cmd_hold(char **av)
 {
@@ -478,7 +527,7 @@ int main(int argc, char **argv)
 		{ "threads", 4, cmd_threads }, { "private", 2, cmd_private },
 		{ "sigalrm", 3, cmd_sigalrm }, { "lock", 3, cmd_lock },
 		{ "touch", 3, cmd_touch },     { "hold", 2, cmd_hold },
-		{ "abi", 3, cmd_abi },
+		{ "abi", 3, cmd_abi },	       { "kernel", 3, cmd_kernel },
 	};
 	size_t i;
 
@@ -488,6 +537,6 @@ int main(int argc, char **argv)
 		    argc - 2 == cmds[i].nargs)
 			return cmds[i].fn(argv + 2);
 	fprintf(stderr, "usage: cftest gen|cat|threads|private|sigalrm|lock|"
-			"touch|hold|abi ARGS...\n");
+			"touch|hold|abi|kernel ARGS...\n");
 	return 2;
 }

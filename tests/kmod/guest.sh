@@ -93,7 +93,7 @@ stop_daemon() {
 # --- the checks -------------------------------------------------------------
 
 check_data() { # $1 = daemon
-	local bad= n out
+	local bad= n out l0
 	for n in 0 1 4095 4096 4097 $((MiB - 1)) $MiB $((MiB + 1)); do
 		want=$(sha256sum <"$S/origin/f$n" | cut -d' ' -f1)
 		got=$(timeout 120 "$CFTEST" cat cofault "$MNT/f$n" | sha256sum | cut -d' ' -f1)
@@ -104,6 +104,15 @@ check_data() { # $1 = daemon
 	out=$(timeout 300 "$CFTEST" threads cofault "$MNT/big" 8 64)
 	[ "$(field "$out" ok)" = 1 ] && report "$1" 1-data-threads PASS "$out" ||
 		report "$1" 1-data-threads FAIL "$out"
+	# Kernel-mode faults and GUP without ALLOW_RETRY, on unfetched pages.
+	drop_caches
+	"set_delay_$1" 200
+	l0=$(stat_of lock_held)
+	out=$(timeout 120 "$CFTEST" kernel cofault "$MNT/slow" $((60 * MiB)))
+	"set_delay_$1" 0
+	[ "$(field "$out" ok)" = 1 ] &&
+		report "$1" 1-data-kernel PASS "$out; lock-held waits +$(($(stat_of lock_held) - l0))" ||
+		report "$1" 1-data-kernel FAIL "$out"
 	out=$(timeout 120 "$CFTEST" private cofault "$MNT/big")
 	[ "$(field "$out" ok)" = 1 ] && report "$1" 1-data-private PASS "$out" ||
 		report "$1" 1-data-private FAIL "$out"

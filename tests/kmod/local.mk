@@ -10,6 +10,5 @@ tests_kmod_delayfs_LDADD = $(FUSE_LIBS)
 
 TESTS += tests/kmod/qemu.sh
 dist_check_SCRIPTS += tests/kmod/qemu.sh
-EXTRA_DIST += tests/kmod/guest.sh tests/kmod/guest-init.sh \
-	tests/kmod/preload-guest.sh
+EXTRA_DIST += tests/kmod/guest.sh tests/kmod/guest-init.sh
 CLEANFILES += tests/kmod/console-*.log

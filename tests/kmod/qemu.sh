@@ -34,10 +34,11 @@ if [ -z "$kvers" ]; then
 	for k in /boot/vmlinuz-*; do
 		[ -e "$k" ] || continue
 		v=${k#/boot/vmlinuz-}
-		[ -d "/lib/modules/$v/build" ] && kvers="$kvers $v"
+		# Debian's images are often readable by root only.
+		[ -r "$k" ] && [ -d "/lib/modules/$v/build" ] && kvers="$kvers $v"
 	done
 fi
-[ -n "$kvers" ] || skip "no kernel with both /boot/vmlinuz-* and headers"
+[ -n "$kvers" ] || skip "no kernel with both a readable /boot/vmlinuz-* and headers"
 # The guest reads everything through a read-only share of /, so the build
 # directory must be there too (it is, unless it is on a private mount).
 

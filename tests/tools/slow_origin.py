@@ -13,7 +13,7 @@ Command line (keep it stable: other test suites depend on it):
                  [--control FILE] [--log FILE]
                  [--delay-ms N] [--delay-data-only] [--stall] [--down]
                  [--ignore-range] [--short-body] [--lie-length]
-                 [--wrong-range]
+                 [--wrong-range] [--status N]
 
   --root DIR         directory to serve (required)
   --port N           port to listen on; 0 (default) picks a free one
@@ -39,13 +39,16 @@ Command line (keep it stable: other test suites depend on it):
                      end are never sent (short body, then close)
   --wrong-range      answer a Range request with 206 for the same length
                      starting at offset 0, with an honest Content-Range
+  --status N         answer GET and HEAD of files with HTTP status N and a
+                     short text body (e.g. 503, 500, 403); 0 = off
 
 Run-time control, so a test can flip behaviour without restarting:
 
   * The control file (--control FILE), if it exists, holds "key=value" lines
     overriding the command line; it is re-read whenever its mtime or size
     changes. Keys: delay_ms, delay_data_only, stall, down, ignore_range,
-    short_body, lie_length, wrong_range (booleans are 0/1). Removing the
+    short_body, lie_length, wrong_range (booleans are 0/1), status.
+    Removing the
     file returns to the command-line settings. Write it atomically (write
     a temporary file and rename it) so a request never sees half of it.
   * SIGUSR1 toggles "stall", SIGUSR2 toggles "down" (on top of the above).
@@ -85,6 +88,7 @@ class Knobs:
     def __init__(self, args):
         self.base = {k: bool(getattr(args, k)) for k in BOOL_KEYS}
         self.base["delay_ms"] = int(args.delay_ms)
+        self.base["status"] = int(args.status)
         self.control = args.control
         self.lock = threading.Lock()
         self.file_vals = {}
@@ -111,7 +115,7 @@ class Knobs:
                     if "=" not in line:
                         continue
                     k, v = (s.strip() for s in line.split("=", 1))
-                    if k == "delay_ms":
+                    if k in ("delay_ms", "status"):
                         vals[k] = int(v)
                     elif k in BOOL_KEYS:
                         vals[k] = v.lower() in ("1", "true", "yes", "on")
@@ -260,6 +264,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._drop()
                 return
         if not self._pre_delay(knobs, data=data):
+            return
+        if knobs["status"]:
+            self._simple(knobs["status"], b"failing on purpose\n")
             return
         self._file(path, knobs)
 
@@ -410,6 +417,7 @@ def main():
     ap.add_argument("--short-body", action="store_true")
     ap.add_argument("--lie-length", action="store_true")
     ap.add_argument("--wrong-range", action="store_true")
+    ap.add_argument("--status", type=int, default=0)
     args = ap.parse_args()
 
     srv = Server((args.bind, args.port), Handler)

@@ -26,6 +26,7 @@ s3_test_data = \
 EXTRA_DIST += $(s3_test_data) doc/s3.md \
 	tests/fuzz/fuzz-s3-list.c \
 	tests/integration/s3-front.py \
+	tests/integration/s3-imds.py \
 	tests/integration/s3-lib.sh
 
 if HAVE_CMOCKA
