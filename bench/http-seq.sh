@@ -133,6 +133,8 @@ bench_nullfs() {
 	report "nullfs (FUSE ceiling)" "$(mibs "$DATA_BYTES" "$us")"
 	fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"
 	cf_wait_until 10 cf_gone "$pid" || kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	cf_forget_pid "$pid"
 }
 
 # A fresh mount each time: nothing of an earlier run can be cached in it.

@@ -218,14 +218,25 @@ static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
 /* Evict until under the limit and above the floor; thread only. */
 static void evict_shrink(struct cache *c)
 {
-	uint64_t max, floor, bytes, avail, need, freed = 0;
-	bool low;
+	uint64_t max, floor, bytes, avail, need, freed = 0, headroom, queued;
+	bool low, want_room;
+	size_t i;
 	int n;
 
 	pthread_mutex_lock(&c->lock);
 	max = c->max_bytes;
 	floor = c->min_free_bytes;
+	want_room = c->want_room;
+	c->want_room = false;
 	pthread_mutex_unlock(&c->lock);
+	/* A write was refused at the limit: free an eighth of the cache (at
+	 * least a few chunks) so that new chunks replace the least recently
+	 * used ones, in batches rather than one refusal at a time. */
+	headroom = max / 8;
+	if (headroom < 4ull * c->chunk_size)
+		headroom = 4ull * c->chunk_size;
+	if (headroom > max / 2)
+		headroom = max / 2;
 
 	if (cache_index_totals(&c->bg, NULL, NULL, &bytes) < 0)
 		return;
@@ -237,6 +248,8 @@ static void evict_shrink(struct cache *c)
 	 * cache in one go.
 	 */
 	need = bytes > max ? bytes - max : 0;
+	if (want_room && bytes + headroom > max && bytes + headroom - max > need)
+		need = bytes + headroom - max;
 	if (floor > avail && floor - avail > need)
 		need = floor - avail;
 
@@ -251,8 +264,15 @@ static void evict_shrink(struct cache *c)
 	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
 		avail = UINT64_MAX;
 	low = floor && avail < floor;
+	if (cache_index_totals(&c->bg, NULL, NULL, &bytes) < 0)
+		bytes = 0;
 	pthread_mutex_lock(&c->lock);
 	c->low_space = low;
+	for (queued = 0, i = 0; i < c->npending; i++)
+		queued += c->pending[i].ref.len;
+	/* Resynchronised each pass: clears, verifies and other processes'
+	 * evictions all show up here. */
+	c->est_bytes = bytes + queued + c->writing_bytes;
 	pthread_mutex_unlock(&c->lock);
 }
 

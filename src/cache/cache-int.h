@@ -165,6 +165,15 @@ struct cache {
 	uint64_t pass_done;	 /* passes completed */
 	int64_t clock_us;	 /* last access time handed out */
 	bool low_space;		 /* last pass: free space under the floor */
+	/*
+	 * Bytes this process counts on disk: indexed, queued and being
+	 * written. A write that would take it past max_bytes is not cached
+	 * (and asks the evictor for headroom), so the directory exceeds its
+	 * limit by at most the writes in flight, not by the evictor's lag.
+	 */
+	uint64_t est_bytes;
+	uint64_t writing_bytes; /* reserved by writers, not yet queued */
+	bool want_room; /* a write was refused since the last pass */
 	bool stop;
 	time_t nospc_warned; /* last "not cached" warning */
 

@@ -236,6 +236,8 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	if (!c->max_bytes)
 		c->max_bytes = 1ull << 30; /* statvfs failed: be modest */
 	c->min_free_bytes = o->min_free_bytes;
+	if (cache_index_totals(&c->fg, NULL, NULL, &c->est_bytes) < 0)
+		c->est_bytes = 0;
 	err = cache_evict_start(c);
 	if (err)
 		goto out_index;
@@ -472,14 +474,15 @@ static bool is_nospc(int err)
 	return err == -ENOSPC || err == -EDQUOT;
 }
 
+static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
+				      uint64_t idx, const void *buf,
+				      size_t len);
+
 int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		      const void *buf, size_t len)
 {
-	struct cache_pending *p;
-	off_t off = (off_t)(idx * c->chunk_size);
 	bool low;
-	uint32_t crc;
-	int fd, err;
+	int err;
 
 	if (!len || len > c->chunk_size ||
 	    idx > (uint64_t)INT64_MAX / c->chunk_size)
@@ -491,12 +494,59 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		cache_warn_nospc(c, "free space under the floor", ENOSPC);
 		return 0;
 	}
+	pthread_mutex_lock(&c->lock);
+	if (c->est_bytes + len > c->max_bytes) {
+		/*
+		 * At the limit: wait for one eviction pass to free headroom,
+		 * so the newest chunk replaces the least recently used. The
+		 * callers are fetch threads whose reader was already served,
+		 * so this is off every read's critical path.
+		 */
+		c->want_room = true;
+		pthread_mutex_unlock(&c->lock);
+		cache_evict_kick(c, true);
+		pthread_mutex_lock(&c->lock);
+		if (c->est_bytes + len > c->max_bytes) {
+			pthread_mutex_unlock(&c->lock);
+			log_debug("cache: at its limit, chunk %" PRIu64
+				  "/%" PRIu64 " not cached",
+				  obj_id, idx);
+			return 0;
+		}
+	}
+	c->est_bytes += len;
+	c->writing_bytes += len;
+	pthread_mutex_unlock(&c->lock);
+	err = cache_chunk_write_reserved(c, obj_id, idx, buf, len);
+	if (err) {
+		pthread_mutex_lock(&c->lock);
+		c->est_bytes -= len;
+		c->writing_bytes -= len;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return err < 0 ? err : 0;
+}
+
+/*
+ * The write proper, with len bytes reserved in est_bytes and
+ * writing_bytes. Returns 0 when queued (the reservation moves to the
+ * queue), 1 when not cached without error, -errno; on anything but 0 the
+ * caller returns the reservation.
+ */
+static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
+				      uint64_t idx, const void *buf, size_t len)
+{
+	struct cache_pending *p;
+	off_t off = (off_t)(idx * c->chunk_size);
+	uint32_t crc;
+	int fd, err;
+
 	crc = cache_crc32c(0, buf, len);
 	fd = cache_store_open(c, obj_id, O_RDWR | O_CREAT);
 	if (fd < 0) {
 		if (is_nospc(fd)) {
 			cache_warn_nospc(c, "create", -fd);
-			return 0;
+			return 1;
 		}
 		return fd;
 	}
@@ -515,7 +565,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		close(fd);
 		if (is_nospc(err)) {
 			cache_warn_nospc(c, "write", -err);
-			return 0;
+			return 1;
 		}
 		log_warn("cache: write of chunk %" PRIu64 "/%" PRIu64 ": %s",
 			 obj_id, idx, strerror(-err));
@@ -533,7 +583,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		pthread_mutex_unlock(&c->lock);
 		cache_store_punch(c, fd, obj_id, idx);
 		close(fd);
-		return 0;
+		return 1;
 	}
 	p = &c->pending[c->npending++];
 	p->ref.obj = obj_id;
@@ -542,6 +592,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 	p->ref.crc = crc;
 	p->atime = cache_now_locked(c);
 	p->fd = fd;
+	c->writing_bytes -= len; /* counted as queued from here */
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	return 0;

@@ -93,7 +93,7 @@ void log_msg(int level, const char *fmt, ...)
 	va_list ap;
 	int saved = errno;
 
-	if (log_quiet && level > LOG_ERR)
+	if (log_quiet)
 		return;
 
 	va_start(ap, fmt);

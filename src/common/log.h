@@ -15,7 +15,8 @@ enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 int log_open(enum log_target target, const char *path, bool debug);
 void log_close(void);
 bool log_debug_enabled(void);
-/* Drop warnings and below (used while a failure is reported as one line). */
+/* Drop every message (used while a failure is reported as one line, by
+ * the caller, with the reason the failing code left). */
 void log_set_quiet(bool quiet);
 
 /* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */

@@ -1,15 +1,23 @@
 #!/bin/bash
 # An origin that fails mid-flight gives EIO within the bounded time, never
 # wrong data, and reads recover once it is back: refused connections, a
-# stalled server, error statuses, the origin lost during a long read, a
-# server ignoring Range, a truncated body, a lying Content-Length, a wrong
-# Content-Range. The mount is read-only (EROFS).
+# stalled server, error statuses, the origin lost during a long read or
+# under a page fault (SIGBUS), a server ignoring Range, a truncated body,
+# a lying Content-Length, a wrong Content-Range. The mount is read-only.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MiB=1048576
 TIMEOUT_S=3
 # EIO must come within --timeout plus this much (ms) for slack.
 SLACK_MS=3000
+
+# Back to normal. The daemon answers readers of a chunk that just failed
+# with the same error for a moment (so the kernel's immediate retry does
+# not wait out the timeout again), so give that time to pass.
+origin_ok() {
+	cf_origin_set
+	sleep 0.5
+}
 
 # expect_eio WHAT FILE OFFSET LENGTH: one pread fails with EIO in time.
 expect_eio() {
@@ -58,18 +66,19 @@ check_down_and_back() {
 	cf_origin_stop
 	expect_eio "origin refusing" "$MNT/a" $((5 * MiB)) 65536
 	cf_origin_restart
+	sleep 0.5
 	sleep "$HOLDDOWN_S"
 	expect_data "origin back" "$MNT/a" $((5 * MiB)) 65536
 
 	cf_origin_set stall=1
 	expect_eio "origin stalled" "$MNT/b" $((3 * MiB)) 65536
-	cf_origin_set
+	origin_ok
 	sleep "$HOLDDOWN_S"
 	expect_data "stall lifted" "$MNT/b" $((3 * MiB)) 65536
 
 	cf_origin_set down=1
 	expect_eio "origin dropping connections" "$MNT/c" $((2 * MiB)) 4096
-	cf_origin_set
+	origin_ok
 	sleep "$HOLDDOWN_S"
 	expect_data "origin answering again" "$MNT/c" $((2 * MiB)) 4096
 	cf_log "down, stall, recovery: ok"
@@ -84,7 +93,7 @@ check_status() {
 		[ "$st" != 403 ] || want=EACCES
 		cf_origin_set "status=$st"
 		expect_errno "$want" "HTTP $st" "$MNT/st$st" $((1 * MiB)) 4096
-		cf_origin_set
+		origin_ok
 		expect_data "HTTP $st over" "$MNT/st$st" $((1 * MiB)) 4096
 	done
 	cf_log "error statuses: ok"
@@ -98,6 +107,7 @@ check_mid_read() {
 	cf_origin_set delay_ms=150 delay_data_only=1
 	dd if="$MNT/mid" of="$T/mid.out" bs=64k 2>"$T/mid.err" &
 	pid=$!
+	CF_PIDS="$CF_PIDS $pid"
 	cf_wait_until 10 test -s "$T/mid.out" || cf_fail "mid-read: no progress"
 	cf_origin_stop
 	t0=$(cf_now_ms)
@@ -116,9 +126,44 @@ check_mid_read() {
 	cmp -n "$got" "$T/mid.out" "$ROOT/mid" ||
 		cf_fail "mid-read: WRONG DATA before the failure"
 	cf_origin_restart
-	cf_origin_set
+	origin_ok
 	cf_same_file "$MNT/mid" "$ROOT/mid"
 	cf_log "origin lost mid-read: ok"
+}
+
+# A page fault on a mapping whose bytes the origin cannot deliver ends in
+# SIGBUS within the bound: never a hang, never zeros.
+check_mmap_sigbus() {
+	local rc=0 t0 ms pid
+	# Open and map while the origin works (opening may ask it), then
+	# fault on an unfetched page once it fails.
+	timeout -s KILL 60 python3 - "$MNT/mm" $((4 * MiB)) "$T/mm" <<'PY' &
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+open(sys.argv[3] + ".ready", "w").close()
+for _ in range(300):
+    if os.path.exists(sys.argv[3] + ".go"):
+        break
+    time.sleep(0.1)
+print("fault returned byte %d" % m[int(sys.argv[2])])
+PY
+	pid=$!
+	CF_PIDS="$CF_PIDS $pid"
+	cf_wait_until 20 test -e "$T/mm.ready" || cf_fail "mmap: not mapped"
+	cf_origin_set down=1
+	t0=$(cf_now_ms)
+	: >"$T/mm.go"
+	wait "$pid" || rc=$?
+	ms=$(($(cf_now_ms) - t0))
+	cf_forget_pid "$pid"
+	origin_ok
+	cf_log "mmap with the origin failing: exit $rc after $ms ms"
+	[ "$rc" = $((128 + 7)) ] || cf_fail "mmap fault: want SIGBUS (exit 135)"
+	[ "$ms" -le $((TIMEOUT_S * 1000 + SLACK_MS)) ] ||
+		cf_fail "mmap fault: SIGBUS after $ms ms"
+	"$(cf_helper cmp-mmap)" "$MNT/mm" "$ROOT/mm" ||
+		cf_fail "mmap after the origin came back"
 }
 
 # check_misbehaviour KNOB FILE: with KNOB on, a read in the middle of FILE
@@ -128,7 +173,7 @@ check_misbehaviour() {
 	local knob=$1 f=$2
 	cf_origin_set "$knob=1"
 	expect_eio "$knob" "$MNT/$f" $((4 * MiB)) 65536
-	cf_origin_set
+	origin_ok
 	expect_data "$knob off again" "$MNT/$f" $((4 * MiB)) 65536
 	[ -s "$LOG" ] || cf_fail "$knob: the daemon logged nothing"
 }
@@ -144,7 +189,7 @@ check_lie_length() {
 	cf_log "lie: st_size $size (real $((8 * MiB)))"
 	expect_data "lie_length head" "$mnt/lie" 0 65536
 	expect_eio "lie_length tail" "$mnt/lie" $((size - 8192)) 8192
-	cf_origin_set
+	origin_ok
 	cf_unmount "$mnt"
 }
 
@@ -185,7 +230,7 @@ ROOT=$T/root
 MNT=$T/mnt
 LOG=$T/cofault-mnt.log
 mkdir -p "$ROOT"
-for f in warm a b c ignore short wrong lie st503 st500 st403; do
+for f in warm a b c ignore short wrong lie st503 st500 st403 mm; do
 	cf_random_file "$ROOT/$f" $((8 * MiB))
 done
 cf_random_file "$ROOT/mid" $((64 * MiB))
@@ -195,6 +240,7 @@ check_read_only
 check_down_and_back
 check_status
 check_mid_read
+check_mmap_sigbus
 check_misbehaviour ignore_range ignore
 check_misbehaviour short_body short
 check_misbehaviour wrong_range wrong

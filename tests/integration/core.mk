@@ -1,3 +1,7 @@
-# Integration tests of the filesystem core's consistency rules.
-TESTS += tests/integration/change.sh
-dist_check_SCRIPTS += tests/integration/change.sh
+# Integration tests of the filesystem core: consistency rules and the
+# persistent chunk cache through real mounts.
+core_integration_tests = \
+	tests/integration/change.sh \
+	tests/integration/cache.sh
+TESTS += $(core_integration_tests)
+dist_check_SCRIPTS += $(core_integration_tests)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the integration tests; sourced, never run.
 #
 # Every test gets a private temporary directory ($T), its own servers on
@@ -125,9 +126,12 @@ cf_init() {
 # Undo everything: mounts first (aborting the FUSE connection so a wedged
 # daemon cannot make unmount hang), then our daemons and servers.
 cf_cleanup() {
-	local rc=$? m c p
+	local rc=$? m c p daemons=
 	trap - EXIT
 	set +e
+	for m in $CF_MOUNTS; do
+		daemons="$daemons $(cf_pids_with_arg "$m")"
+	done
 	for m in $CF_MOUNTS; do
 		cf_is_mounted "$m" || continue
 		c=/sys/fs/fuse/connections/$(cf_fuse_conn "$m")/abort
@@ -135,15 +139,12 @@ cf_cleanup() {
 		[ -w "$c" ] && echo 1 >"$c"
 		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
-	for m in $CF_MOUNTS; do
-		for p in $(cf_pids_with_arg "$m"); do
-			kill "$p" 2>/dev/null
-		done
-	done
-	for p in $CF_PIDS; do
+	# Our daemons, servers and readers; SIGKILL for any that lingers (a
+	# killed daemon's connection is aborted, which frees blocked readers).
+	for p in $daemons $CF_PIDS; do
 		kill "$p" 2>/dev/null
 	done
-	for p in $CF_PIDS; do
+	for p in $daemons $CF_PIDS; do
 		cf_wait_until 5 cf_gone "$p" || kill -9 "$p" 2>/dev/null
 	done
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$T" ]; then
@@ -154,6 +155,16 @@ cf_cleanup() {
 }
 
 cf_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Take a process that has ended out of the cleanup list, so that cleanup
+# never signals a later process given the same number.
+cf_forget_pid() {
+	local p keep=
+	for p in $CF_PIDS; do
+		[ "$p" = "$1" ] || keep="$keep $p"
+	done
+	CF_PIDS=$keep
+}
 
 # On failure, show the daemon's and servers' logs in the test log.
 cf_dump_logs() {
@@ -281,6 +292,8 @@ cf_origin_start() {
 cf_origin_stop() {
 	kill "$ORIGIN_PID" 2>/dev/null || true
 	cf_wait_until 10 cf_gone "$ORIGIN_PID" || kill -9 "$ORIGIN_PID" || true
+	wait "$ORIGIN_PID" 2>/dev/null || true
+	cf_forget_pid "$ORIGIN_PID"
 }
 
 # Start it again on the same port, with the options it had.

@@ -234,6 +234,14 @@ struct check_loop {
 	int rounds;
 };
 
+/* Rounds of len bytes that read about budget bytes, 2 to 200. */
+static int check_rounds(size_t len, size_t budget)
+{
+	size_t r = budget / len;
+
+	return r < 2 ? 2 : r > 200 ? 200 : (int)r;
+}
+
 /* Map, verify, unmap, again: concurrent first uses race in the shim. */
 static void *check_loop_thread(void *arg)
 {
@@ -254,14 +262,15 @@ static void *check_loop_thread(void *arg)
 
 static int check_mode_threads(int n)
 {
-	struct check_loop l = {.rounds = 50};
+	struct check_loop l;
 	pthread_t t[64];
 	struct stat st;
 	int fd = check_open(&st), i;
 
-	l.len = (size_t)st.st_size;
 	close(fd);
 	CHECK(n > 0 && n <= 64, "1..64 threads");
+	l.len = (size_t)st.st_size;
+	l.rounds = check_rounds(l.len, (64u << 20) / (unsigned int)n);
 	for (i = 0; i < n; i++)
 		CHECK(pthread_create(&t[i], NULL, check_loop_thread, &l) == 0,
 		      "pthread_create");
@@ -273,7 +282,7 @@ static int check_mode_threads(int n)
 
 static int check_mode_fork(int n)
 {
-	struct check_loop l = {.rounds = 200};
+	struct check_loop l;
 	struct stat st;
 	int fd = check_open(&st), i, status, failed = 0;
 	size_t len = (size_t)st.st_size, part;
@@ -283,6 +292,7 @@ static int check_mode_fork(int n)
 
 	CHECK(n > 0 && n <= 64, "1..64 children");
 	l.len = len;
+	l.rounds = check_rounds(len, 32u << 20);
 	p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	/* Threads mapping while we fork: nothing may be caught held. */

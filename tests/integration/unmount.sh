@@ -1,7 +1,7 @@
 #!/bin/bash
 # The mount goes away cleanly by "cofault unmount", by SIGTERM to the
-# daemon, and by SIGTERM to a foreground (-f) instance; unmounting
-# something that is not mounted is an error.
+# daemon (also while a read waits on a stalled origin), and by SIGTERM to
+# a foreground (-f) instance; unmounting something not mounted is an error.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 # The daemon serving $1; fails the test unless there is exactly one.
@@ -54,8 +54,32 @@ check_foreground() {
 	kill -TERM "$pid"
 	wait_gone "$pid" "$m" "SIGTERM to -f"
 	wait "$pid" || rc=$?
+	cf_forget_pid "$pid"
 	[ "$rc" = 0 ] || cf_fail "-f: exit status $rc after SIGTERM, want 0"
 	cf_log "foreground mount and SIGTERM: ok"
+}
+
+# SIGTERM while a read waits on a stalled origin: the daemon still goes,
+# the mount with it, and the reader gets an error instead of hanging.
+check_sigterm_busy() {
+	local m=$T/m4 pid rpid rc=0
+	cf_origin_start "$ROOT"
+	cf_mount "$ORIGIN_URL" "$m"
+	pid=$(daemon_pid "$m")
+	cf_origin_set stall=1
+	dd if="$m/f" of=/dev/null bs=64k 2>"$T/busy.err" &
+	rpid=$!
+	CF_PIDS="$CF_PIDS $rpid"
+	# Let the read reach the daemon and block there.
+	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
+		cf_fail "busy: the read never reached the origin"
+	kill -TERM "$pid"
+	wait_gone "$pid" "$m" "SIGTERM with a blocked read"
+	cf_wait_until 10 cf_gone "$rpid" || cf_fail "busy: reader still blocked"
+	wait "$rpid" || rc=$?
+	[ "$rc" != 0 ] || cf_fail "busy: the blocked read succeeded"
+	cf_log "SIGTERM with a read in flight: ok ($(tail -n 1 "$T/busy.err"))"
+	cf_origin_set
 }
 
 check_not_mounted() {
@@ -77,3 +101,4 @@ check_unmount_command
 check_sigterm
 check_foreground
 check_not_mounted
+check_sigterm_busy

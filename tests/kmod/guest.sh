@@ -101,7 +101,7 @@ check_data() { # $1 = daemon
 	done
 	[ -z "$bad" ] && report "$1" 1-data-sizes PASS "8 sizes match sha256" ||
 		report "$1" 1-data-sizes FAIL "mismatch:$bad"
-	out=$(timeout 300 "$CFTEST" threads cofault "$MNT/big" 8 64)
+	out=$(timeout 300 "$CFTEST" threads cofault "$MNT/big" 8 32)
 	[ "$(field "$out" ok)" = 1 ] && report "$1" 1-data-threads PASS "$out" ||
 		report "$1" 1-data-threads FAIL "$out"
 	# Kernel-mode faults and GUP without ALLOW_RETRY, on unfetched pages.

@@ -10,11 +10,12 @@
 #   P1-preload-c       a C program's mmap() through the shim: data right,
 #                      the module's fault counter moved
 #   P2-preload-lib     cofault_mmap2() says "device", cofault_probe() 0
-#   P3-preload-fork    mapping, threads and 4 forked children via the shim
+#   P3-preload-fork    mapping, threads and 4 forked children via the shim;
+#                      threads mapping at once; errno as the kernel's
 #   P4-preload-numpy   the numpy memmap loader example via "cofault run"
 #   P5-preload-signal  SIGALRM + siglongjmp bound on a stalled page: within
 #                      $LATE_LIMIT_MS through the shim and the library, and
-#                      (the contrast) late through plain mmap
+#                      (the contrast, on delayfs) late through plain mmap
 
 PL_CHECK=$COFAULT_BUILDDIR/tests/integration/preload-check
 PL_TIMEOUT=$COFAULT_BUILDDIR/doc/examples/mmap-timeout
@@ -90,10 +91,15 @@ preload_checks() { # $1 = daemon
 	*) report "$d" P2-preload-lib FAIL "$out" ;;
 	esac
 
-	# P3: fork and threads through the shim.
+	# P3: fork, threads and errno through the shim.
 	# shellcheck disable=SC2086
 	if out=$(timeout 120 "$COFAULT_BIN" run $opts -- \
-		"$PL_CHECK" fork "$MNT/pl-data" 4 2>&1); then
+		"$PL_CHECK" fork "$MNT/pl-data" 4 2>&1 &&
+		timeout 120 "$COFAULT_BIN" run $opts -- \
+			"$PL_CHECK" threads "$MNT/pl-data" 4 2>&1 &&
+		timeout 60 "$COFAULT_BIN" run $opts -- \
+			"$PL_CHECK" errno "$MNT/pl-data" 2>&1); then
+		out=$(echo "$out" | tr '\n' ' ')
 		report "$d" P3-preload-fork PASS "$out"
 	else
 		report "$d" P3-preload-fork FAIL "$(echo "$out" | tr '\n' ';')"
@@ -120,7 +126,11 @@ preload_checks() { # $1 = daemon
 	fi
 
 	# P5: a 200 ms timeout on pages the origin delays by 3 s, 8 MiB apart
-	# so no readahead of one run serves the next.
+	# so no readahead of one run serves the next. The plain-mmap figure is
+	# the contrast: late by the whole delay on delayfs (a FUSE daemon like
+	# most, whose reads a signal cannot cut short), which proves the stall
+	# was real; the cofault daemon's own synchronous reads answer
+	# FUSE_INTERRUPT, so there plain mmap is prompt too and only reported.
 	if type drop_caches >/dev/null 2>&1; then
 		drop_caches
 	fi
@@ -139,7 +149,8 @@ preload_checks() { # $1 = daemon
 		[ "$(field "$lib" how)" = device ] &&
 		[ "$(field "$lib" result)" = timeout ] &&
 		lt "$(field "$lib" late_ms)" "$LATE_LIMIT_MS" &&
-		! lt "$(field "$pl" late_ms)" "$LATE_LIMIT_MS"; then
+		{ [ "$d" != delayfs ] ||
+			! lt "$(field "$pl" late_ms)" "$LATE_LIMIT_MS"; }; then
 		report "$d" P5-preload-signal PASS "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0))"
 	else
 		report "$d" P5-preload-signal FAIL "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0)); $(tr '\n' ';' <"$S/pl-debug")"

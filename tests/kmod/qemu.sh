@@ -7,7 +7,8 @@
 #
 # Environment: top_srcdir, top_builddir (set by make check);
 # COFAULT_KVERS (space-separated kernel versions, default: all installed);
-# COFAULT_GUEST_TIMEOUT (seconds per guest, default 900);
+# COFAULT_GUEST_TIMEOUT (seconds per guest, default 1800: a bound for hangs;
+# a run takes 3-5 minutes on an idle 2-core machine);
 # COFAULT_BIN (the daemon, default $top_builddir/cofault).
 set -u
 
@@ -15,7 +16,7 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
 top_builddir=$(cd "$top_builddir" && pwd)
-timeout_s=${COFAULT_GUEST_TIMEOUT:-900}
+timeout_s=${COFAULT_GUEST_TIMEOUT:-1800}
 
 skip() { echo "SKIP: $*"; exit 77; }
 

@@ -23,6 +23,9 @@ Command line (keep it stable: other test suites depend on it):
                      the port is also printed on stdout as "PORT N"
   --control FILE     knobs file re-read on every request (see below)
   --log FILE         append one line per request: "METHOD PATH RANGE STATUS"
+                     (STATUS may be "dropped" or "client-gone"); a request
+                     held by --stall gets an extra line "... stalled" when
+                     it starts waiting
   --delay-ms N       sleep N ms before sending each response header
   --delay-data-only  apply --delay-ms only to GET of files (not listings,
                      not HEAD, not redirects)
@@ -282,6 +285,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _stall(self):
         """Hold the request while stall is on; False if the client left."""
+        self._log("stalled")
         end = time.monotonic() + STALL_MAX_S
         while time.monotonic() < end:
             if not self.server.knobs.get()["stall"]:

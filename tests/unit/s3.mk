@@ -65,7 +65,7 @@ TESTS += $(s3_integration_tests)
 # and run for a short fixed time by its wrapper script.
 if HAVE_CLANG
 TESTS += tests/fuzz/fuzz-s3-list.sh
-tests/fuzz/fuzz-s3-list.log: tests/fuzz/fuzz-s3-list
+tests/fuzz/fuzz-s3-list.sh.log: tests/fuzz/fuzz-s3-list
 endif
 dist_check_SCRIPTS += tests/fuzz/fuzz-s3-list.sh
 CLEANFILES += tests/fuzz/fuzz-s3-list
