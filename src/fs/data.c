@@ -21,8 +21,18 @@
 
 enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
 
+/*
+ * An entry of the chunk table is a whole chunk (what sequential streams
+ * fetch, and what the disk tier stores) or a fragment: the few blocks of
+ * one chunk that a small random read needs, fetched alone so that a 4 KiB
+ * read does not cost a whole chunk from the origin. Fragments live in
+ * memory only.
+ */
 struct chunk {
-	uint64_t obj_id, idx;
+	uint64_t obj_id, idx; /* idx: the chunk, for both kinds */
+	uint64_t key; /* table key: data_key_chunk() or data_key_frag() */
+	uint64_t off; /* object offset of buf[0] */
+	bool frag;
 	struct chunk *hnext; /* hash chain, while hashed */
 	struct chunk *prev, *next; /* LRU (ready, unreferenced) or queue */
 	struct data_obj *obj; /* reference while queued or fetching */
@@ -74,6 +84,7 @@ struct data {
 	char **spare;
 	size_t nspare, spare_cap;
 	uint64_t next_obj_id;
+	uint32_t block; /* fragment granularity, divides chunk_size */
 	uint64_t tick;
 	bool stop;
 	pthread_t *threads;
@@ -81,9 +92,24 @@ struct data {
 	struct data_stats stats;
 };
 
-static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t idx)
+/* Fragments name their first and last block; at most 128 blocks a chunk. */
+#define DATA_MAX_BLOCKS 128
+#define DATA_MIN_BLOCK (64u * 1024)
+
+static uint64_t data_key_chunk(uint64_t idx)
 {
-	uint64_t h = obj * 0x9e3779b97f4a7c15ULL ^ (idx + 0x632be59bd9b4e019ULL);
+	return idx << 16;
+}
+
+static uint64_t data_key_frag(uint64_t idx, unsigned int first,
+			      unsigned int last)
+{
+	return idx << 16 | (uint64_t)first << 8 | (last + 1);
+}
+
+static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t key)
+{
+	uint64_t h = obj * 0x9e3779b97f4a7c15ULL ^ (key + 0x632be59bd9b4e019ULL);
 
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
@@ -115,18 +141,18 @@ static void list_append(struct chunk_list *l, struct chunk *c)
 	l->tail = c;
 }
 
-static struct chunk *chunk_find(struct data *d, uint64_t obj, uint64_t idx)
+static struct chunk *chunk_find(struct data *d, uint64_t obj, uint64_t key)
 {
-	struct chunk *c = d->table[chunk_hash(d, obj, idx)];
+	struct chunk *c = d->table[chunk_hash(d, obj, key)];
 
-	while (c && !(c->obj_id == obj && c->idx == idx))
+	while (c && !(c->obj_id == obj && c->key == key))
 		c = c->hnext;
 	return c;
 }
 
 static void chunk_unhash(struct data *d, struct chunk *c)
 {
-	struct chunk **pp = &d->table[chunk_hash(d, c->obj_id, c->idx)];
+	struct chunk **pp = &d->table[chunk_hash(d, c->obj_id, c->key)];
 
 	while (*pp && *pp != c)
 		pp = &(*pp)->hnext;
@@ -149,7 +175,7 @@ static void chunk_drop_buf(struct data *d, struct chunk *c)
 {
 	if (!c->buf)
 		return;
-	if (d->nspare < d->spare_cap)
+	if (!c->frag && d->nspare < d->spare_cap)
 		d->spare[d->nspare++] = c->buf;
 	else
 		free(c->buf);
@@ -218,15 +244,17 @@ static size_t chunk_len(const struct data *d, const struct data_obj *o,
 }
 
 /*
- * Find or queue chunk idx of o. Caller holds d->lock. With for_demand the
- * chunk is returned referenced (and a queued prefetch is promoted); else
- * it is only queued, and NULL comes back (also when memory is short).
+ * Find or queue the entry key of o: [off, off + len) of chunk idx, a
+ * fragment when frag. Caller holds d->lock. With for_demand the entry is
+ * returned referenced (and a queued prefetch is promoted); else it is
+ * only queued, and NULL comes back (also when memory is short).
  */
-static struct chunk *chunk_want(struct data *d, struct data_obj *o,
-				uint64_t idx, bool for_demand, int *err)
+static struct chunk *entry_want(struct data *d, struct data_obj *o,
+				uint64_t key, uint64_t idx, uint64_t off,
+				size_t len, bool frag, bool for_demand,
+				int *err)
 {
-	struct chunk *c = chunk_find(d, o->id, idx);
-	size_t len;
+	struct chunk *c = chunk_find(d, o->id, key);
 
 	*err = 0;
 	if (c && c->state == CHUNK_FAILED &&
@@ -254,7 +282,6 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 		chunk_ref(d, c);
 		return c;
 	}
-	len = chunk_len(d, o, idx);
 	/* Demand may overshoot the budget (readers must progress);
 	 * prefetch never does. */
 	if (!data_make_room(d, len) && !for_demand)
@@ -264,9 +291,13 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	/* Every buffer is chunk_size long, tail chunks too, so any can be
-	 * recycled for any chunk. */
-	c->buf = d->nspare ? d->spare[--d->nspare] : malloc(d->o.chunk_size);
+	/* Every chunk buffer is chunk_size long, tail chunks too, so any
+	 * can be recycled for any chunk; fragments are small mallocs. */
+	if (frag)
+		c->buf = malloc(len);
+	else
+		c->buf = d->nspare ? d->spare[--d->nspare] :
+				     malloc(d->o.chunk_size);
 	if (!c->buf) {
 		free(c);
 		*err = -ENOMEM;
@@ -275,6 +306,9 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 	pthread_cond_init(&c->cond, NULL);
 	c->obj_id = o->id;
 	c->idx = idx;
+	c->key = key;
+	c->off = off;
+	c->frag = frag;
 	c->len = len;
 	c->obj = data_obj_get(o);
 	c->state = CHUNK_QUEUED;
@@ -282,7 +316,7 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 	c->prefetch = !for_demand;
 	c->hashed = true;
 	{
-		size_t b = chunk_hash(d, o->id, idx);
+		size_t b = chunk_hash(d, o->id, key);
 
 		c->hnext = d->table[b];
 		d->table[b] = c;
@@ -298,7 +332,100 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 	return c;
 }
 
-/* Fetch one chunk: disk tier first, then the origin. No lock held. */
+/* The whole chunk idx of o; see entry_want. */
+static struct chunk *chunk_want(struct data *d, struct data_obj *o,
+				uint64_t idx, bool for_demand, int *err)
+{
+	return entry_want(d, o, data_key_chunk(idx), idx,
+			  idx * d->o.chunk_size, chunk_len(d, o, idx), false,
+			  for_demand, err);
+}
+
+/*
+ * What a small random read of [off, off + len) needs from chunk idx: the
+ * chunk itself when it is in memory (or on its way), else the blocks
+ * that cover the read, as a fragment. Caller holds d->lock.
+ */
+static struct chunk *frag_want(struct data *d, struct data_obj *o,
+			       uint64_t idx, uint64_t off, size_t len,
+			       int *err)
+{
+	uint64_t cstart = idx * d->o.chunk_size;
+	size_t clen = chunk_len(d, o, idx);
+	uint64_t lo, hi, fend;
+	unsigned int first, last;
+
+	if (chunk_find(d, o->id, data_key_chunk(idx)))
+		return chunk_want(d, o, idx, true, err);
+	lo = off > cstart ? off - cstart : 0;
+	hi = off + len - cstart;
+	if (hi > clen)
+		hi = clen;
+	first = (unsigned int)(lo / d->block);
+	last = (unsigned int)((hi - 1) / d->block);
+	fend = (uint64_t)(last + 1) * d->block;
+	if (fend > clen)
+		fend = clen;
+	if (first == 0 && fend == clen) /* the blocks are the chunk */
+		return chunk_want(d, o, idx, true, err);
+	return entry_want(d, o, data_key_frag(idx, first, last), idx,
+			  cstart + (uint64_t)first * d->block,
+			  (size_t)(fend - (uint64_t)first * d->block), true,
+			  true, err);
+}
+
+/*
+ * A fragment whose chunk the disk tier holds: copy the fragment's bytes
+ * from it, and keep the whole chunk in memory too (later random reads
+ * nearby are then memory hits). Returns 0 on a disk hit. No lock held.
+ */
+static int frag_from_disk(struct data *d, struct chunk *c)
+{
+	struct data_obj *o = c->obj;
+	size_t clen = chunk_len(d, o, c->idx);
+	uint64_t cstart = c->idx * d->o.chunk_size;
+	char *whole = malloc(d->o.chunk_size);
+	int err;
+
+	if (!whole)
+		return -ENOMEM;
+	err = data_disk_read(d->o.disk, o->disk_id, c->idx, whole, clen);
+	if (err) {
+		free(whole);
+		return err;
+	}
+	memcpy(c->buf, whole + (c->off - cstart), c->len);
+	pthread_mutex_lock(&d->lock);
+	if (!chunk_find(d, o->id, data_key_chunk(c->idx)) &&
+	    data_make_room(d, clen)) {
+		struct chunk *w = calloc(1, sizeof(*w));
+
+		if (w) {
+			size_t b = chunk_hash(d, o->id, data_key_chunk(c->idx));
+
+			pthread_cond_init(&w->cond, NULL);
+			w->obj_id = o->id;
+			w->idx = c->idx;
+			w->key = data_key_chunk(c->idx);
+			w->off = cstart;
+			w->len = clen;
+			w->buf = whole;
+			w->state = CHUNK_READY;
+			w->hashed = true;
+			w->hnext = d->table[b];
+			d->table[b] = w;
+			d->mem_used += clen;
+			list_append(&d->lru, w);
+			w->in_lru = true;
+			whole = NULL;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(whole);
+	return 0;
+}
+
+/* Fetch one entry: disk tier first, then the origin. No lock held. */
 static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 {
 	struct data_obj *o = c->obj;
@@ -307,8 +434,10 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	int err;
 
 	*from_disk = false;
-	if (o->disk_id && !data_disk_read(d->o.disk, o->disk_id, c->idx, c->buf,
-					  c->len)) {
+	if (o->disk_id &&
+	    !(c->frag ? frag_from_disk(d, c) :
+			data_disk_read(d->o.disk, o->disk_id, c->idx, c->buf,
+				       c->len))) {
 		*from_disk = true;
 		return 0;
 	}
@@ -316,8 +445,7 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	memcpy(expect, o->etag, sizeof(expect));
 	pthread_mutex_unlock(&d->lock);
 	err = d->o.store->ops->read(d->o.store, o->path, expect, c->buf,
-				    c->idx * d->o.chunk_size, c->len,
-				    etag_seen);
+				    c->off, c->len, etag_seen);
 	if (err)
 		return err;
 	pthread_mutex_lock(&d->lock);
@@ -381,10 +509,12 @@ static void *data_worker(void *arg)
 			} else {
 				d->stats.origin_reads++;
 				d->stats.origin_bytes += c->len;
+				if (c->frag)
+					d->stats.fragments++;
 			}
 		}
 		pthread_cond_broadcast(&c->cond);
-		if (!err && !from_disk && c->obj->disk_id) {
+		if (!err && !from_disk && !c->frag && c->obj->disk_id) {
 			/* Persist outside the lock; the worker's reference
 			 * keeps the buffer alive and it no longer changes. */
 			pthread_mutex_unlock(&d->lock);
@@ -425,6 +555,11 @@ int data_new(const struct data_opts *o, struct data **out)
 	if (d->o.error_holddown_ms < 0)
 		d->o.error_holddown_ms = 0;
 	d->nbuckets = d->o.max_memory / d->o.chunk_size * 2 + 1021;
+	d->block = d->o.chunk_size / DATA_MAX_BLOCKS;
+	if (d->block < DATA_MIN_BLOCK)
+		d->block = DATA_MIN_BLOCK;
+	if (d->block > d->o.chunk_size)
+		d->block = d->o.chunk_size;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
@@ -584,35 +719,47 @@ void data_wait_interrupt(struct data_wait *w)
 }
 
 /*
- * Track sequential streams and queue chunks ahead of them. A read that
- * continues a stream doubles its window (up to DATA_MAX_WINDOW); one that
- * continues none starts a new stream with no prefetch, so random access
- * costs nothing extra. Caller holds d->lock.
+ * The sequential stream a read of [off, off + len) continues: one that
+ * stopped near off and that the read moves forward (readahead may skip or
+ * overlap a little). NULL: the read starts no known stream. Caller holds
+ * d->lock.
  */
-static void data_prefetch(struct data *d, struct data_obj *o, uint64_t off,
-			  size_t len)
+static struct data_stream *stream_find(struct data *d, struct data_obj *o,
+				       uint64_t off, size_t len)
 {
-	struct data_stream *s = NULL, *oldest = &o->streams[0];
+	uint64_t cs = d->o.chunk_size;
+	unsigned int i;
+
+	for (i = 0; i < DATA_STREAMS; i++) {
+		struct data_stream *t = &o->streams[i];
+
+		if (t->used && off <= t->next_off + cs &&
+		    off + len > t->next_off)
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * Record a read in its stream s, or in a new one when s is NULL, and
+ * queue chunks ahead of a continuing stream: its window doubles with each
+ * read that continues it (up to DATA_MAX_WINDOW), while a read that
+ * continues none starts a stream with no prefetch, so random access costs
+ * nothing extra. Caller holds d->lock.
+ */
+static void stream_advance(struct data *d, struct data_obj *o,
+			   struct data_stream *s, uint64_t off, size_t len)
+{
 	uint64_t cs = d->o.chunk_size, last, idx, end_idx;
 	unsigned int i;
 	int err;
 
 	d->tick++;
-	for (i = 0; i < DATA_STREAMS; i++) {
-		struct data_stream *t = &o->streams[i];
-
-		/* Continues t: starts near where t stopped and moves it
-		 * forward (readahead may skip or overlap a little). */
-		if (t->used && off <= t->next_off + cs &&
-		    off + len > t->next_off) {
-			s = t;
-			break;
-		}
-		if (t->used < oldest->used)
-			oldest = t;
-	}
 	if (!s) {
-		s = oldest;
+		s = &o->streams[0];
+		for (i = 1; i < DATA_STREAMS; i++)
+			if (o->streams[i].used < s->used)
+				s = &o->streams[i];
 		memset(s, 0, sizeof(*s));
 		s->next_off = off + len;
 		s->used = d->tick;
@@ -644,6 +791,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	      struct data_wait *w, struct data_read *r)
 {
 	uint64_t cs = d->o.chunk_size, idx, first, last;
+	struct data_stream *stream;
+	bool random;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));
@@ -661,19 +810,23 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		err = -ESTALE;
 		goto out_unlock;
 	}
+	stream = stream_find(d, o, off, len);
+	/* Small reads that continue no stream are random access: fetch
+	 * just the blocks they need. Streams fetch whole chunks. */
+	random = !stream && len <= cs / 4;
 	for (idx = first; idx <= last; idx++) {
-		struct chunk *c = chunk_want(d, o, idx, true, &err);
+		struct chunk *c = random ? frag_want(d, o, idx, off, len, &err) :
+					   chunk_want(d, o, idx, true, &err);
 
 		if (!c)
 			goto out_unpin;
 		r->pins[r->npins++] = c;
 	}
-	data_prefetch(d, o, off, len);
+	stream_advance(d, o, stream, off, len);
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
-		uint64_t cstart = c->idx * cs;
-		uint64_t from = off > cstart ? off - cstart : 0;
-		uint64_t to = off + len - cstart;
+		uint64_t from = off > c->off ? off - c->off : 0;
+		uint64_t to = off + len - c->off;
 
 		while ((c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING) &&
 		       !w->interrupted) {

@@ -91,6 +91,7 @@ void data_read_release(struct data *d, struct data_read *r);
 struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
 	uint64_t prefetched, errors;
+	uint64_t fragments; /* origin reads of part of a chunk */
 };
 void data_get_stats(struct data *d, struct data_stats *st);
 

@@ -18,20 +18,31 @@ interrupt_opts() {
 	fi
 }
 
+# Up to three tries, on parts of the file no earlier try touched: the
+# bound is on the daemon, and on a loaded machine one try can lose the
+# CPU for longer than the bound; a slow daemon is slow every time.
 check_eintr() {
-	local ir out rc=0
+	local ir out off lat best=
 	ir=$(cf_helper intr-read)
-	out=$(timeout 30 "$ir" -a 200 -m "$MAX_LATENCY_MS" -o $((4 * MiB)) \
-		-l 4096 "$MNT/big") || rc=$?
-	cf_log "no SA_RESTART: $out"
-	[ "$rc" = 0 ] || cf_fail "interrupted read: want EINTR within" \
-		"${MAX_LATENCY_MS} ms of the timer"
+	for off in 2 6 10; do
+		out=$(timeout 30 "$ir" -a 200 -m 1000000 -o $((off * MiB)) \
+			-l 4096 "$MNT/big") ||
+			cf_fail "interrupted read: want EINTR: $out"
+		cf_log "no SA_RESTART: $out"
+		lat=$(printf '%s\n' "$out" |
+			sed -n 's/.*handler_latency_ms=\([0-9]*\).*/\1/p')
+		[ -n "$lat" ] || cf_fail "no latency in: $out"
+		[ -n "$best" ] && [ "$best" -le "$lat" ] || best=$lat
+		[ "$best" -ge "$MAX_LATENCY_MS" ] || break
+	done
+	[ "$best" -lt "$MAX_LATENCY_MS" ] || cf_fail "interrupted read: EINTR" \
+		"came $best ms after the timer at best (bound $MAX_LATENCY_MS ms)"
 }
 
 check_restart() {
 	local ir out rc=0
 	ir=$(cf_helper intr-read)
-	out=$(timeout 30 "$ir" -r -a 200 -o $((12 * MiB)) -l 65536 \
+	out=$(timeout 30 "$ir" -r -a 200 -o $((16 * MiB)) -l 65536 \
 		"$MNT/big" "$ROOT/big") || rc=$?
 	cf_log "SA_RESTART: $out"
 	case $rc in
@@ -51,7 +62,7 @@ check_restart() {
 check_periodic() {
 	local ir out rc=0
 	ir=$(cf_helper intr-read)
-	out=$(timeout 40 "$ir" -p 50 -a 50 -t 15000 -o $((8 * MiB)) -l 65536 \
+	out=$(timeout 40 "$ir" -p 50 -a 50 -t 15000 -o $((24 * MiB)) -l 65536 \
 		"$MNT/big" "$ROOT/big") || rc=$?
 	cf_log "periodic signal: $out"
 	[ "$rc" = 0 ] || cf_fail "reads retried after EINTR never completed"
@@ -61,7 +72,7 @@ cf_init
 ROOT=$T/root
 MNT=$T/mnt
 mkdir -p "$ROOT"
-cf_random_file "$ROOT/big" $((16 * MiB))
+cf_random_file "$ROOT/big" $((32 * MiB))
 cf_origin_start "$ROOT" --delay-ms 3000 --delay-data-only
 # shellcheck disable=SC2046 # zero or one word
 cf_mount "$ORIGIN_URL" "$MNT" $(interrupt_opts)
@@ -69,8 +80,8 @@ check_eintr
 check_restart
 check_periodic
 # The interrupted range must still read correctly afterwards.
-got=$(cf_read "$MNT/big" $((4 * MiB)) 4096 20)
-want=$(cf_range_sha "$ROOT/big" $((4 * MiB)) 4096)
+got=$(cf_read "$MNT/big" $((2 * MiB)) 4096 20)
+want=$(cf_range_sha "$ROOT/big" $((2 * MiB)) 4096)
 case $got in
 "ok $want "*) ;;
 *) cf_fail "re-read after interrupt: $got" ;;

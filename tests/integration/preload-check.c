@@ -8,6 +8,10 @@
  *   read FILE         mmap() the whole file, compare, print "ok SIZE FNV"
  *   errno FILE        mmap() failures give the kernel's errno, successes keep
  *                     errno; prints "ok errno"
+ *   closefds FILE     the library survives its device fd being closed and
+ *                     the number reused behind its back
+ *   mremap FILE       a one-page cofault_mmap2() mapping grown by mremap()
+ *                     to the whole file reads right
  *   fork FILE N       map, start mapping threads, fork N children that read
  *                     through the inherited mapping and map the file anew
  *   threads FILE N    N threads each map, check and unmap the file in a loop
@@ -156,6 +160,88 @@ static int check_mode_lib(void)
 	close(dirfd);
 	CHECK(cofault_probe(1000000) == -EBADF, "probe of a bad fd");
 	printf("device=%s\n", check_errname(-cofault_probe(-1)));
+	close(fd);
+	return 0;
+}
+
+/* The descriptor this process has open on /dev/cofault, or -1. */
+static int check_find_device_fd(void)
+{
+	char path[64], target[64];
+	ssize_t n;
+	int fd;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, "/dev/cofault"))
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * A program closes the library's device descriptor behind its back and the
+ * number is reused for another file: the library must notice, leave that
+ * file alone and open the device again.
+ */
+static int check_mode_closefds(void)
+{
+	struct stat st;
+	int fd = check_open(&st), how1, how2, dev, other;
+	size_t len = (size_t)st.st_size;
+	unsigned char *p;
+
+	p = cofault_mmap2(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0, &how1);
+	CHECK(p != MAP_FAILED, "cofault_mmap2: %s", strerror(errno));
+	munmap(p, len);
+	dev = check_find_device_fd();
+	if (dev >= 0) {
+		close(dev);
+		other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		CHECK(other >= 0, "open /dev/null");
+		if (other != dev) {
+			CHECK(dup2(other, dev) == dev, "dup2");
+			close(other);
+		}
+	}
+	p = cofault_mmap2(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0, &how2);
+	CHECK(p != MAP_FAILED, "cofault_mmap2 again: %s", strerror(errno));
+	check_same(fd, p, 0, len);
+	munmap(p, len);
+	CHECK(how1 == how2, "first %s, then %s", cofault_how_name(how1),
+	      cofault_how_name(how2));
+	if (dev >= 0)
+		CHECK(fcntl(dev, F_GETFD) >= 0,
+		      "the descriptor that replaced the device was closed");
+	printf("ok closefds how=%s device_fd_replaced=%d\n",
+	       cofault_how_name(how2), dev >= 0);
+	close(fd);
+	return 0;
+}
+
+/*
+ * mremap() of a mapping cofault_mmap2() made: grown (and probably moved)
+ * from one page to the whole file, it must read right everywhere.
+ */
+static int check_mode_mremap(void)
+{
+	struct stat st;
+	int fd = check_open(&st), how;
+	size_t len = (size_t)st.st_size, page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *p, *q;
+
+	p = cofault_mmap2(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0, &how);
+	CHECK(p != MAP_FAILED, "cofault_mmap2: %s", strerror(errno));
+	check_same(fd, p, 0, len < page ? len : page);
+	q = mremap(p, page, len, MREMAP_MAYMOVE);
+	CHECK(q != MAP_FAILED, "mremap: %s", strerror(errno));
+	check_same(fd, q, 0, len);
+	munmap(q, len);
+	printf("ok mremap how=%s\n", cofault_how_name(how));
 	close(fd);
 	return 0;
 }
@@ -337,15 +423,19 @@ static int check_mode_fork(int n)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr,
-			"usage: preload-check lib|read|errno|fork|threads "
-			"FILE [N]\n");
+		fprintf(stderr, "usage: preload-check "
+				"lib|read|errno|closefds|mremap|fork|threads "
+				"FILE [N]\n");
 		return 2;
 	}
 	check_file = argv[2];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "lib"))
 		return check_mode_lib();
+	if (!strcmp(argv[1], "closefds"))
+		return check_mode_closefds();
+	if (!strcmp(argv[1], "mremap"))
+		return check_mode_mremap();
 	if (!strcmp(argv[1], "read"))
 		return check_mode_read();
 	if (!strcmp(argv[1], "errno"))

@@ -71,6 +71,11 @@ else
 	pl_expect_grep "library on FUSE" '^how=mmap probe=ENOENT$' "$T/lib.out"
 fi
 
+"$CHECK" mremap "$T/other/data" >"$T/mremap.out" || cf_fail "mremap"
+pl_expect_grep "library, mremap" '^ok mremap how=(mmap|device)$' "$T/mremap.out"
+"$CHECK" closefds "$T/other/data" >"$T/closefds.out" || cf_fail "closefds"
+pl_expect_grep "library, device fd closed" '^ok closefds' "$T/closefds.out"
+
 # The numpy loader example, workers forked from a preloaded parent.
 PY=$(pl_find_numpy)
 if [ -n "$PY" ]; then

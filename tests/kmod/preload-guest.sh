@@ -6,16 +6,20 @@
 # the directory), and call "preload_checks DAEMON" from run_daemon while
 # DAEMON is mounted at $MNT, before check_kill. Uses guest.sh's report,
 # log, stat_of, field, lt, set_delay_* and $S, $MNT, $MiB, $LATE_LIMIT_MS.
-# Reports P1..P5 lines:
+# Reports P1..P6 lines:
 #   P1-preload-c       a C program's mmap() through the shim: data right,
 #                      the module's fault counter moved
-#   P2-preload-lib     cofault_mmap2() says "device", cofault_probe() 0
+#   P2-preload-lib     cofault_mmap2() says "device", cofault_probe() 0, and
+#                      still "device" after the program closed the library's
+#                      device fd and reused its number
 #   P3-preload-fork    mapping, threads and 4 forked children via the shim;
 #                      threads mapping at once; errno as the kernel's
 #   P4-preload-numpy   the numpy memmap loader example via "cofault run"
 #   P5-preload-signal  SIGALRM + siglongjmp bound on a stalled page: within
 #                      $LATE_LIMIT_MS through the shim and the library, and
 #                      (the contrast, on delayfs) late through plain mmap
+#   P6-preload-mremap  a device mapping grown by mremap() reads right and
+#                      its new pages fault through the module
 
 PL_CHECK=$COFAULT_BUILDDIR/tests/integration/preload-check
 PL_TIMEOUT=$COFAULT_BUILDDIR/doc/examples/mmap-timeout
@@ -53,6 +57,9 @@ if [ -n "$PL_PY" ]; then
 		--record-size 4096 >/dev/null
 fi
 
+# P6's file, mapped one page at first and grown with mremap().
+head -c $((4 * MiB + 99)) /dev/urandom >"$S/origin/pl-remap"
+
 # The shim takes only fuse.cofault mounts unless told otherwise; delayfs
 # mounts as fuse.delayfs.
 pl_run_opts() {
@@ -84,9 +91,11 @@ preload_checks() { # $1 = daemon
 	fi
 
 	# P2: the library on the same file.
-	out=$(timeout 60 "$PL_CHECK" lib "$MNT/pl-data" 2>&1 | tr '\n' ' ')
+	out=$({ timeout 60 "$PL_CHECK" lib "$MNT/pl-data" &&
+		timeout 60 "$PL_CHECK" closefds "$MNT/pl-data"; } 2>&1 |
+		tr '\n' ' ')
 	case $out in
-	*"how=device probe=0 device=0"*)
+	*"how=device probe=0 device=0 ok closefds how=device device_fd_replaced=1"*)
 		report "$d" P2-preload-lib PASS "$out" ;;
 	*) report "$d" P2-preload-lib FAIL "$out" ;;
 	esac
@@ -154,5 +163,16 @@ preload_checks() { # $1 = daemon
 		report "$d" P5-preload-signal PASS "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0))"
 	else
 		report "$d" P5-preload-signal FAIL "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0)); $(tr '\n' ';' <"$S/pl-debug")"
+	fi
+
+	# P6: mremap keeps the module's vm_ops: faults past the original
+	# page still go through it.
+	f0=$(stat_of faults)
+	out=$(timeout 120 "$PL_CHECK" mremap "$MNT/pl-remap" 2>&1)
+	f1=$(stat_of faults)
+	if [ "$out" = "ok mremap how=device" ] && [ $((f1 - f0)) -gt 1 ]; then
+		report "$d" P6-preload-mremap PASS "$out; module faults +$((f1 - f0))"
+	else
+		report "$d" P6-preload-mremap FAIL "$(echo "$out" | tr '\n' ';'); module faults +$((f1 - f0))"
 	fi
 }

@@ -51,9 +51,9 @@ Run-time control, so a test can flip behaviour without restarting:
     overriding the command line; it is re-read whenever its mtime or size
     changes. Keys: delay_ms, delay_data_only, stall, down, ignore_range,
     short_body, lie_length, wrong_range (booleans are 0/1), status.
-    Removing the
-    file returns to the command-line settings. Write it atomically (write
-    a temporary file and rename it) so a request never sees half of it.
+    Removing the file returns to the command-line settings. Write it
+    atomically (a temporary file, then rename) so a request never sees
+    half of it.
   * SIGUSR1 toggles "stall", SIGUSR2 toggles "down" (on top of the above).
 
 For an origin that refuses connections, stop the process (SIGTERM) and later

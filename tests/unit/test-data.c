@@ -28,6 +28,7 @@ struct fake {
 	pthread_mutex_t lock;
 	unsigned int reads; /* under lock */
 	unsigned int reads_at[1024]; /* per chunk index, under lock */
+	size_t max_len; /* longest read asked for, under lock */
 	unsigned int delay_ms;
 	int fail; /* next reads fail with this, while fail_count */
 	unsigned int fail_count;
@@ -50,6 +51,8 @@ static int fake_read(struct store *s, const char *path, const char *etag,
 
 	pthread_mutex_lock(&f->lock);
 	f->reads++;
+	if (len > f->max_len)
+		f->max_len = len;
 	if (off / CS < 1024)
 		f->reads_at[off / CS]++;
 	while (f->gate_closed)
@@ -78,7 +81,8 @@ struct fx {
 	struct data_obj *o;
 };
 
-static struct fx *fx_new_hd(uint64_t size, uint64_t max_memory, int holddown)
+static struct fx *fx_new_cs(uint64_t size, uint64_t max_memory, int holddown,
+			    uint32_t chunk_size)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 	struct data_opts o = { 0 };
@@ -88,13 +92,18 @@ static struct fx *fx_new_hd(uint64_t size, uint64_t max_memory, int holddown)
 	pthread_cond_init(&x->f.gate, NULL);
 	strcpy(x->f.etag, "\"v1\"");
 	o.store = &x->f.base;
-	o.chunk_size = CS;
+	o.chunk_size = chunk_size;
 	o.fetch_threads = 4;
 	o.max_memory = max_memory;
 	o.error_holddown_ms = holddown;
 	assert_int_equal(data_new(&o, &x->d), 0);
 	assert_int_equal(data_obj_new(x->d, "obj", size, "", 0, &x->o), 0);
 	return x;
+}
+
+static struct fx *fx_new_hd(uint64_t size, uint64_t max_memory, int holddown)
+{
+	return fx_new_cs(size, max_memory, holddown, CS);
 }
 
 static struct fx *fx_new(uint64_t size, uint64_t max_memory)
@@ -378,6 +387,29 @@ static void test_no_prefetch_random(void **state)
 	fx_free(x);
 }
 
+static void test_random_reads_fetch_blocks(void **state)
+{
+	/* 1 MiB chunks: a small random read fetches its 64 KiB block, not
+	 * the chunk; a sequential stream then fetches whole chunks. */
+	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
+	struct data_stats st;
+	uint64_t off;
+
+	check_read(x, (37ULL << 20) + 5000, 4096);
+	check_read(x, (11ULL << 20) + 70000, 4096);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 2);
+	assert_int_equal(x->f.max_len, 64 * 1024);
+	/* A read that straddles two blocks fetches both, still no chunk. */
+	check_read(x, (5ULL << 20) + 65536 - 100, 200);
+	assert_int_equal(x->f.max_len, 128 * 1024);
+	/* Sequential: whole chunks. */
+	for (off = 20ULL << 20; off < (24ULL << 20); off += 128 * 1024)
+		assert_int_equal(check_read(x, off, 128 * 1024), 128 * 1024);
+	assert_int_equal(x->f.max_len, 1 << 20);
+	fx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bound),
 		cmocka_unit_test(test_prefetch_sequential),
 		cmocka_unit_test(test_no_prefetch_random),
+		cmocka_unit_test(test_random_reads_fetch_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

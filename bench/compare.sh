@@ -1,0 +1,607 @@
+#!/bin/bash
+# bench/compare.sh: cofault beside the FUSE file systems a user would pick
+# instead, all reading the same nginx origin on loopback in the same run,
+# with the two limits (curl from the origin, bench/nullfs for FUSE itself)
+# printed above them. Prints one table; see bench/README.md for the method.
+#
+#   top_builddir=BUILD_DIR bench/compare.sh [-s SIZE_MIB] [-t TOOLS]
+#                                            [-d DELAY_MS] [-w WORKLOADS]
+#
+# TOOLS: any of "cofault rclone httpdirfs httpfs2" (default: those found).
+# WORKLOADS: any of "seq random mmap rec64 small ttfb slowseq slowrand"
+# (default: all). Peers are the Debian packages rclone (mount :http:
+# --vfs-cache-mode full), httpdirfs (--cache) and httpfs2 (one file per
+# mount, no cache). Every workload verifies the bytes it read, outside the
+# timed part. Needs root (dropping the page cache, unmounting peers).
+# MOUNT_OPTS (environment) adds options to every cofault mount.
+
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+export top_srcdir
+: "${top_builddir:=$top_srcdir}"
+export top_builddir
+. "$top_srcdir/tests/integration/lib.sh"
+# shellcheck disable=SC2034 # read by lib.sh
+CF_NAME=compare
+
+MiB=1048576
+SIZE_MIB=1024
+DELAY_MS=20
+# Under delay the slow peers would take minutes for the whole file; they
+# read this much of it (cofault reads all of it, to compare with its own
+# undelayed figure).
+SLOW_PEER_MIB=256
+RANDOM_READS=2000
+MMAP_PAGES=2000
+REC_PROCS=4
+REC_READS=250
+SMALL_FILES=1000
+SLOW_READS=400
+SLOW_THREADS=8
+MAX_MEMORY=256M
+# No peer may hang the run: every timed step is bounded.
+STEP_TIMEOUT=${STEP_TIMEOUT:-240}
+MOUNT_OPTS=${MOUNT_OPTS:-}
+DATA_DIR=${TMPDIR:-/tmp}/cofault-bench
+ALL_TOOLS="cofault rclone httpdirfs httpfs2"
+ALL_WORKLOADS="seq random mmap rec64 small ttfb slowseq slowrand"
+
+declare -A R # R[tool,workload] = the table cell
+
+# --- the origin's data -----------------------------------------------------
+
+# The big random file (shared with http-seq.sh) and a directory of small
+# files, made once: real data, not sparse.
+prepare_data() {
+	local f=$DATA_DIR/data-${SIZE_MIB}M i
+	mkdir -p "$DATA_DIR"
+	if [ ! -f "$f.sha256" ] ||
+		[ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
+		cf_log "generating $f (once)"
+		head -c $((SIZE_MIB * MiB)) /dev/urandom >"$f.tmp"
+		mv "$f.tmp" "$f"
+		cf_sha "$f" >"$f.sha256"
+	fi
+	DATA=$f
+	DATA_SHA=$(cat "$f.sha256")
+	DATA_NAME=$(basename "$f")
+	DATA_BYTES=$((SIZE_MIB * MiB))
+	SLOW_PEER_SHA=$(head -c $((SLOW_PEER_MIB * MiB)) "$f" | sha256sum |
+		cut -d' ' -f1)
+	SMALL=$DATA_DIR/small-${SMALL_FILES}x4k
+	if [ ! -f "$SMALL/.done" ]; then
+		cf_log "generating $SMALL (once)"
+		rm -rf "$SMALL"
+		mkdir -p "$SMALL"
+		for i in $(seq -w 1 "$SMALL_FILES"); do
+			head -c 4096 /dev/urandom >"$SMALL/f$i"
+		done
+		touch "$SMALL/.done"
+	fi
+	SMALL_NAME=$(basename "$SMALL")
+}
+
+# Cold for the mount, warm for the origin: every figure is of the client,
+# nginx always serves from its page cache.
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	cat "$DATA" "$SMALL"/f* >/dev/null
+}
+
+# --- the reader ------------------------------------------------------------
+
+# One helper for every tool, so its own overhead is the same in each
+# column. Each mode prints "FIGURE BAD" where BAD counts wrong blocks,
+# checked against the original after the timed part.
+write_reader() {
+	READER=$T/reader.py
+	cat >"$READER" <<'EOF'
+import hashlib, mmap, os, random, subprocess, sys, threading, time
+
+def offsets(size, n, unit, seed):
+    rng = random.Random(seed)
+    return [rng.randrange(size // unit) * unit for _ in range(n)]
+
+def check(orig, offs, got, unit):
+    fd = os.open(orig, os.O_RDONLY)
+    bad = sum(b != os.pread(fd, unit, o) for o, b in zip(offs, got))
+    os.close(fd)
+    return bad
+
+def pread(path, orig, n, seed, threads):
+    """n random aligned 4 KiB preads from `threads` threads: IOPS."""
+    offs = offsets(os.path.getsize(orig), n, 4096, seed)
+    got = [None] * n
+    fd = os.open(path, os.O_RDONLY)
+    def work(k):
+        for i in range(k, n, threads):
+            got[i] = os.pread(fd, 4096, offs[i])
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    t0 = time.perf_counter()
+    for t in ts: t.start()
+    for t in ts: t.join()
+    dt = time.perf_counter() - t0
+    print("%.0f %d" % (n / dt, check(orig, offs, got, 4096)))
+
+def mm(path, orig, n, seed):
+    """n random page touches through a shared mapping: pages/s."""
+    offs = offsets(os.path.getsize(orig), n, 4096, seed)
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        t0 = time.perf_counter()
+        got = [m[o:o + 4096] for o in offs]
+        dt = time.perf_counter() - t0
+    print("%.0f %d" % (n / dt, check(orig, offs, got, 4096)))
+
+def rec64(path, orig, n, procs):
+    """procs processes, n random 64 KiB records each via mmap: MiB/s."""
+    size = os.path.getsize(orig)
+    go_r, go_w = os.pipe()
+    res_r, res_w = os.pipe()
+    kids = []
+    for k in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            offs = offsets(size, n, 65536, 1000 + k)
+            f = open(path, "rb")
+            m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+            os.read(go_r, 1)
+            got = [m[o:o + 65536] for o in offs]
+            t1 = time.perf_counter()
+            bad = check(orig, offs, got, 65536)
+            os.write(res_w, b"%.6f %d\n" % (t1, bad))
+            os._exit(0)
+        kids.append(pid)
+    time.sleep(0.2)  # all mapped and waiting
+    t0 = time.perf_counter()
+    os.close(go_w)
+    ends, bad = [], 0
+    for pid in kids:
+        os.waitpid(pid, 0)
+    os.close(res_w)
+    for line in os.fdopen(res_r).read().split("\n"):
+        if line:
+            t, b = line.split()
+            ends.append(float(t))
+            bad += int(b)
+    dt = max(ends) - t0
+    print("%.1f %d" % (procs * n * 65536 / 1048576 / dt, bad))
+
+def small(d, origd):
+    """ls -l of a directory, then read every file: seconds for both."""
+    t0 = time.perf_counter()
+    out = subprocess.run(["ls", "-l", d], capture_output=True, check=True)
+    names = sorted(x for x in os.listdir(d) if not x.startswith("."))
+    got = []
+    for x in names:
+        with open(os.path.join(d, x), "rb") as f:
+            got.append(f.read())
+    dt = time.perf_counter() - t0
+    want = sorted(x for x in os.listdir(origd) if not x.startswith("."))
+    bad = abs(len(want) - len(names)) + (out.stdout.count(b"\n") < len(want))
+    for x, b in zip(names, got):
+        with open(os.path.join(origd, x), "rb") as f:
+            bad += b != f.read()
+    print("%.2f %d" % (dt, bad))
+
+def ttfb(path, orig):
+    """open and the first 4 KiB of a file: milliseconds."""
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    b = os.pread(fd, 4096, 0)
+    dt = time.perf_counter() - t0
+    with open(orig, "rb") as f:
+        bad = b != f.read(4096)
+    print("%.1f %d" % (dt * 1e3, bad))
+
+a = sys.argv
+if a[1] == "pread": pread(a[2], a[3], int(a[4]), int(a[5]), int(a[6]))
+elif a[1] == "mmap": mm(a[2], a[3], int(a[4]), int(a[5]))
+elif a[1] == "rec64": rec64(a[2], a[3], int(a[4]), int(a[5]))
+elif a[1] == "small": small(a[2], a[3])
+elif a[1] == "ttfb": ttfb(a[2], a[3])
+EOF
+}
+
+# read_with WHAT TOOL WORKLOAD ARGS...: run the reader (bounded) and put
+# its figure in the table, or why there is none.
+read_with() {
+	local tool=$1 wl=$2 out
+	shift 2
+	if ! out=$(timeout "$STEP_TIMEOUT" python3 "$READER" "$@" \
+		2>>"$T/reader.log"); then
+		R[$tool,$wl]=failed
+		cf_log "$tool $wl: reader failed or timed out"
+		return 0
+	fi
+	# shellcheck disable=SC2086 # two numbers
+	set -- $out
+	if [ "$2" != 0 ]; then
+		R[$tool,$wl]="WRONG($2)"
+		cf_log "$tool $wl: $2 blocks of WRONG DATA"
+	else
+		R[$tool,$wl]=$1
+	fi
+}
+
+# --- mounting each tool ----------------------------------------------------
+
+# mount_tool TOOL URL: a fresh mount with a fresh cache. Sets MNT, CACHE,
+# FILE (the big file in the mount) and TOOL_PID.
+mount_tool() {
+	local tool=$1 url=$2 log
+	MNT=$T/mnt-$tool.$RANDOM
+	CACHE=$T/cache-$(basename "$MNT")
+	log=$T/$(basename "$MNT").log
+	mkdir -p "$MNT" "$CACHE"
+	FILE=$MNT/$DATA_NAME
+	CF_MOUNTS="$CF_MOUNTS $MNT"
+	case $tool in
+	cofault)
+		# shellcheck disable=SC2086 # options, split on purpose
+		cf_mount "$url" "$MNT" --max-memory "$MAX_MEMORY" $MOUNT_OPTS
+		TOOL_PID=$(cf_pids_with_arg "$MNT" | head -n 1)
+		return 0 ;;
+	rclone)
+		rclone mount :http: "$MNT" --http-url "$url" --read-only \
+			--vfs-cache-mode full --cache-dir "$CACHE" \
+			--config "$T/rclone.conf" >"$log" 2>&1 & ;;
+	httpdirfs)
+		httpdirfs -f --cache --cache-location "$CACHE" "$url" "$MNT" \
+			>"$log" 2>&1 & ;;
+	httpfs2)
+		# One file per mount: the URL is the file's.
+		httpfs2 -f -c "$log" "$url$DATA_NAME" "$MNT" >>"$log" 2>&1 & ;;
+	esac
+	TOOL_PID=$!
+	CF_PIDS="$CF_PIDS $TOOL_PID"
+	cf_wait_until 30 cf_is_mounted "$MNT" ||
+		cf_fail "$tool did not mount: $(tail -n 5 "$log")"
+	# Mounted is not yet serving for some: wait for the file to show.
+	cf_wait_until 30 timeout 10 test -e "$FILE" ||
+		cf_fail "$tool: $FILE not there: $(tail -n 5 "$log")"
+}
+
+unmount_tool() {
+	local tool=$1
+	if [ "$tool" = cofault ]; then
+		cf_unmount "$MNT"
+	else
+		timeout 30 umount "$MNT" || timeout 30 umount -l "$MNT" ||
+			cf_fail "$tool: cannot unmount $MNT"
+		cf_wait_until 15 cf_gone "$TOOL_PID" || kill -9 "$TOOL_PID" ||
+			true
+		wait "$TOOL_PID" 2>/dev/null || true
+		cf_forget_pid "$TOOL_PID"
+	fi
+	rm -rf "$CACHE"
+}
+
+# A fresh mount whose first read comes after a dropped page cache.
+fresh() {
+	mount_tool "$@"
+	drop_caches
+}
+
+# --- measuring ---------------------------------------------------------------
+
+# time_seq FILE [MIB]: read (all, or the first MIB MiB) in 1 MiB blocks,
+# bounded; prints MiB/s, or "timeout".
+time_seq() {
+	local t0 t1 mib=${2:-$SIZE_MIB}
+	t0=$(date +%s%N)
+	if ! timeout "$STEP_TIMEOUT" dd if="$1" of=/dev/null bs=1M \
+		count="$mib" status=none; then
+		echo timeout
+		return 0
+	fi
+	t1=$(date +%s%N)
+	awk -v b="$((mib * MiB))" -v ns="$((t1 - t0))" \
+		'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
+}
+
+# seq_cell TOOL WORKLOAD MIBS FILE SHA [MIB]: the figure, if the bytes
+# are right.
+seq_cell() {
+	local tool=$1 wl=$2 v=$3 f=$4 want=$5 mib=${6:-$SIZE_MIB} got
+	if [ "$v" = timeout ]; then
+		R[$tool,$wl]=timeout
+		return 0
+	fi
+	got=$(timeout "$STEP_TIMEOUT" head -c $((mib * MiB)) "$f" |
+		sha256sum | cut -d' ' -f1)
+	if [ "$got" = "$want" ]; then
+		R[$tool,$wl]=$v
+	else
+		R[$tool,$wl]=WRONG
+		cf_log "$tool $wl: sha256 $got, want $want"
+	fi
+}
+
+# Peak memory of the daemon: VmHWM is its high-water mark since it
+# started, and the cold read is the first thing it does.
+daemon_hwm_mib() {
+	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" \
+		2>/dev/null || echo '?'
+}
+
+# Cold sequential, then warm from the tool's own cache with the page cache
+# dropped; for cofault also cat of its cache files after the same drop.
+bench_seq() {
+	local tool=$1 v cf
+	fresh "$tool" "$NGINX_URL"
+	v=$(time_seq "$FILE")
+	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
+	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
+	drop_caches
+	v=$(time_seq "$FILE")
+	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
+	if [ "$tool" = cofault ]; then
+		cf=$(find "$CACHE" -path '*/data/*' -type f -size +1M)
+		drop_caches
+		# shellcheck disable=SC2086 # the cache's files
+		CAT_MIBS=$(time_seq_cat $cf)
+		# One sparse file per object, the object's bytes at their own
+		# offsets: it hashes like the original when complete.
+		[ "$(cat $cf | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
+			CAT_MIBS="$CAT_MIBS (cache file differs)"
+	fi
+	unmount_tool "$tool"
+}
+
+time_seq_cat() {
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout "$STEP_TIMEOUT" cat "$@" >/dev/null
+	t1=$(date +%s%N)
+	awk -v b="$DATA_BYTES" -v ns="$((t1 - t0))" \
+		'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }'
+}
+
+bench_random() {
+	local tool=$1
+	fresh "$tool" "$NGINX_URL"
+	read_with "$tool" rcold pread "$FILE" "$DATA" "$RANDOM_READS" 42 1
+	drop_caches
+	read_with "$tool" rwarm pread "$FILE" "$DATA" "$RANDOM_READS" 42 1
+	unmount_tool "$tool"
+}
+
+bench_mmap() {
+	local tool=$1
+	fresh "$tool" "$NGINX_URL"
+	read_with "$tool" mmap mmap "$FILE" "$DATA" "$MMAP_PAGES" 7
+	unmount_tool "$tool"
+}
+
+bench_rec64() {
+	local tool=$1
+	fresh "$tool" "$NGINX_URL"
+	read_with "$tool" rec64 rec64 "$FILE" "$DATA" "$REC_READS" "$REC_PROCS"
+	unmount_tool "$tool"
+}
+
+bench_small() {
+	local tool=$1
+	if [ "$tool" = httpfs2 ]; then
+		R[$tool,small]=n/a # one file per mount
+		return 0
+	fi
+	fresh "$tool" "$NGINX_URL"
+	read_with "$tool" small small "$MNT/$SMALL_NAME" "$SMALL"
+	unmount_tool "$tool"
+}
+
+bench_ttfb() {
+	local tool=$1
+	fresh "$tool" "$NGINX_URL"
+	read_with "$tool" ttfb ttfb "$FILE" "$DATA"
+	unmount_tool "$tool"
+}
+
+bench_slowseq() {
+	local tool=$1 v mib=$SLOW_PEER_MIB want=$SLOW_PEER_SHA
+	if [ "$tool" = cofault ]; then
+		mib=$SIZE_MIB
+		want=$DATA_SHA
+	fi
+	fresh "$tool" "$PROXY_URL"
+	v=$(time_seq "$FILE" "$mib")
+	seq_cell "$tool" slowseq "$v" "$FILE" "$want" "$mib"
+	unmount_tool "$tool"
+}
+
+bench_slowrand() {
+	local tool=$1
+	fresh "$tool" "$PROXY_URL"
+	read_with "$tool" slowrand pread "$FILE" "$DATA" "$SLOW_READS" 9 \
+		"$SLOW_THREADS"
+	unmount_tool "$tool"
+}
+
+# --- the limits ------------------------------------------------------------
+
+bench_curl() {
+	local best=0 _ out sp
+	for _ in 1 2 3; do
+		out=$(curl -s -o /dev/null -w '%{http_code} %{speed_download}' \
+			"$NGINX_URL$DATA_NAME")
+		[ "${out%% *}" = 200 ] || cf_fail "curl: HTTP ${out%% *}"
+		sp=$(awk -v s="${out#* }" 'BEGIN { printf "%.0f", s / 1048576 }')
+		best=$(awk -v a="$best" -v b="$sp" 'BEGIN { print (b > a ? b : a) }')
+	done
+	[ "$(curl -s "$NGINX_URL$DATA_NAME" | sha256sum | cut -d' ' -f1)" = \
+		"$DATA_SHA" ] || cf_fail "curl: wrong data"
+	CURL_MIBS=$best
+}
+
+bench_nullfs() {
+	local nf=$top_builddir/bench/nullfs mnt=$T/nullfs pid want
+	NULLFS_MIBS='-'
+	if [ ! -x "$nf" ]; then
+		cf_log "no nullfs: build it with 'make bench/nullfs'"
+		return 0
+	fi
+	mkdir -p "$mnt"
+	CF_MOUNTS="$CF_MOUNTS $mnt"
+	"$nf" --size="$DATA_BYTES" "$mnt" -f 2>"$T/nullfs.log" &
+	pid=$!
+	CF_PIDS="$CF_PIDS $pid"
+	cf_wait_until 10 cf_is_mounted "$mnt" || cf_fail "nullfs did not mount"
+	drop_caches
+	NULLFS_MIBS=$(time_seq "$mnt/data")
+	want=$("$nf" --size="$DATA_BYTES" --dump | sha256sum | cut -d' ' -f1)
+	[ "$(sha256sum <"$mnt/data" | cut -d' ' -f1)" = "$want" ] ||
+		cf_fail "nullfs: wrong data"
+	umount "$mnt"
+	cf_wait_until 10 cf_gone "$pid" || kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	cf_forget_pid "$pid"
+}
+
+# The delaying proxy in front of nginx.
+start_proxy() {
+	local pf=$T/proxy.port
+	python3 "$top_srcdir/bench/delay-proxy.py" \
+		--upstream "127.0.0.1:$NGINX_PORT" --delay-ms "$DELAY_MS" \
+		--port-file "$pf" >/dev/null 2>"$T/proxy.log" &
+	CF_PIDS="$CF_PIDS $!"
+	cf_wait_until 10 test -s "$pf" || cf_fail "delay proxy did not start"
+	PROXY_URL=http://127.0.0.1:$(cat "$pf")/
+}
+
+# --- the table -------------------------------------------------------------
+
+# Which way is better for each row: "hi" (throughput) or "lo" (time).
+sense() {
+	case $1 in small | ttfb) echo lo ;; *) echo hi ;; esac
+}
+
+numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+
+# vs_best WORKLOAD: how many times better cofault is than the best peer
+# (above 1: cofault ahead), or "-".
+vs_best() {
+	local wl=$1 t v best='' c=${R[cofault,$wl]:-}
+	numeric "$c" || { echo '-'; return; }
+	for t in $TOOLS; do
+		[ "$t" = cofault ] && continue
+		v=${R[$t,$wl]:-}
+		numeric "$v" || continue
+		if [ -z "$best" ]; then
+			best=$v
+		elif [ "$(sense "$wl")" = hi ]; then
+			best=$(awk -v a="$best" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
+		else
+			best=$(awk -v a="$best" -v b="$v" 'BEGIN { print (b < a ? b : a) }')
+		fi
+	done
+	[ -n "$best" ] || { echo '-'; return; }
+	if [ "$(sense "$wl")" = hi ]; then
+		awk -v c="$c" -v b="$best" 'BEGIN { printf "%.2fx", c / b }'
+	else
+		awk -v c="$c" -v b="$best" 'BEGIN { printf "%.2fx", b / c }'
+	fi
+}
+
+# Sequential cells carry their ratio to curl.
+cell() {
+	local v=${R[$1,$2]:--}
+	case $2 in cold | warm)
+		numeric "$v" && v="$v ($(awk -v a="$v" -v b="$CURL_MIBS" \
+			'BEGIN { printf "%.2f", a / b }'))" ;;
+	esac
+	echo "$v"
+}
+
+print_table() {
+	local wl label t
+	printf '\n%-36s' ''
+	for t in $TOOLS; do printf ' %14s' "$t"; done
+	printf ' %12s\n' 'cofault/best'
+	for wl in cold warm rcold rwarm mmap rec64 small ttfb slowseq slowrand; do
+		case $wl in
+		cold) label="cold sequential, MiB/s (x curl)" ;;
+		warm) label="warm seq, own cache, MiB/s (x curl)" ;;
+		rcold) label="random 4K pread cold, IOPS" ;;
+		rwarm) label="random 4K pread warm, IOPS" ;;
+		mmap) label="mmap random pages cold, pages/s" ;;
+		rec64) label="${REC_PROCS} procs mmap 64K records, MiB/s" ;;
+		small) label="${SMALL_FILES}x4K: ls -l + read all, s" ;;
+		ttfb) label="time to first 4K, ms" ;;
+		slowseq) label="+${DELAY_MS}ms: cold sequential, MiB/s" ;;
+		slowrand) label="+${DELAY_MS}ms: ${SLOW_THREADS} threads 4K pread, IOPS" ;;
+		esac
+		printf '%-36s' "$label"
+		for t in $TOOLS; do printf ' %14s' "$(cell "$t" "$wl")"; done
+		printf ' %12s\n' "$(vs_best "$wl")"
+	done
+}
+
+# --- main ------------------------------------------------------------------
+
+TOOLS=
+WORKLOADS=$ALL_WORKLOADS
+while getopts s:t:d:w: opt; do
+	case $opt in
+	s) SIZE_MIB=$OPTARG ;;
+	t) TOOLS=$OPTARG ;;
+	d) DELAY_MS=$OPTARG ;;
+	w) WORKLOADS=$OPTARG ;;
+	*) echo "usage: $0 [-s SIZE_MIB] [-t TOOLS] [-d DELAY_MS]" \
+		"[-w WORKLOADS]" >&2
+	   exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "$0: run as root" >&2; exit 2; }
+if [ -z "$TOOLS" ]; then
+	for t in $ALL_TOOLS; do
+		if [ "$t" = cofault ] || command -v "$t" >/dev/null; then
+			TOOLS="$TOOLS $t"
+		fi
+	done
+fi
+[ "$SLOW_PEER_MIB" -le "$SIZE_MIB" ] || SLOW_PEER_MIB=$SIZE_MIB
+
+cf_init
+prepare_data
+write_reader
+cf_nginx_start "$DATA_DIR"
+start_proxy
+echo "cofault compare: ${SIZE_MIB} MiB file and ${SMALL_FILES} x 4 KiB" \
+	"files, nginx on 127.0.0.1, $(nproc) CPUs, $(uname -r), $(date -u '+%F %H:%M UTC')"
+echo "$("$COFAULT" --version 2>/dev/null | head -n 1)" \
+	"--max-memory $MAX_MEMORY${MOUNT_OPTS:+ $MOUNT_OPTS};" \
+	"$(rclone version 2>/dev/null | head -n 1);" \
+	"httpdirfs $(httpdirfs -V 2>&1 | grep -io 'version [0-9.]*' | head -n 1 | cut -d' ' -f2);" \
+	"httpfs2 $(httpfs2 2>&1 | sed -n 's/.*Version: \([0-9.]*\).*/\1/p')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_curl
+bench_nullfs
+PEAK_MIB='-'
+CAT_MIBS='-'
+for wl in $WORKLOADS; do
+	for t in $TOOLS; do
+		cf_log "$wl: $t"
+		"bench_$wl" "$t"
+	done
+done
+echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3);" \
+	"nullfs (FUSE ceiling) ${NULLFS_MIBS} MiB/s" \
+	"($(awk -v a="$NULLFS_MIBS" -v b="$CURL_MIBS" 'BEGIN { if (a + 0 > 0) printf "%.2f", a / b; else print "-" }') x curl)"
+print_table
+echo
+echo "cat of cofault's cache files, page cache dropped: ${CAT_MIBS} MiB/s;" \
+	"cofault warm / that: $(awk -v a="${R[cofault,warm]:-0}" -v b="${CAT_MIBS%% *}" \
+	'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+echo "cofault peak RSS (VmHWM) over the cold sequential read: ${PEAK_MIB} MiB" \
+	"with --max-memory $MAX_MEMORY"
+echo "cofault under +${DELAY_MS} ms / undelayed cold: $(awk \
+	-v a="${R[cofault,slowseq]:-0}" -v b="${R[cofault,cold]:-0}" \
+	'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }');" \
+	"peers read the first ${SLOW_PEER_MIB} MiB under delay"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if grep -q " $T/" /proc/mounts; then
+	cf_log "mounts left behind (cleanup will lazy-unmount them)"
+fi
