@@ -23,7 +23,9 @@ static int url_hexval(unsigned char c)
 	return -1;
 }
 
-int url_decode(const char *in, size_t len, char **out)
+/* Shared by both decoders; form: a bare '+' is a space. */
+static int url_decode_common(const char *in, size_t len, bool form,
+			     char **out)
 {
 	char *buf, *p;
 	size_t i;
@@ -48,6 +50,8 @@ int url_decode(const char *in, size_t len, char **out)
 				goto out_inval;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;
+		} else if (form && c == '+') {
+			c = ' ';
 		}
 		/* A NUL would silently cut the name short. */
 		if (c == '\0')
@@ -61,6 +65,16 @@ int url_decode(const char *in, size_t len, char **out)
 out_inval:
 	free(buf);
 	return -EINVAL;
+}
+
+int url_decode(const char *in, size_t len, char **out)
+{
+	return url_decode_common(in, len, false, out);
+}
+
+int url_decode_form(const char *in, size_t len, char **out)
+{
+	return url_decode_common(in, len, true, out);
 }
 
 static bool url_unreserved(unsigned char c)

@@ -15,6 +15,9 @@
  * -EINVAL for a malformed escape or a decoded NUL byte, -ENOMEM.
  */
 int url_decode(const char *in, size_t len, char **out);
+/* The same, as in an HTML form (and S3's encoding-type=url): a bare '+'
+ * is a space, a literal '+' comes as %2B. */
+int url_decode_form(const char *in, size_t len, char **out);
 
 /*
  * Encode every byte except RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~)

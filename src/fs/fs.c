@@ -240,6 +240,19 @@ out:
 	return err;
 }
 
+/* Directory ino with a fresh listing in *dir. Caller holds t.lock. */
+static int fs_dir_get(struct fs *fs, uint64_t ino, struct fs_inode **dir)
+{
+	struct fs_inode *d = fs_inode_get(&fs->t, ino);
+
+	*dir = d;
+	if (!d)
+		return -ENOENT;
+	if (!d->is_dir)
+		return -ENOTDIR;
+	return fs_dir_fresh(fs, d);
+}
+
 /*
  * Make sure file n has exact attributes younger than the TTL, asking the
  * origin (HEAD) when not; with need_version, also a known version (what
@@ -337,12 +350,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	pthread_mutex_lock(&fs->t.lock);
-	dir = fs_inode_get(&fs->t, parent);
-	if (!dir || !dir->is_dir) {
-		err = dir ? -ENOTDIR : -ENOENT;
-		goto out_err;
-	}
-	err = fs_dir_fresh(fs, dir);
+	err = fs_dir_get(fs, parent, &dir);
 	if (err)
 		goto out_err;
 	n = fs_inode_child(&fs->t, parent, name);
@@ -438,12 +446,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	int err;
 
 	pthread_mutex_lock(&fs->t.lock);
-	dir = fs_inode_get(&fs->t, ino);
-	if (!dir || !dir->is_dir) {
-		err = dir ? -ENOTDIR : -ENOENT;
-		goto out_err;
-	}
-	err = fs_dir_fresh(fs, dir);
+	err = fs_dir_get(fs, ino, &dir);
 	if (err)
 		goto out_err;
 	h = calloc(1, sizeof(*h));

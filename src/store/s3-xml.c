@@ -17,6 +17,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "common/url.h"
 #include "store/s3-xml.h"
 
 /* Pages of a real listing have at most 1000 entries; anything far beyond
@@ -69,50 +70,11 @@ static void node_text_into(const xmlNode *n, char *dst, size_t cap)
 		xmlFree(c);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *s3_xml_url_decode(const char *s)
 {
-	size_t n = strlen(s), i, j = 0;
-	char *out = malloc(n + 1);
+	char *out;
 
-	if (!out)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				goto out_bad;
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hi < 0 ? -1 : hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				goto out_bad;
-			out[j++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (s[i] == '+') {
-			/* S3 encodes like an HTML form: a literal '+' comes
-			 * as %2B, so a bare '+' is a space. */
-			out[j++] = ' ';
-		} else {
-			out[j++] = s[i];
-		}
-	}
-	out[j] = '\0';
-	return out;
-
-out_bad:
-	free(out);
-	return NULL;
+	return url_decode_form(s, strlen(s), &out) ? NULL : out;
 }
 
 int64_t s3_xml_parse_time(const char *s)

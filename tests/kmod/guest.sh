@@ -24,7 +24,8 @@ mkdir -p "$S/origin" "$S/tmp" "$S/dmnt" "$S/cmnt" "$S/cache"
 
 report() { echo "COFAULT-CHECK $KVER $1 $2 $3 ${4:-}"; }
 log() { echo "COFAULT-LOG $*"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# Microseconds, without forking (a fork costs 100+ ms under TCG).
+now_us() { NOW=${EPOCHREALTIME/./}; }
 stat_of() { cat "$SYS/$1"; }
 # "key=value ..." line $1: the value of key $2.
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
@@ -163,37 +164,41 @@ check_kill() {
 	"$CFTEST" touch cofault "$MNT/slow" $((44 * MiB)) >/dev/null 2>&1 &
 	pid=$!
 	sleep 2
-	t0=$(now_ms)
+	now_us
+	t0=$NOW
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
-	t1=$(now_ms)
-	if [ $((t1 - t0)) -lt "$KILL_LIMIT_MS" ]; then
-		report "$1" 4-kill PASS "SIGKILL to exit: $((t1 - t0)) ms"
+	now_us
+	t1=$(((NOW - t0) / 1000))
+	if [ "$t1" -lt "$KILL_LIMIT_MS" ]; then
+		report "$1" 4-kill PASS "SIGKILL to reaped: $t1 ms"
 	else
-		report "$1" 4-kill FAIL "SIGKILL to exit: $((t1 - t0)) ms"
+		report "$1" 4-kill FAIL "SIGKILL to reaped: $t1 ms"
 	fi
 
 	sb0=$(stat_of sigbus)
 	"$CFTEST" touch cofault "$MNT/slow" $((52 * MiB)) >/dev/null 2>&1 &
 	pid=$!
 	sleep 2
-	t0=$(now_ms)
+	now_us
+	t0=$NOW
 	kill -9 "$DPID"
 	st=timeout
 	for _ in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || { wait "$pid"; st=$?; break; }
 		sleep 0.1
 	done
-	t1=$(now_ms)
+	now_us
+	t1=$(((NOW - t0) / 1000))
 	[ "$st" = timeout ] && kill -9 "$pid"
 	"set_delay_$1" 0
 	umount -l "$MNT" 2>/dev/null
 	wait "$DPID" 2>/dev/null
 	# 135 = 128 + SIGBUS
 	if [ "$st" = 135 ]; then
-		report "$1" 4-daemon-death PASS "SIGBUS after $((t1 - t0)) ms (sigbus counter +$(($(stat_of sigbus) - sb0)))"
+		report "$1" 4-daemon-death PASS "SIGBUS $t1 ms after the daemon was killed (sigbus counter +$(($(stat_of sigbus) - sb0)))"
 	else
-		report "$1" 4-daemon-death FAIL "status $st after $((t1 - t0)) ms"
+		report "$1" 4-daemon-death FAIL "status $st after $t1 ms"
 	fi
 }
 

@@ -70,9 +70,11 @@ endif
 dist_check_SCRIPTS += tests/fuzz/fuzz-s3-list.sh
 CLEANFILES += tests/fuzz/fuzz-s3-list
 tests/fuzz/fuzz-s3-list: $(top_srcdir)/tests/fuzz/fuzz-s3-list.c \
-		$(top_srcdir)/src/store/s3-xml.c $(top_srcdir)/src/store/s3-xml.h
+		$(top_srcdir)/src/store/s3-xml.c $(top_srcdir)/src/store/s3-xml.h \
+		$(top_srcdir)/src/common/url.c
 	$(AM_V_CC)$(MKDIR_P) tests/fuzz && \
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-I$(top_builddir) -I$(top_srcdir)/src $(XML_CFLAGS) \
 		-o $@ $(top_srcdir)/tests/fuzz/fuzz-s3-list.c \
-		$(top_srcdir)/src/store/s3-xml.c $(XML_LIBS) -lpthread
+		$(top_srcdir)/src/store/s3-xml.c $(top_srcdir)/src/common/url.c \
+		$(XML_LIBS) -lpthread
