@@ -41,8 +41,11 @@ if [ ! -f "$demo/www/weights.bin" ]; then
 	done
 	echo "Hello from the origin." >"$demo/www/text/hello.txt"
 	echo "Names may have spaces." >"$demo/www/text/with spaces & symbols.txt"
-	if python3 -c 'import numpy' 2>/dev/null; then
-		python3 -c 'import numpy as np, sys
+	# Debian's python3-numpy belongs to the system interpreter.
+	py=python3
+	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+	if "$py" -c 'import numpy' 2>/dev/null; then
+		"$py" -c 'import numpy as np, sys
 np.save(sys.argv[1], np.arange(1 << 20, dtype=np.float32).reshape(-1, 256))' \
 			"$demo/www/records.npy"
 	fi

@@ -45,8 +45,8 @@ static void kmod_print_param(const char *name)
 
 static int kmod_status(void)
 {
-	struct cofault_api api = { .api = COFAULT_API,
-				   .features = COFAULT_FEATURES_ALL };
+	struct cofault_api api = {.api = COFAULT_API,
+				  .features = COFAULT_FEATURES_ALL};
 	struct cofault_stats st;
 	int dev, i;
 
@@ -85,7 +85,8 @@ static int kmod_status(void)
 	printf("  %-20s %" PRIu64 "\n", "hits", (uint64_t)st.hits);
 	printf("  %-20s %" PRIu64 "\n", "misses", (uint64_t)st.misses);
 	printf("  %-20s %" PRIu64 "\n", "retries", (uint64_t)st.retries);
-	printf("  %-20s %" PRIu64 "\n", "interrupted", (uint64_t)st.interrupted);
+	printf("  %-20s %" PRIu64 "\n", "interrupted",
+	       (uint64_t)st.interrupted);
 	printf("  %-20s %" PRIu64 "\n", "lock_held", (uint64_t)st.lock_held);
 	printf("  %-20s %" PRIu64 "\n", "sigbus", (uint64_t)st.sigbus);
 	printf("wait time histogram:\n");

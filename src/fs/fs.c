@@ -33,6 +33,7 @@ struct fs {
 	struct fuse_session *se; /* set before the first request */
 	uid_t uid;
 	gid_t gid;
+	time_t mount_time;
 };
 
 /* An open directory: the entries as they were at opendir, so offsets stay
@@ -225,6 +226,8 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 		if (!c->is_dir)
 			fs_set_attr(fs, c, &e->attr, e->attr.size_exact,
 				    false);
+		else if (e->attr.mtime)
+			c->attr.mtime = e->attr.mtime;
 		kids[i] = c->ino;
 	}
 	free(dir->children);
@@ -302,7 +305,7 @@ static void fs_fill_stat(struct fs *fs, const struct fs_inode *n,
 	/* A large block size makes cp, cat and friends read in large
 	 * requests, which is what a remote origin wants. */
 	st->st_blksize = (blksize_t)fs->o.chunk_size;
-	st->st_mtim.tv_sec = n->attr.mtime;
+	st->st_mtim.tv_sec = n->ino == 1 ? fs->mount_time : n->attr.mtime;
 	st->st_ctim = st->st_mtim;
 	st->st_atim = st->st_mtim;
 }
@@ -709,6 +712,8 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	fs->o = *o;
 	fs->uid = getuid();
 	fs->gid = getgid();
+	/* The root's time is the mount's: origins give none for it. */
+	fs->mount_time = time(NULL);
 	err = fs_table_init(&fs->t);
 	if (err)
 		goto out_free;

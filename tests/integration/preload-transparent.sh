@@ -60,8 +60,10 @@ fi
 
 # cofault run: the environment it hands over, and its exit statuses.
 cf_require_cofault
+# shellcheck disable=SC2016 # the child shell expands it
 got=$("$COFAULT" run -- sh -c 'printf %s "$LD_PRELOAD"')
 pl_expect_same "LD_PRELOAD" "$got" "$COFAULT_PRELOAD_LIB"
+# shellcheck disable=SC2016
 got=$(LD_PRELOAD="$T/other.so" "$COFAULT" run -- sh -c 'printf %s "$LD_PRELOAD"' 2>/dev/null)
 pl_expect_same "LD_PRELOAD kept" "$got" "$COFAULT_PRELOAD_LIB:$T/other.so"
 "$COFAULT" run --any-fuse --debug --mount "$T/." -- env >"$T/env" 2>"$T/run.err"

@@ -53,8 +53,8 @@ static void die(const char *what)
 /* Open /dev/cofault and negotiate; exits on failure. */
 static int dev_open(void)
 {
-	struct cofault_api api = { .api = COFAULT_API,
-				   .features = COFAULT_FEATURES_ALL };
+	struct cofault_api api = {.api = COFAULT_API,
+				  .features = COFAULT_FEATURES_ALL};
 	int dev = open(COFAULT_DEVICE, O_RDWR | O_CLOEXEC);
 
 	if (dev < 0)
@@ -76,8 +76,7 @@ static void *map_file(bool cofault, const char *path, size_t len, int prot,
 		die(path);
 	if (cofault) {
 		int dev = dev_open();
-		struct cofault_map m = { .fd = fd,
-					 .flags = COFAULT_MAP_CLOEXEC };
+		struct cofault_map m = {.fd = fd, .flags = COFAULT_MAP_CLOEXEC};
 
 		if (ioctl(dev, COFAULT_IOC_MAP, &m) < 0)
 			die("COFAULT_IOC_MAP");
@@ -163,7 +162,7 @@ static int cmd_cat(char **av)
 		/* Nothing to map, but the device must still accept the file. */
 		if (cofault) {
 			int fd = open(av[1], O_RDONLY), dev = dev_open();
-			struct cofault_map m = { .fd = fd };
+			struct cofault_map m = {.fd = fd};
 
 			if (ioctl(dev, COFAULT_IOC_MAP, &m) < 0)
 				die("COFAULT_IOC_MAP");
@@ -218,14 +217,17 @@ static int cmd_threads(char **av)
 	if (n > 64)
 		n = 64;
 	for (i = 0; i < n; i++) {
-		t[i] = (struct thr){ .base = p, .pages = size / PAGE, .n = per,
-				     .seed = 1234 + i, .bad = &bad };
+		t[i] = (struct thr){.base = p,
+				    .pages = size / PAGE,
+				    .n = per,
+				    .seed = 1234 + i,
+				    .bad = &bad};
 		pthread_create(&tid[i], NULL, thr_run, &t[i]);
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(tid[i], NULL);
-	printf("threads=%u pages=%u ms=%.0f ok=%d\n", n, n * per,
-	       now_ms() - t0, !bad);
+	printf("threads=%u pages=%u ms=%.0f ok=%d\n", n, n * per, now_ms() - t0,
+	       !bad);
 	return bad;
 }
 
@@ -271,8 +273,8 @@ static int cmd_sigalrm(char **av)
 	uint64_t off = strtoull(av[2], NULL, 0) & ~(PAGE - 1);
 	const unsigned char *p =
 		map_file(cofault, av[1], size, PROT_READ, MAP_SHARED);
-	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { .it_value = { 0, 200000 } };
+	struct sigaction sa = {.sa_handler = on_alarm};
+	struct itimerval it = {.it_value = {0, 200000}};
 	volatile uint64_t w;
 	double t0, t1;
 	bool ok;
@@ -284,8 +286,7 @@ static int cmd_sigalrm(char **av)
 	t1 = now_ms();
 	ok = w == pattern_word(off) && check_range(p, off, PAGE);
 	printf("late_ms=%.1f touch_ms=%.0f handler=%d ok=%d\n",
-	       alarm_at ? alarm_at - t0 - 200 : -1, t1 - t0, alarm_at != 0,
-	       ok);
+	       alarm_at ? alarm_at - t0 - 200 : -1, t1 - t0, alarm_at != 0, ok);
 	return !ok;
 }
 
@@ -320,7 +321,7 @@ static int cmd_lock(char **av)
 {
 	bool cofault = parse_mode(av[0]);
 	size_t size = file_size(av[1]);
-	struct lock_arg a = { .off = strtoull(av[2], NULL, 0) & ~(PAGE - 1) };
+	struct lock_arg a = {.off = strtoull(av[2], NULL, 0) & ~(PAGE - 1)};
 	double t0, worst = 0, ta, lat[300];
 	unsigned int ops = 0;
 	pthread_t tid;
@@ -334,8 +335,8 @@ static int cmd_lock(char **av)
 		double d;
 
 		t0 = now_ms();
-		q = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+		q = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
 		lat[ops++] = d = now_ms() - t0;
 		worst = d > worst ? d : worst;
 		t0 = now_ms();
@@ -454,51 +455,51 @@ static int cmd_abi(char **av)
 	int dev = open(COFAULT_DEVICE, O_RDWR);
 	int fd = open(av[0], O_RDONLY), dir = open(av[1], O_RDONLY);
 	int other = open(av[2], O_RDONLY), path = open(av[0], O_PATH);
-	struct cofault_api api = { .api = COFAULT_API };
-	struct cofault_map m = { .fd = fd };
+	struct cofault_api api = {.api = COFAULT_API};
+	struct cofault_map m = {.fd = fd};
 	struct cofault_stats st;
 	bool ok = true;
 	void *p;
 
 	if (dev < 0 || fd < 0 || dir < 0 || other < 0 || path < 0)
 		die("open");
-	expect_errno("map before api", ioctl(dev, COFAULT_IOC_MAP, &m),
-		     EINVAL, &ok);
+	expect_errno("map before api", ioctl(dev, COFAULT_IOC_MAP, &m), EINVAL,
+		     &ok);
 	expect_errno("stats before api", ioctl(dev, COFAULT_IOC_STATS, &st),
 		     EINVAL, &ok);
 	api.reserved[3] = 1;
 	expect_errno("api reserved", ioctl(dev, COFAULT_IOC_API, &api), EINVAL,
 		     &ok);
-	api = (struct cofault_api){ .api = 99 };
+	api = (struct cofault_api){.api = 99};
 	expect_errno("api version", ioctl(dev, COFAULT_IOC_API, &api), EINVAL,
 		     &ok);
 	if (api.api != COFAULT_API)
 		ok = false;
-	api = (struct cofault_api){ .api = COFAULT_API, .features = ~0ULL };
+	api = (struct cofault_api){.api = COFAULT_API, .features = ~0ULL};
 	if (ioctl(dev, COFAULT_IOC_API, &api) < 0 ||
 	    api.features != COFAULT_FEATURES_ALL)
 		ok = false;
 	expect_errno("api twice", ioctl(dev, COFAULT_IOC_API, &api), EINVAL,
 		     &ok);
-	m = (struct cofault_map){ .fd = fd, .flags = 1U << 7 };
+	m = (struct cofault_map){.fd = fd, .flags = 1U << 7};
 	expect_errno("map flags", ioctl(dev, COFAULT_IOC_MAP, &m), EINVAL, &ok);
-	m = (struct cofault_map){ .fd = fd, .pad = 1 };
+	m = (struct cofault_map){.fd = fd, .pad = 1};
 	expect_errno("map pad", ioctl(dev, COFAULT_IOC_MAP, &m), EINVAL, &ok);
-	m = (struct cofault_map){ .fd = fd, .reserved[5] = 1 };
+	m = (struct cofault_map){.fd = fd, .reserved[5] = 1};
 	expect_errno("map reserved", ioctl(dev, COFAULT_IOC_MAP, &m), EINVAL,
 		     &ok);
-	m = (struct cofault_map){ .fd = 12345 };
+	m = (struct cofault_map){.fd = 12345};
 	expect_errno("map badfd", ioctl(dev, COFAULT_IOC_MAP, &m), EBADF, &ok);
-	m = (struct cofault_map){ .fd = path };
+	m = (struct cofault_map){.fd = path};
 	expect_errno("map O_PATH", ioctl(dev, COFAULT_IOC_MAP, &m), EBADF, &ok);
-	m = (struct cofault_map){ .fd = dir };
+	m = (struct cofault_map){.fd = dir};
 	expect_errno("map dir", ioctl(dev, COFAULT_IOC_MAP, &m), EINVAL, &ok);
-	m = (struct cofault_map){ .fd = other };
+	m = (struct cofault_map){.fd = other};
 	expect_errno("map not fuse", ioctl(dev, COFAULT_IOC_MAP, &m),
 		     EOPNOTSUPP, &ok);
 	expect_errno("bad ioctl", ioctl(dev, _IO(COFAULT_IOC_MAGIC, 0x7f)),
 		     ENOTTY, &ok);
-	m = (struct cofault_map){ .fd = fd };
+	m = (struct cofault_map){.fd = fd};
 	if (ioctl(dev, COFAULT_IOC_MAP, &m) < 0) {
 		ok = false;
 	} else {
@@ -530,18 +531,17 @@ int main(int argc, char **argv)
 		int nargs;
 		int (*fn)(char **);
 	} cmds[] = {
-		{ "gen", 2, cmd_gen },	       { "cat", 2, cmd_cat },
-		{ "threads", 4, cmd_threads }, { "private", 2, cmd_private },
-		{ "sigalrm", 3, cmd_sigalrm }, { "lock", 3, cmd_lock },
-		{ "touch", 3, cmd_touch },     { "hold", 2, cmd_hold },
-		{ "abi", 3, cmd_abi },	       { "kernel", 3, cmd_kernel },
+		{"gen", 2, cmd_gen},	     {"cat", 2, cmd_cat},
+		{"threads", 4, cmd_threads}, {"private", 2, cmd_private},
+		{"sigalrm", 3, cmd_sigalrm}, {"lock", 3, cmd_lock},
+		{"touch", 3, cmd_touch},     {"hold", 2, cmd_hold},
+		{"abi", 3, cmd_abi},	     {"kernel", 3, cmd_kernel},
 	};
 	size_t i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name) &&
-		    argc - 2 == cmds[i].nargs)
+		if (!strcmp(argv[1], cmds[i].name) && argc - 2 == cmds[i].nargs)
 			return cmds[i].fn(argv + 2);
 	fprintf(stderr, "usage: cftest gen|cat|threads|private|sigalrm|lock|"
 			"touch|hold|abi|kernel ARGS...\n");

@@ -60,7 +60,7 @@ static int delay_read(void)
 		usleep(50000);
 	}
 	if (v > 0) {
-		struct timespec ts = { v / 1000, (v % 1000) * 1000000L };
+		struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
 
 		nanosleep(&ts, NULL);
 	}
