@@ -227,12 +227,13 @@ read_with() {
 
 # --- mounting each tool ----------------------------------------------------
 
-# mount_tool TOOL URL: a fresh mount with a fresh cache. Sets MNT, CACHE,
-# FILE (the big file in the mount) and TOOL_PID.
+# mount_tool TOOL URL [CACHE]: a fresh mount, with a fresh cache unless
+# given one. Sets MNT, CACHE, FILE (the big file in the mount) and
+# TOOL_PID.
 mount_tool() {
 	local tool=$1 url=$2 log
 	MNT=$T/mnt-$tool.$RANDOM
-	CACHE=$T/cache-$(basename "$MNT")
+	CACHE=${3:-$T/cache-$(basename "$MNT")}
 	log=$T/$(basename "$MNT").log
 	mkdir -p "$MNT" "$CACHE"
 	FILE=$MNT/$DATA_NAME
@@ -240,7 +241,8 @@ mount_tool() {
 	case $tool in
 	cofault)
 		# shellcheck disable=SC2086 # options, split on purpose
-		cf_mount "$url" "$MNT" --max-memory "$MAX_MEMORY" $MOUNT_OPTS
+		CF_CACHE_DIR=$CACHE cf_mount "$url" "$MNT" \
+			--max-memory "$MAX_MEMORY" $MOUNT_OPTS
 		TOOL_PID=$(cf_pids_with_arg "$MNT" | head -n 1)
 		return 0 ;;
 	rclone)
@@ -252,7 +254,8 @@ mount_tool() {
 			>"$log" 2>&1 & ;;
 	httpfs2)
 		# One file per mount: the URL is the file's.
-		httpfs2 -f -c "$log" "$url$DATA_NAME" "$MNT" >>"$log" 2>&1 & ;;
+		httpfs2 -f -c "$log.console" "$url$DATA_NAME" "$MNT" \
+			>"$log" 2>&1 & ;;
 	esac
 	TOOL_PID=$!
 	CF_PIDS="$CF_PIDS $TOOL_PID"
@@ -263,6 +266,7 @@ mount_tool() {
 		cf_fail "$tool: $FILE not there: $(tail -n 5 "$log")"
 }
 
+# unmount_tool TOOL [keep]: unmount, and remove the cache unless "keep".
 unmount_tool() {
 	local tool=$1
 	if [ "$tool" = cofault ]; then
@@ -275,7 +279,7 @@ unmount_tool() {
 		wait "$TOOL_PID" 2>/dev/null || true
 		cf_forget_pid "$TOOL_PID"
 	fi
-	rm -rf "$CACHE"
+	[ "${2:-}" = keep ] || rm -rf "$CACHE"
 }
 
 # A fresh mount whose first read comes after a dropped page cache.
@@ -326,15 +330,18 @@ daemon_hwm_mib() {
 		2>/dev/null || echo '?'
 }
 
-# Cold sequential, then warm from the tool's own cache with the page cache
-# dropped; for cofault also cat of its cache files after the same drop.
+# Cold sequential; then warm: a new mount over the cache the first one
+# filled, page cache dropped, so the data can only come from the tool's
+# own cache on disk (not from its memory). For cofault also cat of its
+# cache files after the same drop, the disk's limit.
 bench_seq() {
 	local tool=$1 v cf
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
 	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
 	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
-	drop_caches
+	unmount_tool "$tool" keep
+	fresh "$tool" "$NGINX_URL" "$CACHE"
 	v=$(time_seq "$FILE")
 	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
 	if [ "$tool" = cofault ]; then
@@ -344,6 +351,7 @@ bench_seq() {
 		CAT_MIBS=$(time_seq_cat $cf)
 		# One sparse file per object, the object's bytes at their own
 		# offsets: it hashes like the original when complete.
+		# shellcheck disable=SC2086 # the cache's files
 		[ "$(cat $cf | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
 			CAT_MIBS="$CAT_MIBS (cache file differs)"
 	fi
@@ -434,6 +442,11 @@ bench_curl() {
 	[ "$(curl -s "$NGINX_URL$DATA_NAME" | sha256sum | cut -d' ' -f1)" = \
 		"$DATA_SHA" ] || cf_fail "curl: wrong data"
 	CURL_MIBS=$best
+	# The proxy's own ceiling: one request is delayed once, then streams.
+	out=$(curl -s -o /dev/null -w '%{http_code} %{speed_download}' \
+		"$PROXY_URL$DATA_NAME")
+	[ "${out%% *}" = 200 ] || cf_fail "curl via proxy: HTTP ${out%% *}"
+	PROXY_MIBS=$(awk -v s="${out#* }" 'BEGIN { printf "%.0f", s / 1048576 }')
 }
 
 bench_nullfs() {
@@ -483,7 +496,8 @@ numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 # vs_best WORKLOAD: how many times better cofault is than the best peer
 # (above 1: cofault ahead), or "-".
 vs_best() {
-	local wl=$1 t v best='' c=${R[cofault,$wl]:-}
+	local wl=$1 t v best='' c
+	c=${R[cofault,$wl]:-}
 	numeric "$c" || { echo '-'; return; }
 	for t in $TOOLS; do
 		[ "$t" = cofault ] && continue
@@ -589,7 +603,9 @@ for wl in $WORKLOADS; do
 done
 echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3);" \
 	"nullfs (FUSE ceiling) ${NULLFS_MIBS} MiB/s" \
-	"($(awk -v a="$NULLFS_MIBS" -v b="$CURL_MIBS" 'BEGIN { if (a + 0 > 0) printf "%.2f", a / b; else print "-" }') x curl)"
+	"($(awk -v a="$NULLFS_MIBS" -v b="$CURL_MIBS" 'BEGIN { if (a + 0 > 0) printf "%.2f", a / b; else print "-" }') x curl);" \
+	"curl through the delay proxy ${PROXY_MIBS} MiB/s"
+
 print_table
 echo
 echo "cat of cofault's cache files, page cache dropped: ${CAT_MIBS} MiB/s;" \

@@ -145,12 +145,28 @@ fresh_mount() {
 	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# CPU seconds per GiB moved, from ticks used for BYTES. On a shared,
+# loaded machine this is steadier than throughput.
+cpu_per_gib() {
+	awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v b="$2" \
+		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
+}
+
 bench_seq() {
-	local us note=''
+	local us note='' pid t0
 	fresh_mount
 	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	t0=$(cpu_ticks "$pid")
 	us=$(time_read "$MNT/$DATA_NAME")
 	COLD_MIBS=$(mibs "$DATA_BYTES" "$us")
+	note="daemon CPU $(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) \
+		"$DATA_BYTES") s/GiB $note"
 	verify "$MNT/$DATA_NAME" "$DATA_SHA"
 	report "cofault cold sequential" "$COLD_MIBS" "$note"
 	if want_workload warm; then

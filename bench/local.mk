@@ -6,3 +6,7 @@ bench_nullfs_SOURCES = bench/nullfs.c
 bench_nullfs_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS)
 bench_nullfs_LDADD = $(FUSE_LIBS)
 EXTRA_DIST += bench/http-seq.sh
+EXTRA_DIST += bench/interrupt-cost.sh
+# bench/compare.sh: cofault beside rclone, httpdirfs and httpfs2, with
+# bench/delay-proxy.py for the slow origin; method in bench/README.md.
+EXTRA_DIST += bench/compare.sh bench/delay-proxy.py bench/README.md

@@ -44,8 +44,8 @@
 
 static unsigned int max_retries = 3;
 module_param(max_retries, uint, 0644);
-MODULE_PARM_DESC(max_retries,
-		 "fault attempts that drop the fault lock before one waits with it held");
+MODULE_PARM_DESC(max_retries, "fault attempts that drop the fault lock "
+			      "before one waits with it held");
 
 static unsigned int window_pages = 16;
 module_param(window_pages, uint, 0644);
@@ -54,8 +54,8 @@ MODULE_PARM_DESC(window_pages,
 
 static bool evict_before_retry;
 module_param(evict_before_retry, bool, 0644);
-MODULE_PARM_DESC(evict_before_retry,
-		 "testing only: drop the fetched window before returning VM_FAULT_RETRY");
+MODULE_PARM_DESC(evict_before_retry, "testing only: drop the fetched window "
+				     "before returning VM_FAULT_RETRY");
 
 /*
  * Counters. Per CPU so that concurrent faults on different pages never share
@@ -84,14 +84,14 @@ static inline void cofault_count(enum cofault_stat s)
 	this_cpu_inc(cofault_pcpu.count[s]);
 }
 
-/* Bucket i counts waits of [2^(i-1), 2^i) us; the last one everything longer. */
+/* Bucket i counts waits of [2^(i-1), 2^i) us, the last one all longer ones. */
 static void cofault_count_wait(ktime_t start)
 {
 	s64 us = ktime_us_delta(ktime_get(), start);
 	unsigned int b = us > 0 ? fls64(us) : 0;
 
-	this_cpu_inc(cofault_pcpu.wait_us_hist[min_t(unsigned int, b,
-						      COFAULT_HIST_BUCKETS - 1)]);
+	b = min_t(unsigned int, b, COFAULT_HIST_BUCKETS - 1);
+	this_cpu_inc(cofault_pcpu.wait_us_hist[b]);
 }
 
 static void cofault_stats_sum(struct cofault_stats *out)
@@ -122,7 +122,7 @@ static void cofault_stats_sum(struct cofault_stats *out)
  * window joins it instead of starting another read.
  */
 struct cofault_req {
-	struct hlist_node node; /* in cofault_reqs until done; cofault_reqs_lock */
+	struct hlist_node node; /* in cofault_reqs until done; its lock */
 	struct kref ref; /* the worker's plus one per waiter */
 	struct address_space *mapping; /* key; kept alive by @file */
 	pgoff_t start; /* key: first index of the window */

@@ -767,8 +767,22 @@ int fs_probe(struct fs *fs)
 
 void fs_free(struct fs *fs)
 {
+	struct data_stats st;
+
 	if (!fs)
 		return;
+	if (fs->data) {
+		data_get_stats(fs->data, &st);
+		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
+			 "%llu, memory hits %llu, disk hits %llu, errors %llu",
+			 (unsigned long long)st.origin_reads,
+			 (unsigned long long)(st.origin_bytes >> 20),
+			 (unsigned long long)st.fragments,
+			 (unsigned long long)st.prefetched,
+			 (unsigned long long)st.mem_hits,
+			 (unsigned long long)st.disk_hits,
+			 (unsigned long long)st.errors);
+	}
 	/* Fetch threads first: they use the store and the disk tier. */
 	data_free(fs->data);
 	fs_disk_close(fs->disk);
