@@ -290,6 +290,23 @@ fresh() {
 
 # --- measuring ---------------------------------------------------------------
 
+# What the origin sent, from nginx's access log (combined format: field 9
+# is the status, 10 the body bytes): log_mark before a step, then
+# origin_since MARK prints "REQUESTS MIB" for the requests logged after.
+log_mark() { wc -l <"$NGINX_ACCESS_LOG"; }
+origin_since() {
+	sleep 0.5 # nginx logs a request when it is done with it
+	tail -n +$(($1 + 1)) "$NGINX_ACCESS_LOG" |
+		awk '{ n++; b += $10 } END { printf "%d %.0f", n, b / 1048576 }'
+}
+
+# origin_cell TOOL ROW MARK: "REQUESTS/MIB" sent since MARK.
+origin_cell() {
+	local o
+	o=$(origin_since "$3")
+	R[$1,$2]="${o% *}/${o#* }M"
+}
+
 # time_seq FILE [MIB]: read (all, or the first MIB MiB) in 1 MiB blocks,
 # bounded; prints MiB/s, or "timeout".
 time_seq() {
@@ -335,14 +352,16 @@ daemon_hwm_mib() {
 # own cache on disk (not from its memory). For cofault also cat of its
 # cache files after the same drop, the disk's limit.
 bench_seq() {
-	local tool=$1 v cf
+	local tool=$1 v cf mark
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
 	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
 	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
 	unmount_tool "$tool" keep
 	fresh "$tool" "$NGINX_URL" "$CACHE"
+	mark=$(log_mark)
 	v=$(time_seq "$FILE")
+	origin_cell "$tool" warmorigin "$mark"
 	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
 	if [ "$tool" = cofault ]; then
 		cf=$(find "$CACHE" -path '*/data/*' -type f -size +1M)
@@ -368,9 +387,11 @@ time_seq_cat() {
 }
 
 bench_random() {
-	local tool=$1
+	local tool=$1 mark
 	fresh "$tool" "$NGINX_URL"
+	mark=$(log_mark)
 	read_with "$tool" rcold pread "$FILE" "$DATA" "$RANDOM_READS" 42 1
+	origin_cell "$tool" rorigin "$mark"
 	drop_caches
 	read_with "$tool" rwarm pread "$FILE" "$DATA" "$RANDOM_READS" 42 1
 	unmount_tool "$tool"
@@ -488,7 +509,7 @@ start_proxy() {
 
 # Which way is better for each row: "hi" (throughput) or "lo" (time).
 sense() {
-	case $1 in small | ttfb) echo lo ;; *) echo hi ;; esac
+	case $1 in small | ttfb) echo lo ;; *origin) echo none ;; *) echo hi ;; esac
 }
 
 numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
@@ -498,7 +519,10 @@ numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 vs_best() {
 	local wl=$1 t v best='' c
 	c=${R[cofault,$wl]:-}
-	numeric "$c" || { echo '-'; return; }
+	if ! numeric "$c" || [ "$(sense "$wl")" = none ]; then
+		echo '-'
+		return
+	fi
 	for t in $TOOLS; do
 		[ "$t" = cofault ] && continue
 		v=${R[$t,$wl]:-}
@@ -534,8 +558,11 @@ print_table() {
 	printf '\n%-36s' ''
 	for t in $TOOLS; do printf ' %14s' "$t"; done
 	printf ' %12s\n' 'cofault/best'
-	for wl in cold warm rcold rwarm mmap rec64 small ttfb slowseq slowrand; do
+	for wl in cold warm warmorigin rcold rorigin rwarm mmap rec64 small ttfb \
+		slowseq slowrand; do
 		case $wl in
+		warmorigin) label="  origin requests/MiB in warm read" ;;
+		rorigin) label="  origin requests/MiB in cold random" ;;
 		cold) label="cold sequential, MiB/s (x curl)" ;;
 		warm) label="warm seq, own cache, MiB/s (x curl)" ;;
 		rcold) label="random 4K pread cold, IOPS" ;;
@@ -617,6 +644,10 @@ echo "cofault under +${DELAY_MS} ms / undelayed cold: $(awk \
 	-v a="${R[cofault,slowseq]:-0}" -v b="${R[cofault,cold]:-0}" \
 	'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }');" \
 	"peers read the first ${SLOW_PEER_MIB} MiB under delay"
+echo "cofault, ${SLOW_THREADS} threads under +${DELAY_MS} ms: $(awk \
+	-v a="${R[cofault,slowrand]:-0}" -v d="$DELAY_MS" \
+	'BEGIN { printf "%.1f", a * d / 1000 }') requests in flight on average" \
+	"(IOPS x delay: 1 = one request at a time; cache hits can lift it)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if grep -q " $T/" /proc/mounts; then
 	cf_log "mounts left behind (cleanup will lazy-unmount them)"

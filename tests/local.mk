@@ -7,3 +7,4 @@ include tests/integration/local.mk
 include tests/integration/core.mk
 include tests/kmod/local.mk
 include tests/integration/preload.mk
+include tests/unit/fault.mk

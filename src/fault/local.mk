@@ -28,6 +28,7 @@ src_fault_libcofault_la_LDFLAGS = $(AM_LDFLAGS) -no-undefined \
 pkglib_LTLIBRARIES += src/fault/libcofault-preload.la
 src_fault_libcofault_preload_la_SOURCES = \
 	src/fault/preload.c \
+	src/fault/mountinfo.c src/fault/mountinfo.h \
 	src/fault/dev.c src/fault/dev.h
 src_fault_libcofault_preload_la_CFLAGS = $(WARN_CFLAGS) -fvisibility=hidden
 src_fault_libcofault_preload_la_LDFLAGS = -module -avoid-version -shared \

@@ -6,8 +6,8 @@
  * It runs inside arbitrary, often multithreaded and forking programs, in
  * every mmap() they make, including glibc's own and those made while the
  * dynamic linker is still starting them: so no locks (nothing for fork() to
- * catch held), no malloc and no stdio on any path, errno preserved, and
- * recursion through dlsym() guarded. Environment, read once at load:
+ * catch held), no malloc and no stdio streams on any path, errno preserved,
+ * and recursion through dlsym() guarded. Environment, read once at load:
  *   COFAULT_PRELOAD_ANY_FUSE=1  any FUSE mount, not only fuse.cofault ones
  *   COFAULT_PRELOAD_MOUNT=DIR   only files of the filesystem holding DIR
  *   COFAULT_PRELOAD_DEBUG=1     one line on stderr per file mapping
@@ -29,10 +29,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fault/dev.h"
+#include "fault/mountinfo.h"
 
 #define PRELOAD_EXPORT __attribute__((visibility("default")))
 
@@ -140,112 +140,21 @@ static void preload_cache_put(dev_t dev, enum preload_verdict v)
 	}
 }
 
-/* Write a decimal number into buf (at least 21 bytes); returns its end. */
-static char *preload_utoa(char *buf, unsigned long long v)
-{
-	char tmp[21];
-	int n = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n > 0)
-		*buf++ = tmp[--n];
-	*buf = '\0';
-	return buf;
-}
-
-/*
- * One line of /proc/self/mountinfo (NUL-terminated, modified in place):
- * 1 if it is dev's mount and a cofault one, 0 if dev's and not cofault, -1
- * if another device's. Format (proc(5)): id parent MAJ:MIN root mountpoint
- * options [optional fields...] - fstype source superoptions.
- */
-static int preload_mountinfo_line(char *line, const char *majmin)
-{
-	char *field[64], *save = NULL, *tok;
-	int n = 0, i;
-	const char *fstype, *source;
-
-	for (tok = strtok_r(line, " ", &save); tok && n < 64;
-	     tok = strtok_r(NULL, " ", &save))
-		field[n++] = tok;
-	if (n < 3 || strcmp(field[2], majmin) != 0)
-		return -1;
-	for (i = 6; i < n && strcmp(field[i], "-") != 0; i++)
-		;
-	if (i + 2 >= n)
-		return 0;
-	fstype = field[i + 1];
-	source = field[i + 2];
-	/*
-	 * The daemon mounts with subtype "cofault" (fstype fuse.cofault); a
-	 * kernel or mount helper without subtypes leaves plain "fuse" and the
-	 * fsname as the source.
-	 */
-	if (strcmp(fstype, "fuse.cofault") == 0)
-		return 1;
-	if ((strcmp(fstype, "fuse") == 0 || strcmp(fstype, "fuseblk") == 0) &&
-	    strcmp(source, "cofault") == 0)
-		return 1;
-	return 0;
-}
-
-/*
- * Is dev a cofault mount? Reads /proc/self/mountinfo in a fixed buffer;
- * a line longer than it (huge option strings) is skipped, which can only
- * turn a cofault mount into a plain-mmap one.
- */
+/* Is dev a cofault mount, says /proc/self/mountinfo? */
 static enum preload_verdict preload_classify_mount(dev_t dev)
 {
-	char buf[8192], majmin[48], *p, *line, *nl;
-	size_t have = 0, rest;
-	bool skipping = false;
-	ssize_t n;
 	int fd, r;
-	enum preload_verdict v = PRELOAD_NOT_COFAULT;
-
-	p = preload_utoa(majmin, major(dev));
-	*p++ = ':';
-	preload_utoa(p, minor(dev));
 
 	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return PRELOAD_UNREADABLE;
-	for (;;) {
-		n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			v = PRELOAD_UNREADABLE;
-			break;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-		line = buf;
-		while ((nl = memchr(line, '\n', (size_t)(buf + have - line)))) {
-			*nl = '\0';
-			r = skipping ? -1
-				     : preload_mountinfo_line(line, majmin);
-			skipping = false;
-			if (r >= 0) {
-				v = r ? PRELOAD_SELECTED : PRELOAD_NOT_COFAULT;
-				goto out_close;
-			}
-			line = nl + 1;
-		}
-		rest = (size_t)(buf + have - line);
-		if (rest == sizeof(buf) - 1) {
-			skipping = true;
-			rest = 0;
-		}
-		memmove(buf, line, rest);
-		have = rest;
-	}
-out_close:
+	r = fault_mountinfo_find(fd, dev);
 	close(fd);
-	return v;
+	if (r < 0)
+		return PRELOAD_UNREADABLE;
+	/* Absent: a line too long to read, or unmounted meanwhile. */
+	return r == FAULT_MOUNT_COFAULT ? PRELOAD_SELECTED
+					: PRELOAD_NOT_COFAULT;
 }
 
 /* Should fd's mapping go to the device? The verdict, cached per st_dev. */

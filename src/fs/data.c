@@ -87,6 +87,7 @@ struct data {
 	uint32_t block; /* fragment granularity, divides chunk_size */
 	uint64_t tick;
 	bool stop;
+	bool aborted; /* data_abort: readers stop waiting */
 	pthread_t *threads;
 	unsigned int nthreads;
 	struct data_stats stats;
@@ -829,7 +830,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		uint64_t to = off + len - c->off;
 
 		while ((c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING) &&
-		       !w->interrupted) {
+		       !w->interrupted && !d->aborted) {
 			w->chunk = c;
 			pthread_cond_wait(&c->cond, &d->lock);
 		}
@@ -839,7 +840,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 			goto out_unpin;
 		}
 		if (c->state != CHUNK_READY) {
-			err = -EINTR;
+			err = d->aborted && !w->interrupted ? -EIO : -EINTR;
 			goto out_unpin;
 		}
 		if (to > c->len)
@@ -872,6 +873,21 @@ void data_read_release(struct data *d, struct data_read *r)
 		chunk_unref(d, r->pins[i]);
 	pthread_mutex_unlock(&d->lock);
 	r->npins = 0;
+}
+
+void data_abort(struct data *d)
+{
+	size_t b;
+
+	pthread_mutex_lock(&d->lock);
+	d->aborted = true;
+	for (b = 0; b < d->nbuckets; b++) {
+		struct chunk *c;
+
+		for (c = d->table[b]; c; c = c->hnext)
+			pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
 }
 
 void data_get_stats(struct data *d, struct data_stats *st)

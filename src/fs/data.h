@@ -87,6 +87,10 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	      struct data_wait *w, struct data_read *r);
 void data_read_release(struct data *d, struct data_read *r);
 
+/* Stopping: every reader waiting now or later gets -EIO at once. Fetches
+ * in progress are left to the origin client's own abort. */
+void data_abort(struct data *d);
+
 /* Counters for `cofault` status output and tests. */
 struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;

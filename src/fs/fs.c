@@ -34,6 +34,7 @@ struct fs {
 	uid_t uid;
 	gid_t gid;
 	time_t mount_time;
+	bool served; /* fs_run mounted it: counters are worth a line */
 };
 
 /* An open directory: the entries as they were at opendir, so offsets stay
@@ -735,7 +736,7 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	dopts.chunk_size = o->chunk_size;
 	dopts.fetch_threads = o->fetch_threads;
 	dopts.max_memory = o->max_memory;
-	dopts.error_holddown_ms = 250;
+	dopts.error_holddown_ms = 1000;
 	err = data_new(&dopts, &fs->data);
 	if (err)
 		goto out_disk;
@@ -771,7 +772,7 @@ void fs_free(struct fs *fs)
 
 	if (!fs)
 		return;
-	if (fs->data) {
+	if (fs->data && fs->served) {
 		data_get_stats(fs->data, &st);
 		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
 			 "%llu, memory hits %llu, disk hits %llu, errors %llu",
@@ -793,6 +794,9 @@ void fs_free(struct fs *fs)
 
 struct fs_ready {
 	struct fs *fs;
+	/* Set when the session loop has returned: libfuse then resets the
+	 * session's "exited" flag, so that alone cannot end the watch. */
+	int loop_done;
 	const char *mountpoint;
 	void (*ready)(void *arg, int err, const char *msg);
 	void *arg;
@@ -838,6 +842,18 @@ static void *fs_ready_thread(void *arg)
 	if (stat(r->mountpoint, &st) == 0) {
 		fs_tune_readahead(r->fs, &st);
 		r->ready(r->arg, 0, NULL);
+		/*
+		 * Then watch for the session's end (unmount, or SIGTERM,
+		 * which libfuse's handler turns into fuse_session_exit): the
+		 * loop returns only once every request is answered, so
+		 * readers waiting on the origin are answered now rather
+		 * than after the origin timeout.
+		 */
+		while (!fuse_session_exited(r->fs->se) &&
+		       !__atomic_load_n(&r->loop_done, __ATOMIC_ACQUIRE))
+			usleep(100 * 1000);
+		store_abort(r->fs->store);
+		data_abort(r->fs->data);
 	} else {
 		char msg[128];
 		int err = -errno;
@@ -891,6 +907,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 		ready(arg, err, "mounting failed (see the message above)");
 		goto out_signals;
 	}
+	fs->served = true;
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		err = -ENOMEM;
@@ -898,6 +915,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 		goto out_unmount;
 	}
 	rd.fs = fs;
+	rd.loop_done = 0;
 	rd.mountpoint = mountpoint;
 	rd.ready = ready;
 	rd.arg = arg;
@@ -913,6 +931,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	err = fuse_session_loop_mt(fs->se, lc);
 	if (err > 0)
 		err = 0; /* a signal ended the loop: a clean stop */
+	__atomic_store_n(&rd.loop_done, 1, __ATOMIC_RELEASE);
 	pthread_join(rd_thread, NULL);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:

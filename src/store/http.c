@@ -37,6 +37,7 @@ struct http_pool {
 	CURL **idle; /* handles not in use; their connections stay cached */
 	size_t nidle;
 	size_t cap;
+	int aborted; /* atomic: set once by http_pool_abort */
 };
 
 /* State of one attempt, reached from the libcurl callbacks. */
@@ -63,6 +64,23 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 	struct http_pool *p = user;
 
 	pthread_mutex_unlock(&p->share_locks[data]);
+}
+
+static bool pool_aborted(struct http_pool *p)
+{
+	return __atomic_load_n(&p->aborted, __ATOMIC_ACQUIRE);
+}
+
+void http_pool_abort(struct http_pool *p)
+{
+	__atomic_store_n(&p->aborted, 1, __ATOMIC_RELEASE);
+}
+
+/* libcurl calls this often during a transfer: the way to cut it short. */
+static int xferinfo_cb(void *user, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	return pool_aborted(user) ? 1 : 0;
 }
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
@@ -441,6 +459,9 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
 	if (q->head)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (q->range_len) {
@@ -538,6 +559,14 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	*err = 0;
 	res = ATTEMPT_OK;
 out:
+	if (r->status) {
+		char *eff = NULL;
+		size_t ql = strcspn(q->url, "?#");
+
+		curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
+		r->redirected_to_dir = eff && ql && q->url[ql - 1] != '/' &&
+				       eff[0] && eff[strcspn(eff, "?#") - 1] == '/';
+	}
 	return res;
 }
 
@@ -562,7 +591,11 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		enum attempt_result res;
 		uint64_t backoff, cap;
 
-		if (now >= deadline) {
+		if (now >= deadline)
+			break;
+		if (pool_aborted(p)) {
+			snprintf(r->error, sizeof(r->error), "stopping");
+			err = -ECANCELED;
 			break;
 		}
 		res = attempt(p, h, q, r, deadline - now, &err);
@@ -571,8 +604,13 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 			pool_put(p, h);
 			return 0;
 		}
-		if (res == ATTEMPT_FAIL)
+		if (res == ATTEMPT_FAIL || pool_aborted(p)) {
+			if (pool_aborted(p)) {
+				snprintf(r->error, sizeof(r->error), "stopping");
+				err = -ECANCELED;
+			}
 			break;
+		}
 		/* Full jitter (AWS architecture blog's scheme): spreads the
 		 * retries of many readers hitting one failing origin. */
 		cap = HTTP_BACKOFF_BASE_MS << (tries < 5 ? tries : 5);

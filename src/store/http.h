@@ -25,6 +25,9 @@ struct http_pool_opts {
 
 int http_pool_new(const struct http_pool_opts *o, struct http_pool **out);
 void http_pool_free(struct http_pool *p);
+/* Fail every transfer in progress and every later one with -ECANCELED;
+ * any thread, any time before http_pool_free. */
+void http_pool_abort(struct http_pool *p);
 
 /* Where the body of an answer goes. */
 enum http_sink {
@@ -69,6 +72,9 @@ struct http_resp {
 	uint64_t range_start, range_end;
 	int64_t range_total;
 	bool accept_ranges;
+	/* Redirects led from a URL without a final '/' to one with it: the
+	 * server says the name is a directory. */
+	bool redirected_to_dir;
 	char *body; /* GROW sink or error body; free() */
 	size_t body_len; /* bytes received into the sink */
 	char error[256]; /* human reason when the call fails */

@@ -86,6 +86,13 @@ static int httpdir_stat(struct store *s, const char *path,
 		return -ENOMEM;
 	q.url = url;
 	err = http_perform(d->pool, &q, &r);
+	if (!err && r.redirected_to_dir) {
+		/* e.g. nginx answers "/dir" with a 301 to "/dir/". */
+		snprintf(r.error, sizeof(r.error),
+			 "this names a directory; mount its URL with a "
+			 "trailing '/'");
+		err = -EISDIR;
+	}
 	if (err) {
 		httpdir_fail(d, "HEAD", path, &r, err);
 		goto out;
@@ -216,6 +223,11 @@ static int httpdir_read(struct store *s, const char *path, const char *etag,
 	return err;
 }
 
+static void httpdir_abort(struct store *s)
+{
+	http_pool_abort(to_httpdir(s)->pool);
+}
+
 static const char *httpdir_describe(struct store *s)
 {
 	return to_httpdir(s)->shown;
@@ -239,6 +251,7 @@ static const struct store_ops httpdir_ops = {
 	.stat = httpdir_stat,
 	.list = httpdir_list,
 	.read = httpdir_read,
+	.abort = httpdir_abort,
 	.describe = httpdir_describe,
 	.destroy = httpdir_destroy,
 };

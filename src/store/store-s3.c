@@ -622,6 +622,11 @@ static const char *store_s3_describe(struct store *st)
 	return to_s3(st)->desc;
 }
 
+static void store_s3_abort(struct store *st)
+{
+	http_pool_abort(to_s3(st)->pool);
+}
+
 static void store_s3_destroy(struct store *st)
 {
 	struct store_s3 *s = to_s3(st);
@@ -645,6 +650,7 @@ static const struct store_ops store_s3_ops = {
 	.list = store_s3_list,
 	.read = store_s3_read,
 	.describe = store_s3_describe,
+	.abort = store_s3_abort,
 	.destroy = store_s3_destroy,
 };
 

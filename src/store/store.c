@@ -21,6 +21,12 @@ int store_open(const struct store_opts *opts, struct store **out)
 	return -EPROTONOSUPPORT;
 }
 
+void store_abort(struct store *s)
+{
+	if (s && s->ops->abort)
+		s->ops->abort(s);
+}
+
 void store_close(struct store *s)
 {
 	if (s)

@@ -58,6 +58,11 @@ struct store_ops {
 	 */
 	int (*read)(struct store *s, const char *path, const char *etag,
 		    void *buf, uint64_t off, size_t len, char *etag_out);
+	/*
+	 * Make every request in progress, and every later one, fail at once
+	 * (the daemon is stopping and must not wait out timeouts).
+	 */
+	void (*abort)(struct store *s);
 	/* A one-line description of the origin for messages, e.g. the URL. */
 	const char *(*describe)(struct store *s);
 	void (*destroy)(struct store *s);
@@ -85,6 +90,7 @@ struct store_opts {
 /* Create the origin for opts->url; *out is set on success. */
 int store_open(const struct store_opts *opts, struct store **out);
 void store_close(struct store *s);
+void store_abort(struct store *s);
 
 /*
  * The reason for the last failure on this thread, for one-line messages

@@ -11,12 +11,16 @@ TIMEOUT_S=3
 # EIO must come within --timeout plus this much (ms) for slack.
 SLACK_MS=3000
 
-# Back to normal. The daemon answers readers of a chunk that just failed
-# with the same error for a moment (so the kernel's immediate retry does
-# not wait out the timeout again), so give that time to pass.
+# The daemon answers a chunk that just failed with the same error for
+# 1 s (so the kernel's page-by-page retry of a failed readahead or fault
+# does not wait out the timeout a second time); "back" reads come after
+# that.
+HOLDDOWN_S=1.1
+
+# Back to normal, once the hold-down has passed.
 origin_ok() {
 	cf_origin_set
-	sleep 0.5
+	sleep "$HOLDDOWN_S"
 }
 
 # expect_eio WHAT FILE OFFSET LENGTH: one pread fails with EIO in time.
@@ -55,12 +59,6 @@ expect_data() {
 	esac
 }
 
-# The daemon answers a chunk that just failed with the same error for
-# 250 ms (so the kernel's immediate page-by-page retry of a failed
-# readahead does not wait out the timeout a second time); "back" reads
-# come after that.
-HOLDDOWN_S=0.3
-
 check_down_and_back() {
 	expect_data "before" "$MNT/warm" 0 65536
 	cf_origin_stop
@@ -73,13 +71,11 @@ check_down_and_back() {
 	cf_origin_set stall=1
 	expect_eio "origin stalled" "$MNT/b" $((3 * MiB)) 65536
 	origin_ok
-	sleep "$HOLDDOWN_S"
 	expect_data "stall lifted" "$MNT/b" $((3 * MiB)) 65536
 
 	cf_origin_set down=1
 	expect_eio "origin dropping connections" "$MNT/c" $((2 * MiB)) 4096
 	origin_ok
-	sleep "$HOLDDOWN_S"
 	expect_data "origin answering again" "$MNT/c" $((2 * MiB)) 4096
 	cf_log "down, stall, recovery: ok"
 }
