@@ -176,7 +176,11 @@ static void chunk_drop_buf(struct data *d, struct chunk *c)
 {
 	if (!c->buf)
 		return;
-	if (!c->frag && d->nspare < d->spare_cap)
+	/* Spares count against --max-memory like chunks: keep one only
+	 * while chunks and spares together stay within it. */
+	if (!c->frag && d->nspare < d->spare_cap &&
+	    d->mem_used + (d->nspare + 1) * (uint64_t)d->o.chunk_size <=
+		    d->o.max_memory)
 		d->spare[d->nspare++] = c->buf;
 	else
 		free(c->buf);
@@ -224,6 +228,14 @@ static void chunk_unref(struct data *d, struct chunk *c)
  * Caller holds d->lock. Returns true when the budget now allows it. */
 static bool data_make_room(struct data *d, size_t need)
 {
+	/* A spare buffer is memory already counted: use it before evicting
+	 * (the caller takes one), and free the rest while over budget. */
+	while (d->nspare > 1 &&
+	       d->mem_used + d->nspare * (uint64_t)d->o.chunk_size + need >
+		       d->o.max_memory)
+		free(d->spare[--d->nspare]);
+	if (d->nspare && need <= d->o.chunk_size)
+		need = 0;
 	while (d->mem_used + need > d->o.max_memory && d->lru.head) {
 		struct chunk *c = d->lru.head;
 
