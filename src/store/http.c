@@ -423,6 +423,7 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	char range[64];
 	struct curl_slist *hdrs = NULL, *it;
 	char ifm[STORE_ETAG_MAX + 16];
+	char detail[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	enum attempt_result res = ATTEMPT_FAIL;
 
@@ -455,6 +456,7 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, q->no_follow ? 0L : 1L);
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -484,6 +486,8 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	}
 
 	rc = curl_easy_perform(h);
+	/* The buffer is ours only during the call. */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	/* Signing material must not outlive the request inside the handle. */
 	if (q->aws_sigv4)
 		curl_easy_setopt(h, CURLOPT_USERPWD, "");
@@ -510,8 +514,17 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 		goto out;
 	}
 	if (rc != CURLE_OK) {
+		/* libcurl's own words say more ("self-signed certificate",
+		 * "Failed to connect to 127.0.0.1 port 1"); they name the
+		 * host, never userinfo or headers. */
 		snprintf(r->error, sizeof(r->error), "%s",
-			 curl_easy_strerror(rc));
+			 detail[0] ? detail : curl_easy_strerror(rc));
+		if (rc == CURLE_PEER_FAILED_VERIFICATION ||
+		    rc == CURLE_SSL_CACERT_BADFILE)
+			snprintf(r->error, sizeof(r->error),
+				 "TLS certificate not trusted (%.150s); "
+				 "--insecure skips the check",
+				 detail[0] ? detail : curl_easy_strerror(rc));
 		if (rc == CURLE_PARTIAL_FILE)
 			snprintf(r->error, sizeof(r->error),
 				 "truncated body (connection closed before Content-Length)");

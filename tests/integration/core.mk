@@ -2,6 +2,7 @@
 # persistent chunk cache through real mounts.
 core_integration_tests = \
 	tests/integration/change.sh \
+	tests/integration/tls.sh \
 	tests/integration/cache.sh
 TESTS += $(core_integration_tests)
 dist_check_SCRIPTS += $(core_integration_tests)
