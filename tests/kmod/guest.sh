@@ -9,6 +9,12 @@ set -u
 
 S=/run/cofault-test
 export TMPDIR=$S/tmp HOME=$S
+# With --enable-sanitizers the test programs are ASan builds. Here they
+# must see SIGBUS themselves (the daemon-death check expects to die of
+# it, ASan would catch it and exit 1), and run behind the preloaded shim,
+# which is built without sanitizers.
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_sigbus=0:verify_asan_link_order=0
+export ASAN_OPTIONS
 CFTEST=$COFAULT_BUILDDIR/tests/kmod/cftest
 DELAYFS=$COFAULT_BUILDDIR/tests/kmod/delayfs
 ORIGIN=$COFAULT_SRCDIR/tests/tools/slow_origin.py
