@@ -4,15 +4,18 @@
 #   scripts/setup.sh              packages + build
 #   scripts/setup.sh --deps-only  packages only (what CI uses)
 #   scripts/setup.sh --no-kernels skip the QEMU kernels (kernel-module tests)
+#   scripts/setup.sh --bench      also the peers bench/compare.sh measures
 set -euo pipefail
 
 deps_only=no
 kernels=yes
+bench=no
 for arg in "$@"; do
 	case "$arg" in
 	--deps-only) deps_only=yes ;;
 	--no-kernels) kernels=no ;;
-	-h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+	--bench) bench=yes ;;
+	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
 	*) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
 	esac
 done
@@ -36,6 +39,8 @@ kernel_packages=(
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
 )
 [ "$kernels" = yes ] && packages+=("${kernel_packages[@]}")
+# What a user would mount instead, for bench/compare.sh.
+[ "$bench" = yes ] && packages+=(rclone httpdirfs httpfs2)
 
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update
