@@ -13,7 +13,8 @@
 # --vfs-cache-mode full), httpdirfs (--cache) and httpfs2 (one file per
 # mount, no cache). Every workload verifies the bytes it read, outside the
 # timed part. Needs root (dropping the page cache, unmounting peers).
-# MOUNT_OPTS (environment) adds options to every cofault mount.
+# MOUNT_OPTS (environment) adds options to every cofault mount; LOG_DIR
+# (environment), an existing directory, keeps the cofault daemons' logs.
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 export top_srcdir
@@ -38,6 +39,7 @@ SMALL_FILES=1000
 SLOW_READS=400
 SLOW_THREADS=8
 MAX_MEMORY=256M
+SEQ_REPS=${SEQ_REPS:-3}
 # No peer may hang the run: every timed step is bounded.
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 MOUNT_OPTS=${MOUNT_OPTS:-}
@@ -271,6 +273,9 @@ unmount_tool() {
 	local tool=$1
 	if [ "$tool" = cofault ]; then
 		cf_unmount "$MNT"
+		# The daemon logs its data-path counters at unmount.
+		[ -z "${LOG_DIR:-}" ] || cp "$T/cofault-$(basename "$MNT").log" \
+			"$LOG_DIR/cofault-$CUR_WL-$(basename "$MNT").log" || true
 	else
 		timeout 30 umount "$MNT" || timeout 30 umount -l "$MNT" ||
 			cf_fail "$tool: cannot unmount $MNT"
@@ -351,7 +356,7 @@ daemon_hwm_mib() {
 # filled, page cache dropped, so the data can only come from the tool's
 # own cache on disk (not from its memory). For cofault also cat of its
 # cache files after the same drop, the disk's limit.
-bench_seq() {
+bench_seq_once() {
 	local tool=$1 v cf mark
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
@@ -372,9 +377,43 @@ bench_seq() {
 		# offsets: it hashes like the original when complete.
 		# shellcheck disable=SC2086 # the cache's files
 		[ "$(cat $cf | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
-			CAT_MIBS="$CAT_MIBS (cache file differs)"
+			CAT_MIBS=WRONG
 	fi
 	unmount_tool "$tool"
+}
+
+# Sequential figures move most with the machine's load: the median of
+# SEQ_REPS runs, each on fresh mounts and caches (all samples are logged).
+# shellcheck disable=SC2086 # lists of samples, split on purpose
+bench_seq() {
+	local tool=$1 _ cold='' warm='' cat='' peak=''
+	for _ in $(seq "$SEQ_REPS"); do
+		bench_seq_once "$tool"
+		cold="$cold ${R[$tool,cold]}"
+		warm="$warm ${R[$tool,warm]}"
+		[ "$tool" = cofault ] || continue
+		cat="$cat $CAT_MIBS"
+		peak="$peak $PEAK_MIB"
+	done
+	cf_log "$tool cold MiB/s:$cold; warm:$warm"
+	R[$tool,cold]=$(median $cold)
+	R[$tool,warm]=$(median $warm)
+	if [ "$tool" = cofault ]; then
+		cf_log "cat of the cache MiB/s:$cat; peak RSS MiB:$peak"
+		CAT_MIBS=$(median $cat)
+		# The worst of the peaks: a bound is about the worst case.
+		PEAK_MIB=$(printf '%s\n' $peak | sort -n | tail -n 1)
+	fi
+}
+
+# median VALUE...: the middle one; anything not a number (a failure) wins,
+# so a wrong or failed run is never hidden by the others.
+median() {
+	local v
+	for v in "$@"; do
+		numeric "$v" || { echo "$v"; return 0; }
+	done
+	printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"
 }
 
 time_seq_cat() {
@@ -422,11 +461,19 @@ bench_small() {
 	unmount_tool "$tool"
 }
 
+# One sample is one request: the median of three fresh mounts.
 bench_ttfb() {
-	local tool=$1
-	fresh "$tool" "$NGINX_URL"
-	read_with "$tool" ttfb ttfb "$FILE" "$DATA"
-	unmount_tool "$tool"
+	local tool=$1 _ all=
+	for _ in 1 2 3; do
+		fresh "$tool" "$NGINX_URL"
+		read_with "$tool" ttfb ttfb "$FILE" "$DATA"
+		unmount_tool "$tool"
+		all="$all ${R[$tool,ttfb]}"
+		numeric "${R[$tool,ttfb]}" || return 0
+	done
+	# shellcheck disable=SC2086 # three numbers
+	R[$tool,ttfb]=$(printf '%s\n' $all | sort -n | sed -n 2p)
+	cf_log "$tool ttfb ms:$all"
 }
 
 bench_slowseq() {
@@ -570,7 +617,7 @@ print_table() {
 		mmap) label="mmap random pages cold, pages/s" ;;
 		rec64) label="${REC_PROCS} procs mmap 64K records, MiB/s" ;;
 		small) label="${SMALL_FILES}x4K: ls -l + read all, s" ;;
-		ttfb) label="time to first 4K, ms" ;;
+		ttfb) label="time to first 4K (median of 3), ms" ;;
 		slowseq) label="+${DELAY_MS}ms: cold sequential, MiB/s" ;;
 		slowrand) label="+${DELAY_MS}ms: ${SLOW_THREADS} threads 4K pread, IOPS" ;;
 		esac
@@ -625,6 +672,7 @@ CAT_MIBS='-'
 for wl in $WORKLOADS; do
 	for t in $TOOLS; do
 		cf_log "$wl: $t"
+		CUR_WL=$wl
 		"bench_$wl" "$t"
 	done
 done
