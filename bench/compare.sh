@@ -21,6 +21,7 @@ export top_srcdir
 : "${top_builddir:=$top_srcdir}"
 export top_builddir
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/bench/lib.sh"
 # shellcheck disable=SC2034 # read by lib.sh
 CF_NAME=compare
 
@@ -54,19 +55,9 @@ declare -A R # R[tool,workload] = the table cell
 # The big random file (shared with http-seq.sh) and a directory of small
 # files, made once: real data, not sparse.
 prepare_data() {
-	local f=$DATA_DIR/data-${SIZE_MIB}M i
-	mkdir -p "$DATA_DIR"
-	if [ ! -f "$f.sha256" ] ||
-		[ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
-		cf_log "generating $f (once)"
-		head -c $((SIZE_MIB * MiB)) /dev/urandom >"$f.tmp"
-		mv "$f.tmp" "$f"
-		cf_sha "$f" >"$f.sha256"
-	fi
-	DATA=$f
-	DATA_SHA=$(cat "$f.sha256")
-	DATA_NAME=$(basename "$f")
-	DATA_BYTES=$((SIZE_MIB * MiB))
+	local f i
+	bench_big_file "$DATA_DIR" "$SIZE_MIB"
+	f=$DATA
 	SLOW_PEER_SHA=$(head -c $((SLOW_PEER_MIB * MiB)) "$f" | sha256sum |
 		cut -d' ' -f1)
 	SMALL=$DATA_DIR/small-${SMALL_FILES}x4k

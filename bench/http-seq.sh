@@ -26,6 +26,7 @@ export top_srcdir
 : "${top_builddir:=$top_srcdir}"
 export top_builddir
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/bench/lib.sh"
 # shellcheck disable=SC2034 # read by lib.sh
 CF_NAME=http-seq
 
@@ -35,22 +36,8 @@ MiB=1048576
 RANDOM_READS=2000
 CACHE_DIR=${TMPDIR:-/tmp}/cofault-bench
 
-# The random file, made once: real data, not sparse, so nothing on the
-# way can shortcut zeros.
 prepare_data() {
-	local f=$CACHE_DIR/data-${SIZE_MIB}M
-	mkdir -p "$CACHE_DIR"
-	if [ ! -f "$f.sha256" ] ||
-		[ "$(stat -c %s "$f" 2>/dev/null)" != $((SIZE_MIB * MiB)) ]; then
-		cf_log "generating $f (once)"
-		head -c $((SIZE_MIB * MiB)) /dev/urandom >"$f.tmp"
-		mv "$f.tmp" "$f"
-		cf_sha "$f" >"$f.sha256"
-	fi
-	DATA=$f
-	DATA_SHA=$(cat "$f.sha256")
-	DATA_NAME=$(basename "$f")
-	DATA_BYTES=$((SIZE_MIB * MiB))
+	bench_big_file "$CACHE_DIR" "$SIZE_MIB"
 }
 
 drop_caches() {

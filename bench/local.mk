@@ -10,3 +10,4 @@ EXTRA_DIST += bench/interrupt-cost.sh
 # bench/compare.sh: cofault beside rclone, httpdirfs and httpfs2, with
 # bench/delay-proxy.py for the slow origin; method in bench/README.md.
 EXTRA_DIST += bench/compare.sh bench/delay-proxy.py bench/README.md
+EXTRA_DIST += bench/lib.sh

@@ -188,18 +188,21 @@ cf_find_nginx() {
 	fi
 }
 
-# cf_nginx_start ROOT [json]: serve ROOT with autoindex (HTML, or JSON when
-# the second argument is "json"). Sets NGINX_PORT, NGINX_URL (ending in /),
+# cf_nginx_start ROOT [json] [CERT KEY]: serve ROOT with autoindex (HTML,
+# or JSON when the second argument is "json"), over HTTPS with the PEM
+# certificate and key when given. Sets NGINX_PORT, NGINX_URL (ending in /),
 # NGINX_ACCESS_LOG and NGINX_PID. Everything nginx writes stays under $T.
 cf_nginx_start() {
-	local root=$1 fmt=${2:-html} bin dir _ port
+	local root=$1 fmt=${2:-html} cert=${3:-} key=${4:-} bin dir _ port
+	local scheme=http
 	bin=$(cf_find_nginx)
 	[ -n "$bin" ] || cf_skip "no nginx"
 	dir=$T/nginx.$$.$RANDOM
 	mkdir -p "$dir/tmp"
 	for _ in 1 2 3 4 5; do
 		port=$(cf_free_port)
-		cf_nginx_conf "$dir" "$root" "$port" "$fmt" >"$dir/nginx.conf"
+		cf_nginx_conf "$dir" "$root" "$port" "$fmt" "$cert" "$key" \
+			>"$dir/nginx.conf"
 		# nginx reads $NGINX as sockets inherited from an old binary.
 		env -u NGINX "$bin" -p "$dir" -c "$dir/nginx.conf" \
 			-e "$dir/error.log" 2>>"$T/nginx-start.log" &
@@ -215,7 +218,8 @@ cf_nginx_start() {
 		cf_fail "nginx did not start: $(cat "$dir/error.log" 2>/dev/null)"
 	kill -0 "$NGINX_PID" || cf_fail "nginx exited"
 	NGINX_PORT=$port
-	NGINX_URL=http://127.0.0.1:$port/
+	[ -z "$cert" ] || scheme=https
+	NGINX_URL=$scheme://127.0.0.1:$port/
 	NGINX_ACCESS_LOG=$dir/access.log
 	ln -sf "$dir/error.log" "$T/nginx-error.log"
 }
@@ -223,7 +227,10 @@ cf_nginx_start() {
 cf_nginx_up() { kill -0 "$1" && cf_port_open "$2"; }
 
 cf_nginx_conf() {
-	local dir=$1 root=$2 port=$3 fmt=$4
+	local dir=$1 root=$2 port=$3 fmt=$4 cert=${5:-} key=${6:-} tls=
+	[ -z "$cert" ] || tls="ssl;
+		ssl_certificate $cert;
+		ssl_certificate_key $key"
 	cat <<EOF
 daemon off;
 master_process off;
@@ -243,7 +250,7 @@ http {
 	sendfile on;
 	keepalive_requests 100000;
 	server {
-		listen 127.0.0.1:$port;
+		listen 127.0.0.1:$port ${tls:-};
 		root $root;
 		location / {
 			autoindex on;

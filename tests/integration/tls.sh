@@ -7,47 +7,17 @@
 
 cf_init
 command -v openssl >/dev/null 2>&1 || cf_skip "no openssl"
-bin=$(cf_find_nginx)
-[ -n "$bin" ] || cf_skip "no nginx"
-
 www=$T/www
-dir=$T/nginx-tls
-mkdir -p "$www" "$dir/tmp"
+dir=$T/tls
+mkdir -p "$www" "$dir"
 cf_random_file "$www/f" $((3 * 1048576 + 17))
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 \
 	-keyout "$dir/key.pem" -out "$dir/cert.pem" 2>"$T/openssl.log" ||
 	cf_skip "openssl cannot make a certificate: $(cat "$T/openssl.log")"
 
-port=$(cf_free_port)
-cat >"$dir/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 64; }
-http {
-	access_log $dir/access.log;
-	client_body_temp_path $dir/tmp/body;
-	proxy_temp_path $dir/tmp/proxy;
-	fastcgi_temp_path $dir/tmp/fastcgi;
-	uwsgi_temp_path $dir/tmp/uwsgi;
-	scgi_temp_path $dir/tmp/scgi;
-	server {
-		listen 127.0.0.1:$port ssl;
-		ssl_certificate $dir/cert.pem;
-		ssl_certificate_key $dir/key.pem;
-		root $www;
-		autoindex on;
-	}
-}
-CONF
-env -u NGINX "$bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
-	2>>"$T/nginx-start.log" &
-CF_PIDS="$CF_PIDS $!"
-cf_wait_until 10 cf_port_open "$port" || cf_fail "nginx (TLS) did not start"
-url=https://127.0.0.1:$port/
+cf_nginx_start "$www" html "$dir/cert.pem" "$dir/key.pem"
+url=$NGINX_URL
 
 # Default: verified, refused, nothing mounted.
 mkdir -p "$T/m1"
