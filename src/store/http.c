@@ -443,6 +443,10 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* The pool's bound: keep-alive connections cached in the share. */
+	if (p->opts.max_connections)
+		curl_easy_setopt(h, CURLOPT_MAXCONNECTS,
+				 (long)p->opts.max_connections);
 	/* Fewer, larger write callbacks for chunk-sized bodies. */
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
