@@ -103,17 +103,11 @@ bench_curl() {
 }
 
 bench_nullfs() {
-	local nf=$top_builddir/bench/nullfs mnt=$T/nullfs us pid want
-	if [ ! -x "$nf" ]; then
-		cf_log "skipping nullfs: build it with 'make bench/nullfs'"
-		return 0
-	fi
-	mkdir -p "$mnt"
-	CF_MOUNTS="$CF_MOUNTS $mnt"
-	"$nf" --size="$DATA_BYTES" "$mnt" -f 2>"$T/nullfs.log" &
-	pid=$!
-	CF_PIDS="$CF_PIDS $pid"
-	cf_wait_until 10 cf_is_mounted "$mnt" || cf_fail "nullfs did not mount"
+	local nf mnt us pid want
+	bench_nullfs_mount || return 0
+	nf=$NULLFS_BIN
+	mnt=$NULLFS_MNT
+	pid=$NULLFS_PID
 	us=$(time_read "$mnt/data")
 	want=$("$nf" --size="$DATA_BYTES" --dump | sha256sum | cut -d' ' -f1)
 	verify "$mnt/data" "$want"

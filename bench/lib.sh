@@ -19,3 +19,22 @@ bench_big_file() {
 	DATA_NAME=$(basename "$f")
 	DATA_BYTES=$((mib * 1048576))
 }
+
+# bench_nullfs_mount: mount bench/nullfs serving DATA_BYTES on $T/nullfs.
+# Sets NULLFS_BIN, NULLFS_MNT and NULLFS_PID; returns 1 (with a message) when nullfs
+# is not built.
+bench_nullfs_mount() {
+	NULLFS_BIN=$top_builddir/bench/nullfs
+	NULLFS_MNT=$T/nullfs
+	if [ ! -x "$NULLFS_BIN" ]; then
+		cf_log "no nullfs: build it with 'make bench/nullfs'"
+		return 1
+	fi
+	mkdir -p "$NULLFS_MNT"
+	CF_MOUNTS="$CF_MOUNTS $NULLFS_MNT"
+	"$NULLFS_BIN" --size="$DATA_BYTES" "$NULLFS_MNT" -f 2>"$T/nullfs.log" &
+	NULLFS_PID=$!
+	CF_PIDS="$CF_PIDS $NULLFS_PID"
+	cf_wait_until 10 cf_is_mounted "$NULLFS_MNT" ||
+		cf_fail "nullfs did not mount"
+}

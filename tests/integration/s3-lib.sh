@@ -130,3 +130,20 @@ s3_env_creds() {
 	export AWS_SHARED_CREDENTIALS_FILE=$T/no-credentials
 	export AWS_CONFIG_FILE=$T/no-config
 }
+
+# s3_seed_awkward BASE: upload the $AWKWARD keys under awk/ in bucket
+# "data" (sources $T/src/awk-N of BASE+N bytes), a "marker dir/" object,
+# and "both", a key that is also a prefix.
+s3_seed_awkward() {
+	local base=$1 i=0 n
+	echo "$AWKWARD" | tr '|' '\n' >"$T/awkward.names"
+	while IFS= read -r n; do
+		i=$((i + 1))
+		cf_random_file "$T/src/awk-$i" $((base + i))
+		s3_put data "awk/$n" "$T/src/awk-$i"
+	done <"$T/awkward.names"
+	: >"$T/empty"
+	s3_put data "marker dir/" "$T/empty"
+	s3_put data "both" "$T/src/size-1"
+	s3_put data "both/inside" "$T/src/size-1"
+}

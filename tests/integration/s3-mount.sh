@@ -21,17 +21,7 @@ for s in $SIZES; do
 done
 s3_seed_many data "$T/many.expected"
 s3_start data
-echo "$AWKWARD" | tr '|' '\n' >"$T/awkward.names"
-i=0
-while IFS= read -r n; do
-	i=$((i + 1))
-	cf_random_file "$T/src/awk-$i" $((3000 + i))
-	s3_put data "awk/$n" "$T/src/awk-$i"
-done <"$T/awkward.names"
-: >"$T/empty"
-s3_put data "marker dir/" "$T/empty"
-s3_put data "both" "$T/src/size-1"
-s3_put data "both/inside" "$T/src/size-1"
+s3_seed_awkward 3000
 s3_env_creds
 S3_OPTS="--endpoint $S3_ENDPOINT --region $S3_REGION"
 

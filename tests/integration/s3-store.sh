@@ -27,17 +27,7 @@ s3_seed_many data "$T/many.expected"
 s3_start data
 
 # Through the signed front: keys with bytes that must be encoded.
-i=0
-echo "$AWKWARD" | tr '|' '\n' >"$T/awkward.names"
-while IFS= read -r n; do
-	i=$((i + 1))
-	cf_random_file "$T/src/awk-$i" $((1000 + i))
-	s3_put data "awk/$n" "$T/src/awk-$i"
-done <"$T/awkward.names"
-: >"$T/empty"
-s3_put data "marker dir/" "$T/empty"
-s3_put data "both" "$T/src/size-1"
-s3_put data "both/inside" "$T/src/size-1"
+s3_seed_awkward 1000
 
 s3_env_creds
 
