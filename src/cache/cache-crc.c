@@ -47,29 +47,117 @@ static uint32_t crc_sw(uint32_t crc, const unsigned char *p, size_t n)
 	return crc;
 }
 
+/*
+ * Shifting a CRC register over n zero bytes is linear over GF(2): a 32x32
+ * bit matrix, applied here through four 256-entry tables (one per byte of
+ * the register). It lets independent CRCs of consecutive blocks be joined:
+ * crc(A || B) = shift(crc(A), |B|) ^ crc(B), with B's started at zero.
+ */
+struct crc_shift {
+	uint32_t t[4][256];
+};
+
+/* Written once under crc_once, read-only afterwards. */
+static struct crc_shift crc_shift_long, crc_shift_short;
+
+#define CRC_LONG 8192 /* bytes per lane in the long interleaved loop */
+#define CRC_SHORT 256 /* and in the short one */
+
+static uint32_t gf2_times(const uint32_t *mat, uint32_t vec)
+{
+	uint32_t sum = 0;
+
+	for (; vec; vec >>= 1, mat++)
+		if (vec & 1)
+			sum ^= *mat;
+	return sum;
+}
+
+static void gf2_square(uint32_t *sq, const uint32_t *mat)
+{
+	for (int i = 0; i < 32; i++)
+		sq[i] = gf2_times(mat, mat[i]);
+}
+
+/* The tables that shift a register over len zero bytes (a power of 2). */
+static void crc_shift_init(struct crc_shift *s, size_t len)
+{
+	uint32_t a[32], b[32], *cur = a, *next = b, *tmp;
+
+	/* One zero bit: the register shifts right, the polynomial is
+	 * folded in when a one falls out. */
+	a[0] = CRC32C_POLY;
+	for (int i = 1; i < 32; i++)
+		a[i] = 1u << (i - 1);
+	/* Square three times: one zero byte; then once per doubling. */
+	for (size_t bits = 1; bits < len * 8; bits *= 2) {
+		gf2_square(next, cur);
+		tmp = cur;
+		cur = next;
+		next = tmp;
+	}
+	for (uint32_t n = 0; n < 256; n++)
+		for (int k = 0; k < 4; k++)
+			s->t[k][n] = gf2_times(cur, n << (8 * k));
+}
+
+static uint32_t crc_shift(const struct crc_shift *s, uint32_t crc)
+{
+	return s->t[0][crc & 0xff] ^ s->t[1][(crc >> 8) & 0xff] ^
+	       s->t[2][(crc >> 16) & 0xff] ^ s->t[3][crc >> 24];
+}
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
+/*
+ * The crc32 instruction has a latency of three cycles but issues one per
+ * cycle: three independent lanes over consecutive blocks keep it busy,
+ * and the shift tables join them. About three times a single lane.
+ */
 __attribute__((target("sse4.2"))) static uint32_t
 crc_hw(uint32_t crc, const unsigned char *p, size_t n)
 {
-	uint64_t c = crc;
+	uint64_t c0 = crc, c1, c2, w0, w1, w2;
+	size_t lane;
 
 	while (n && ((uintptr_t)p & 7)) {
-		c = _mm_crc32_u8((uint32_t)c, *p++);
+		c0 = _mm_crc32_u8((uint32_t)c0, *p++);
 		n--;
 	}
-	while (n >= 8) {
-		uint64_t w;
+	for (lane = CRC_LONG; lane >= CRC_SHORT; lane = CRC_SHORT) {
+		const struct crc_shift *s =
+			lane == CRC_LONG ? &crc_shift_long : &crc_shift_short;
 
-		memcpy(&w, p, 8);
-		c = _mm_crc32_u64(c, w);
+		while (n >= 3 * lane) {
+			const unsigned char *end = p + lane;
+
+			c1 = c2 = 0;
+			for (; p < end; p += 8) {
+				memcpy(&w0, p, 8);
+				memcpy(&w1, p + lane, 8);
+				memcpy(&w2, p + 2 * lane, 8);
+				c0 = _mm_crc32_u64(c0, w0);
+				c1 = _mm_crc32_u64(c1, w1);
+				c2 = _mm_crc32_u64(c2, w2);
+			}
+			c0 = crc_shift(s, (uint32_t)c0) ^ (uint32_t)c1;
+			c0 = crc_shift(s, (uint32_t)c0) ^ (uint32_t)c2;
+			p += 2 * lane;
+			n -= 3 * lane;
+		}
+		if (lane == CRC_SHORT)
+			break;
+	}
+	while (n >= 8) {
+		memcpy(&w0, p, 8);
+		c0 = _mm_crc32_u64(c0, w0);
 		p += 8;
 		n -= 8;
 	}
 	while (n--)
-		c = _mm_crc32_u8((uint32_t)c, *p++);
-	return (uint32_t)c;
+		c0 = _mm_crc32_u8((uint32_t)c0, *p++);
+	return (uint32_t)c0;
 }
 #endif
 
@@ -87,6 +175,8 @@ static void crc_init(void)
 			crc_table[t][i] =
 				crc_table[0][crc_table[t - 1][i] & 0xff] ^
 				(crc_table[t - 1][i] >> 8);
+	crc_shift_init(&crc_shift_long, CRC_LONG);
+	crc_shift_init(&crc_shift_short, CRC_SHORT);
 	crc_impl = crc_sw;
 #if defined(__x86_64__)
 	__builtin_cpu_init();

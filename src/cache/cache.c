@@ -304,6 +304,44 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	return err;
 }
 
+int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
+		    uint8_t *map)
+{
+	struct cache_chunk_ref refs[256];
+	uint64_t after = UINT64_MAX; /* binds as -1: before chunk 0 */
+	size_t n;
+	int err;
+
+	do {
+		pthread_mutex_lock(&c->db_lock);
+		err = cache_index_chunks_after(&c->fg, obj_id, after, refs,
+					       sizeof(refs) / sizeof(refs[0]),
+					       &n);
+		pthread_mutex_unlock(&c->db_lock);
+		if (err)
+			return err;
+		for (size_t i = 0; i < n; i++) {
+			if (refs[i].obj != obj_id) {
+				n = 0;
+				break;
+			}
+			if (refs[i].idx < nchunks)
+				map[refs[i].idx / 8] |=
+					(uint8_t)(1u << (refs[i].idx % 8));
+			after = refs[i].idx;
+		}
+	} while (n == sizeof(refs) / sizeof(refs[0]));
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->npending; i++) {
+		const struct cache_chunk_ref *r = &c->pending[i].ref;
+
+		if (r->obj == obj_id && r->idx < nchunks)
+			map[r->idx / 8] |= (uint8_t)(1u << (r->idx % 8));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 /* Look in the write queue; caller holds c->lock. */
 static bool cache_pending_find(struct cache *c, uint64_t obj, uint64_t idx,
 			       uint32_t *len, uint32_t *crc)

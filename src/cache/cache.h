@@ -98,6 +98,16 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 		     size_t len);
 
 /*
+ * Mark in map (nchunks bits, bit i of byte i / 8 for chunk i; the caller
+ * zeroes it) the chunks of obj_id that are indexed or queued now. A
+ * snapshot for skipping lookups of chunks certainly not cached: other
+ * processes may add and evict chunks after it is taken, so a set bit is
+ * still checked by cache_chunk_read.
+ */
+int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
+		    uint8_t *map);
+
+/*
  * Store chunk idx of obj_id (len bytes, at most the chunk size). The data
  * is written to the page cache and queued; the eviction thread makes it
  * durable (fdatasync) and only then indexes it, in one transaction per

@@ -45,6 +45,16 @@ uint64_t data_disk_object(struct cache *c, const char *origin,
 	return id;
 }
 
+int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,
+		  uint8_t *map)
+{
+	int err = cache_chunk_map(c, obj, nchunks, map);
+
+	if (err)
+		data_disk_warn("listing an object's chunks", err);
+	return err;
+}
+
 int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 		   size_t len)
 {

@@ -16,6 +16,9 @@ uint64_t data_disk_object(struct cache *c, const char *origin,
 			  const char *path, const char *etag, uint64_t size,
 			  int64_t mtime);
 /* 0 when the chunk was present and verified, else -ENOENT. */
+/* cache_chunk_map, logged on failure; -errno then. */
+int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,
+		  uint8_t *map);
 int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 		   size_t len);
 void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,

@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,15 +20,16 @@
 
 #define DATA_STREAMS 8 /* sequential streams tracked per object */
 #define DATA_MAX_WINDOW 16 /* chunks a stream may prefetch ahead */
+#define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
 
 enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
 
 /*
  * An entry of the chunk table is a whole chunk (what sequential streams
- * fetch, and what the disk tier stores) or a fragment: the few blocks of
- * one chunk that a small random read needs, fetched alone so that a 4 KiB
- * read does not cost a whole chunk from the origin. Fragments live in
- * memory only.
+ * fetch, and what the disk tier stores) or a fragment: the pages of one
+ * chunk that a small random read asks for, fetched alone so that a 4 KiB
+ * read costs a 4 KiB request, not a whole chunk. Fragments live in memory
+ * only.
  */
 struct chunk {
 	uint64_t obj_id, idx; /* idx: the chunk, for both kinds */
@@ -42,6 +45,11 @@ struct chunk {
 	double fail_time; /* CHUNK_FAILED: when, monotonic seconds */
 	int refs; /* readers, plus one for the queue/worker */
 	bool hashed, in_lru, prefetch;
+	/* A sequential stream read past its end: the kernel's page cache
+	 * now holds these bytes, so the buffer goes back to the spares as
+	 * soon as the last reader lets go instead of aging in the LRU
+	 * (recycled buffers are already faulted in; fresh ones are not). */
+	bool drop_behind;
 	size_t len;
 	char *buf;
 };
@@ -67,6 +75,13 @@ struct data_obj {
 	char etag[STORE_ETAG_MAX]; /* under d->lock once shared */
 	bool stale; /* under d->lock */
 	uint64_t disk_id; /* object id in the disk tier, 0 if none */
+	/*
+	 * With disk_id: a bit per chunk that the disk tier may hold (set at
+	 * open from its index, and by our own writes), so that a chunk it
+	 * certainly lacks costs no index lookup: a cold random read must not
+	 * pay for one. Bytes are read and set with atomics, no lock.
+	 */
+	uint8_t *disk_map;
 	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
 };
 
@@ -84,7 +99,6 @@ struct data {
 	char **spare;
 	size_t nspare, spare_cap;
 	uint64_t next_obj_id;
-	uint32_t block; /* fragment granularity, divides chunk_size */
 	uint64_t tick;
 	bool stop;
 	bool aborted; /* data_abort: readers stop waiting */
@@ -93,19 +107,19 @@ struct data {
 	struct data_stats stats;
 };
 
-/* Fragments name their first and last block; at most 128 blocks a chunk. */
-#define DATA_MAX_BLOCKS 128
-#define DATA_MIN_BLOCK (64u * 1024)
+/* Fragments are whole pages; a key names the first and last page of the
+ * chunk in 16 bits each, enough for chunks up to 256 MiB. */
+#define DATA_BLOCK 4096u
 
 static uint64_t data_key_chunk(uint64_t idx)
 {
-	return idx << 16;
+	return idx << 32;
 }
 
 static uint64_t data_key_frag(uint64_t idx, unsigned int first,
 			      unsigned int last)
 {
-	return idx << 16 | (uint64_t)first << 8 | (last + 1);
+	return idx << 32 | (uint64_t)first << 16 | (last + 1);
 }
 
 static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t key)
@@ -163,12 +177,30 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 	c->hashed = false;
 }
 
+/*
+ * A chunk_size buffer, page aligned so that the disk tier can move it with
+ * direct I/O (no copy through the page cache). Freed with free().
+ */
+static char *chunk_buf_alloc(const struct data *d)
+{
+	void *p;
+
+	return posix_memalign(&p, 4096, d->o.chunk_size) ? NULL : p;
+}
+
 static double mono_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A failure whose hold-down is over: the origin is worth another try. */
+static bool failure_expired(const struct data *d, const struct chunk *c)
+{
+	return c->state == CHUNK_FAILED &&
+	       (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
 }
 
 /* Give c's buffer back for reuse. Caller holds d->lock. */
@@ -211,6 +243,11 @@ static void chunk_unref(struct data *d, struct chunk *c)
 {
 	if (--c->refs)
 		return;
+	if (c->drop_behind && c->state == CHUNK_READY && c->hashed) {
+		chunk_unhash(d, c);
+		chunk_destroy(d, c);
+		return;
+	}
 	/* Failed chunks stay findable for the hold-down, like ready ones;
 	 * they hold no buffer, so memory pressure never needs them gone. */
 	if ((c->state == CHUNK_READY || c->state == CHUNK_FAILED) &&
@@ -270,8 +307,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	struct chunk *c = chunk_find(d, o->id, key);
 
 	*err = 0;
-	if (c && c->state == CHUNK_FAILED &&
-	    (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms) {
+	if (c && failure_expired(d, c)) {
 		/* Old failure: try the origin again. */
 		chunk_unhash(d, c);
 		if (c->in_lru) {
@@ -310,7 +346,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 		c->buf = malloc(len);
 	else
 		c->buf = d->nspare ? d->spare[--d->nspare] :
-				     malloc(d->o.chunk_size);
+				     chunk_buf_alloc(d);
 	if (!c->buf) {
 		free(c);
 		*err = -ENOMEM;
@@ -356,7 +392,7 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 
 /*
  * What a small random read of [off, off + len) needs from chunk idx: the
- * chunk itself when it is in memory (or on its way), else the blocks
+ * chunk itself when it is in memory (or on its way), else the pages
  * that cover the read, as a fragment. Caller holds d->lock.
  */
 static struct chunk *frag_want(struct data *d, struct data_obj *o,
@@ -367,23 +403,25 @@ static struct chunk *frag_want(struct data *d, struct data_obj *o,
 	size_t clen = chunk_len(d, o, idx);
 	uint64_t lo, hi, fend;
 	unsigned int first, last;
+	struct chunk *whole;
 
-	if (chunk_find(d, o->id, data_key_chunk(idx)))
+	whole = chunk_find(d, o->id, data_key_chunk(idx));
+	if (whole && !failure_expired(d, whole))
 		return chunk_want(d, o, idx, true, err);
 	lo = off > cstart ? off - cstart : 0;
 	hi = off + len - cstart;
 	if (hi > clen)
 		hi = clen;
-	first = (unsigned int)(lo / d->block);
-	last = (unsigned int)((hi - 1) / d->block);
-	fend = (uint64_t)(last + 1) * d->block;
+	first = (unsigned int)(lo / DATA_BLOCK);
+	last = (unsigned int)((hi - 1) / DATA_BLOCK);
+	fend = (uint64_t)(last + 1) * DATA_BLOCK;
 	if (fend > clen)
 		fend = clen;
-	if (first == 0 && fend == clen) /* the blocks are the chunk */
+	if (first == 0 && fend == clen) /* the pages are the chunk */
 		return chunk_want(d, o, idx, true, err);
 	return entry_want(d, o, data_key_frag(idx, first, last), idx,
-			  cstart + (uint64_t)first * d->block,
-			  (size_t)(fend - (uint64_t)first * d->block), true,
+			  cstart + (uint64_t)first * DATA_BLOCK,
+			  (size_t)(fend - (uint64_t)first * DATA_BLOCK), true,
 			  true, err);
 }
 
@@ -397,14 +435,26 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	struct data_obj *o = c->obj;
 	size_t clen = chunk_len(d, o, c->idx);
 	uint64_t cstart = c->idx * d->o.chunk_size;
-	char *whole = malloc(d->o.chunk_size);
+	char *whole;
 	int err;
 
+	/* A spare is already faulted in; most lookups of a cold object
+	 * miss, and a fresh buffer per miss would cost page faults. */
+	pthread_mutex_lock(&d->lock);
+	whole = d->nspare ? d->spare[--d->nspare] : NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (!whole)
+		whole = chunk_buf_alloc(d);
 	if (!whole)
 		return -ENOMEM;
 	err = data_disk_read(d->o.disk, o->disk_id, c->idx, whole, clen);
 	if (err) {
-		free(whole);
+		pthread_mutex_lock(&d->lock);
+		if (d->nspare < d->spare_cap)
+			d->spare[d->nspare++] = whole;
+		else
+			free(whole);
+		pthread_mutex_unlock(&d->lock);
 		return err;
 	}
 	memcpy(c->buf, whole + (c->off - cstart), c->len);
@@ -438,6 +488,19 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	return 0;
 }
 
+static bool disk_may_have(const struct data_obj *o, uint64_t idx)
+{
+	return o->disk_id &&
+	       (__atomic_load_n(&o->disk_map[idx / 8], __ATOMIC_RELAXED) &
+		(1u << (idx % 8)));
+}
+
+static void disk_mark(struct data_obj *o, uint64_t idx)
+{
+	__atomic_fetch_or(&o->disk_map[idx / 8], (uint8_t)(1u << (idx % 8)),
+			  __ATOMIC_RELAXED);
+}
+
 /* Fetch one entry: disk tier first, then the origin. No lock held. */
 static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 {
@@ -447,7 +510,7 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	int err;
 
 	*from_disk = false;
-	if (o->disk_id &&
+	if (disk_may_have(o, c->idx) &&
 	    !(c->frag ? frag_from_disk(d, c) :
 			data_disk_read(d->o.disk, o->disk_id, c->idx, c->buf,
 				       c->len))) {
@@ -471,6 +534,93 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 		err = -ESTALE;
 	pthread_mutex_unlock(&d->lock);
 	return err;
+}
+
+/*
+ * A fragment of chunk idx failed: remember the failure for the whole
+ * chunk, since the kernel retries a failed read page by page, each page a
+ * fragment of its own that must get the answer at once too. Caller holds
+ * d->lock.
+ */
+static void chunk_mark_failed(struct data *d, struct data_obj *o, uint64_t idx,
+			      int err, double when)
+{
+	uint64_t key = data_key_chunk(idx);
+	struct chunk *m = chunk_find(d, o->id, key);
+	size_t b;
+
+	if (m)
+		return; /* the chunk's own entry speaks for it */
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return;
+	pthread_cond_init(&m->cond, NULL);
+	m->obj_id = o->id;
+	m->idx = idx;
+	m->key = key;
+	m->off = idx * d->o.chunk_size;
+	m->state = CHUNK_FAILED;
+	m->err = err;
+	m->fail_time = when;
+	m->hashed = true;
+	b = chunk_hash(d, o->id, key);
+	m->hnext = d->table[b];
+	d->table[b] = m;
+	list_append(&d->lru, m);
+	m->in_lru = true;
+}
+
+/*
+ * Publish the outcome of c's fetch to its readers, persist a fetched
+ * chunk, and drop the fetcher's references. Caller holds d->lock, which
+ * is dropped and retaken around the disk write.
+ */
+static void chunk_finish(struct data *d, struct chunk *c, int err,
+			 bool from_disk)
+{
+	struct data_obj *o = c->obj;
+
+	if (err) {
+		c->state = CHUNK_FAILED;
+		c->err = err;
+		d->stats.errors++;
+		if (err == -ESTALE)
+			o->stale = true;
+		/* Readers arriving within the hold-down get the same answer
+		 * at once (the kernel retries a failed readahead page by
+		 * page, and each retry must not wait out the timeout again);
+		 * later ones start a new fetch, as the origin may be back. */
+		c->fail_time = mono_now();
+		if (c->frag)
+			chunk_mark_failed(d, o, c->idx, err, c->fail_time);
+		d->mem_used -= c->len;
+		c->len = 0;
+		chunk_drop_buf(d, c);
+	} else {
+		c->state = CHUNK_READY;
+		if (from_disk) {
+			d->stats.disk_hits++;
+		} else {
+			d->stats.origin_reads++;
+			d->stats.origin_bytes += c->len;
+			if (c->frag)
+				d->stats.fragments++;
+		}
+	}
+	pthread_cond_broadcast(&c->cond);
+	if (!err && !from_disk && !c->frag && o->disk_id) {
+		/* Persist outside the lock; the fetcher's reference keeps the
+		 * buffer alive and it no longer changes. */
+		pthread_mutex_unlock(&d->lock);
+		data_disk_write(d->o.disk, o->disk_id, c->idx, c->buf, c->len);
+		disk_mark(o, c->idx);
+		pthread_mutex_lock(&d->lock);
+	}
+	c->obj = NULL;
+	chunk_unref(d, c);
+	pthread_mutex_unlock(&d->lock);
+	data_obj_put(o);
+	pthread_mutex_lock(&d->lock);
 }
 
 static void *data_worker(void *arg)
@@ -500,50 +650,7 @@ static void *data_worker(void *arg)
 		err = chunk_fetch(d, c, &from_disk);
 
 		pthread_mutex_lock(&d->lock);
-		if (err) {
-			c->state = CHUNK_FAILED;
-			c->err = err;
-			d->stats.errors++;
-			if (err == -ESTALE)
-				c->obj->stale = true;
-			/* Readers arriving within the hold-down get the same
-			 * answer at once (the kernel retries a failed
-			 * readahead page by page, and each retry must not
-			 * wait out the timeout again); later ones start a
-			 * new fetch, as the origin may be back. */
-			c->fail_time = mono_now();
-			d->mem_used -= c->len;
-			c->len = 0;
-			chunk_drop_buf(d, c);
-		} else {
-			c->state = CHUNK_READY;
-			if (from_disk) {
-				d->stats.disk_hits++;
-			} else {
-				d->stats.origin_reads++;
-				d->stats.origin_bytes += c->len;
-				if (c->frag)
-					d->stats.fragments++;
-			}
-		}
-		pthread_cond_broadcast(&c->cond);
-		if (!err && !from_disk && !c->frag && c->obj->disk_id) {
-			/* Persist outside the lock; the worker's reference
-			 * keeps the buffer alive and it no longer changes. */
-			pthread_mutex_unlock(&d->lock);
-			data_disk_write(d->o.disk, c->obj->disk_id, c->idx,
-					c->buf, c->len);
-			pthread_mutex_lock(&d->lock);
-		}
-		{
-			struct data_obj *o = c->obj;
-
-			c->obj = NULL;
-			chunk_unref(d, c);
-			pthread_mutex_unlock(&d->lock);
-			data_obj_put(o);
-			pthread_mutex_lock(&d->lock);
-		}
+		chunk_finish(d, c, err, from_disk);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -555,6 +662,16 @@ int data_new(const struct data_opts *o, struct data **out)
 	unsigned int i;
 
 	*out = NULL;
+	/*
+	 * Chunk and fragment buffers come and go at a high rate. By default
+	 * glibc returns freed memory to the kernel (munmap of a 1 MiB block,
+	 * MADV_DONTNEED of an arena's top) and the next allocation faults it
+	 * in again, zeroed: for a 4 KiB random read that was 24 page faults
+	 * and more time than the transfer. --max-memory bounds the buffers,
+	 * so the process keeps what it freed.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -568,11 +685,6 @@ int data_new(const struct data_opts *o, struct data **out)
 	if (d->o.error_holddown_ms < 0)
 		d->o.error_holddown_ms = 0;
 	d->nbuckets = d->o.max_memory / d->o.chunk_size * 2 + 1021;
-	d->block = d->o.chunk_size / DATA_MAX_BLOCKS;
-	if (d->block < DATA_MIN_BLOCK)
-		d->block = DATA_MIN_BLOCK;
-	if (d->block > d->o.chunk_size)
-		d->block = d->o.chunk_size;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
@@ -666,6 +778,18 @@ int data_obj_new(struct data *d, const char *path, uint64_t size,
 	if (d->o.disk && o->etag[0])
 		o->disk_id = data_disk_object(d->o.disk, d->o.origin_id, path,
 					      o->etag, size, mtime);
+	if (o->disk_id) {
+		uint64_t nchunks = (size + d->o.chunk_size - 1) / d->o.chunk_size;
+
+		o->disk_map = calloc(nchunks / 8 + 1, 1);
+		if (!o->disk_map) {
+			o->disk_id = 0;
+		} else if (data_disk_map(d->o.disk, o->disk_id, nchunks,
+					 o->disk_map)) {
+			/* Unknown: look every chunk up. */
+			memset(o->disk_map, 0xff, nchunks / 8 + 1);
+		}
+	}
 	pthread_mutex_lock(&d->lock);
 	o->id = d->next_obj_id++;
 	pthread_mutex_unlock(&d->lock);
@@ -683,6 +807,7 @@ void data_obj_put(struct data_obj *o)
 {
 	if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL))
 		return;
+	free(o->disk_map);
 	free(o->path);
 	free(o);
 }
@@ -733,20 +858,22 @@ void data_wait_interrupt(struct data_wait *w)
 
 /*
  * The sequential stream a read of [off, off + len) continues: one that
- * stopped near off and that the read moves forward (readahead may skip or
- * overlap a little). NULL: the read starts no known stream. Caller holds
- * d->lock.
+ * stopped near off and that the read moves forward (readahead may overlap
+ * a little, and FUSE threads may take requests a little out of order).
+ * The slack is small on purpose: a random read that lands just past a
+ * stream's end would otherwise cost a whole chunk and a prefetch. NULL:
+ * the read starts no known stream. Caller holds d->lock.
  */
 static struct data_stream *stream_find(struct data *d, struct data_obj *o,
 				       uint64_t off, size_t len)
 {
-	uint64_t cs = d->o.chunk_size;
 	unsigned int i;
 
+	(void)d;
 	for (i = 0; i < DATA_STREAMS; i++) {
 		struct data_stream *t = &o->streams[i];
 
-		if (t->used && off <= t->next_off + cs &&
+		if (t->used && off <= t->next_off + DATA_STREAM_SLACK &&
 		    off + len > t->next_off)
 			return t;
 	}
@@ -825,7 +952,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	}
 	stream = stream_find(d, o, off, len);
 	/* Small reads that continue no stream are random access: fetch
-	 * just the blocks they need. Streams fetch whole chunks. */
+	 * just the pages they ask for. Streams fetch whole chunks. */
 	random = !stream && len <= cs / 4;
 	for (idx = first; idx <= last; idx++) {
 		struct chunk *c = random ? frag_want(d, o, idx, off, len, &err) :
@@ -838,6 +965,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	stream_advance(d, o, stream, off, len);
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
+
 		uint64_t from = off > c->off ? off - c->off : 0;
 		uint64_t to = off + len - c->off;
 
@@ -857,6 +985,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		}
 		if (to > c->len)
 			to = c->len;
+		if (stream && !c->frag && to == c->len)
+			c->drop_behind = true;
 		r->iov[r->niov].iov_base = c->buf + from;
 		r->iov[r->niov].iov_len = (size_t)(to - from);
 		r->bytes += (size_t)(to - from);

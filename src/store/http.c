@@ -66,6 +66,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 	pthread_mutex_unlock(&p->share_locks[data]);
 }
 
+#define HTTP_RECV_BUFFER (512 * 1024)
+
 static bool pool_aborted(struct http_pool *p)
 {
 	return __atomic_load_n(&p->aborted, __ATOMIC_ACQUIRE);
@@ -448,7 +450,13 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 		curl_easy_setopt(h, CURLOPT_MAXCONNECTS,
 				 (long)p->opts.max_connections);
 	/* Fewer, larger write callbacks for chunk-sized bodies. */
-	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+	/* Big reads want few, large recv()s; libcurl allocates this buffer
+	 * for every transfer, so a small range gets a small one. */
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
+			 q->range_len && q->range_len < HTTP_RECV_BUFFER ?
+				 (long)(q->range_len < 16384 ? 16384 :
+							       q->range_len) :
+				 (long)HTTP_RECV_BUFFER);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(p->opts.connect_timeout_ms < budget_ms ?
 					p->opts.connect_timeout_ms :

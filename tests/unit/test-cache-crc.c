@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "cache/cache-int.h"
@@ -47,11 +48,33 @@ static void test_crc_hw_matches_sw(void **state)
 		cache_crc32c(0, buf, 4000));
 }
 
+/* Lengths around the interleaved loops' block sizes (3 x 8 KiB and
+ * 3 x 256 bytes), where the lanes are joined. */
+static void test_crc_interleaved(void **state)
+{
+	static const size_t lens[] = {
+		767,	768,	769,	3 * 256 * 2 + 5, 24575, 24576, 24577,
+		24576 + 768 + 9, 3 * 24576 + 1000, 1 << 20, (1 << 20) + 7,
+	};
+	size_t max = (1 << 20) + 16;
+	unsigned char *buf = malloc(max);
+
+	assert_non_null(buf);
+	test_fill(buf, max, 11, 11);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t off = 0; off < 9; off += 4)
+			assert_int_equal(cache_crc32c(0, buf + off, lens[i]),
+					 cache_crc32c_sw(0, buf + off,
+							 lens[i]));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc_vectors),
 		cmocka_unit_test(test_crc_hw_matches_sw),
+		cmocka_unit_test(test_crc_interleaved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -387,22 +387,28 @@ static void test_no_prefetch_random(void **state)
 	fx_free(x);
 }
 
-static void test_random_reads_fetch_blocks(void **state)
+static void test_random_reads_fetch_pages(void **state)
 {
-	/* 1 MiB chunks: a small random read fetches its 64 KiB block, not
-	 * the chunk; a sequential stream then fetches whole chunks. */
+	/* 1 MiB chunks: a small random read fetches the pages it covers,
+	 * not the chunk; a sequential stream then fetches whole chunks. */
 	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
 	struct data_stats st;
 	uint64_t off;
 
-	check_read(x, (37ULL << 20) + 5000, 4096);
+	check_read(x, (37ULL << 20) + 8192, 4096);
+	assert_int_equal(x->f.max_len, 4096);
+	/* Unaligned: the two pages it touches. */
 	check_read(x, (11ULL << 20) + 70000, 4096);
+	assert_int_equal(x->f.max_len, 8192);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fragments, 2);
-	assert_int_equal(x->f.max_len, 64 * 1024);
-	/* A read that straddles two blocks fetches both, still no chunk. */
-	check_read(x, (5ULL << 20) + 65536 - 100, 200);
-	assert_int_equal(x->f.max_len, 128 * 1024);
+	/* Half a chunk past where a read ended continues no stream: still
+	 * pages, not the chunk. */
+	check_read(x, (11ULL << 20) + 70000 + 4096 + 512 * 1024, 4096);
+	assert_int_equal(x->f.max_len, 8192);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 3);
+	assert_int_equal(st.prefetched, 0);
 	/* Sequential: whole chunks. */
 	for (off = 20ULL << 20; off < (24ULL << 20); off += 128 * 1024)
 		assert_int_equal(check_read(x, off, 128 * 1024), 128 * 1024);
@@ -424,7 +430,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bound),
 		cmocka_unit_test(test_prefetch_sequential),
 		cmocka_unit_test(test_no_prefetch_random),
-		cmocka_unit_test(test_random_reads_fetch_blocks),
+		cmocka_unit_test(test_random_reads_fetch_pages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
