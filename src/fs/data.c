@@ -36,6 +36,10 @@ struct chunk {
 	uint64_t key; /* table key: data_key_chunk() or data_key_frag() */
 	uint64_t off; /* object offset of buf[0] */
 	bool frag;
+	/* The reader (its data_wait) that fetches this fragment on its own
+	 * thread, until it starts; NULL for the workers' entries. Under
+	 * d->lock. */
+	void *owner;
 	struct chunk *hnext; /* hash chain, while hashed */
 	struct chunk *prev, *next; /* LRU (ready, unreferenced) or queue */
 	struct data_obj *obj; /* reference while queued or fetching */
@@ -63,6 +67,7 @@ struct data_stream {
 	uint64_t ahead; /* first chunk index not yet prefetched */
 	unsigned int window; /* chunks to keep ahead */
 	uint64_t used; /* d->tick at last use, for replacement */
+	uint64_t seq; /* bytes read in order by this stream */
 };
 
 struct data_obj {
@@ -110,6 +115,8 @@ struct data {
 /* Fragments are whole pages; a key names the first and last page of the
  * chunk in 16 bits each, enough for chunks up to 256 MiB. */
 #define DATA_BLOCK 4096u
+/* Largest fragment: bigger exact reads are fetched in pieces at once. */
+#define DATA_PIECE_PAGES 64u
 
 static uint64_t data_key_chunk(uint64_t idx)
 {
@@ -302,7 +309,7 @@ static size_t chunk_len(const struct data *d, const struct data_obj *o,
 static struct chunk *entry_want(struct data *d, struct data_obj *o,
 				uint64_t key, uint64_t idx, uint64_t off,
 				size_t len, bool frag, bool for_demand,
-				int *err)
+				void *owner, int *err)
 {
 	struct chunk *c = chunk_find(d, o->id, key);
 
@@ -371,10 +378,15 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 		d->table[b] = c;
 	}
 	d->mem_used += len;
-	list_append(for_demand ? &d->demand : &d->prefetch, c);
+	if (owner) {
+		c->state = CHUNK_FETCHING;
+		c->owner = owner;
+	} else {
+		list_append(for_demand ? &d->demand : &d->prefetch, c);
+		pthread_cond_signal(&d->work);
+	}
 	if (!for_demand)
 		d->stats.prefetched++;
-	pthread_cond_signal(&d->work);
 	if (!for_demand)
 		return NULL;
 	c->refs++;
@@ -387,27 +399,31 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 {
 	return entry_want(d, o, data_key_chunk(idx), idx,
 			  idx * d->o.chunk_size, chunk_len(d, o, idx), false,
-			  for_demand, err);
+			  for_demand, NULL, err);
 }
 
 /*
- * What a small random read of [off, off + len) needs from chunk idx: the
- * chunk itself when it is in memory (or on its way), else the pages
- * that cover the read, as a fragment. Caller holds d->lock.
+ * Pin in r what an exact read of [off, off + len) needs from chunk idx:
+ * the chunk itself when it is in memory (or on its way), else the pages
+ * that cover the read, as fragments of at most DATA_PIECE_PAGES pages
+ * aligned to that size, so that an mmap fault's 1 MiB read-around is
+ * fetched as several ranges at once rather than one after the other.
+ * The first new fragment is owned by the reader w, which fetches it
+ * itself (*owned then becomes true): for a 4 KiB read, handing the
+ * request to a worker and waking the reader again cost as much as the
+ * transfer. The rest go to the workers. Caller holds d->lock.
  */
-static struct chunk *frag_want(struct data *d, struct data_obj *o,
-			       uint64_t idx, uint64_t off, size_t len,
-			       int *err)
+static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
+		      uint64_t off, size_t len, struct data_wait *w,
+		      bool *owned, struct data_read *r)
 {
 	uint64_t cstart = idx * d->o.chunk_size;
 	size_t clen = chunk_len(d, o, idx);
 	uint64_t lo, hi, fend;
-	unsigned int first, last;
-	struct chunk *whole;
+	unsigned int first, last, a, b;
+	struct chunk *c;
+	int err;
 
-	whole = chunk_find(d, o->id, data_key_chunk(idx));
-	if (whole && !failure_expired(d, whole))
-		return chunk_want(d, o, idx, true, err);
 	lo = off > cstart ? off - cstart : 0;
 	hi = off + len - cstart;
 	if (hi > clen)
@@ -417,12 +433,36 @@ static struct chunk *frag_want(struct data *d, struct data_obj *o,
 	fend = (uint64_t)(last + 1) * DATA_BLOCK;
 	if (fend > clen)
 		fend = clen;
-	if (first == 0 && fend == clen) /* the pages are the chunk */
-		return chunk_want(d, o, idx, true, err);
-	return entry_want(d, o, data_key_frag(idx, first, last), idx,
-			  cstart + (uint64_t)first * DATA_BLOCK,
-			  (size_t)(fend - (uint64_t)first * DATA_BLOCK), true,
-			  true, err);
+	c = chunk_find(d, o->id, data_key_chunk(idx));
+	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen)) {
+		c = chunk_want(d, o, idx, true, &err);
+		if (!c)
+			return err ? err : -ENOMEM;
+		r->pins[r->npins++] = c;
+		return 0;
+	}
+	for (a = first; a <= last; a = b + 1) {
+		uint64_t pend;
+
+		b = (a / DATA_PIECE_PAGES + 1) * DATA_PIECE_PAGES - 1;
+		if (b > last)
+			b = last;
+		pend = (uint64_t)(b + 1) * DATA_BLOCK;
+		if (pend > clen)
+			pend = clen;
+		if (r->npins == DATA_READ_MAX)
+			return -EINVAL;
+		c = entry_want(d, o, data_key_frag(idx, a, b), idx,
+			       cstart + (uint64_t)a * DATA_BLOCK,
+			       (size_t)(pend - (uint64_t)a * DATA_BLOCK), true,
+			       true, *owned ? NULL : w, &err);
+		if (!c)
+			return err ? err : -ENOMEM;
+		if (c->owner == w)
+			*owned = true;
+		r->pins[r->npins++] = c;
+	}
+	return 0;
 }
 
 /*
@@ -843,6 +883,12 @@ void data_wait_init(struct data_wait *w, struct data *d)
 	w->d = d;
 	w->interrupted = false;
 	w->chunk = NULL;
+	cancel_init(&w->cancel);
+}
+
+void data_wait_fini(struct data_wait *w)
+{
+	cancel_destroy(&w->cancel);
 }
 
 void data_wait_interrupt(struct data_wait *w)
@@ -854,6 +900,8 @@ void data_wait_interrupt(struct data_wait *w)
 	if (w->chunk)
 		pthread_cond_broadcast(&((struct chunk *)w->chunk)->cond);
 	pthread_mutex_unlock(&d->lock);
+	/* After interrupted is set: a request it ends finds the flag. */
+	cancel_fire(&w->cancel);
 }
 
 /*
@@ -882,10 +930,11 @@ static struct data_stream *stream_find(struct data *d, struct data_obj *o,
 
 /*
  * Record a read in its stream s, or in a new one when s is NULL, and
- * queue chunks ahead of a continuing stream: its window doubles with each
- * read that continues it (up to DATA_MAX_WINDOW), while a read that
- * continues none starts a stream with no prefetch, so random access costs
- * nothing extra. Caller holds d->lock.
+ * queue chunks ahead of a continuing stream once it has read a chunk's
+ * worth in order: its window then doubles with each read that continues
+ * it (up to DATA_MAX_WINDOW). A read that continues none starts a stream
+ * with no prefetch, so random access costs nothing extra. Caller holds
+ * d->lock.
  */
 static void stream_advance(struct data *d, struct data_obj *o,
 			   struct data_stream *s, uint64_t off, size_t len)
@@ -903,10 +952,14 @@ static void stream_advance(struct data *d, struct data_obj *o,
 		memset(s, 0, sizeof(*s));
 		s->next_off = off + len;
 		s->used = d->tick;
+		s->seq = len;
 		return;
 	}
 	s->next_off = off + len;
 	s->used = d->tick;
+	s->seq += len;
+	if (s->seq < cs)
+		return; /* not yet a stream worth reading ahead for */
 	s->window = s->window ? s->window * 2 : 2;
 	if (s->window > DATA_MAX_WINDOW)
 		s->window = DATA_MAX_WINDOW;
@@ -927,12 +980,50 @@ static void stream_advance(struct data *d, struct data_obj *o,
 	s->ahead = idx;
 }
 
+/*
+ * Fetch the fragment c that reader w owns, on w's thread. An interrupt
+ * ends the request at once (w->cancel); the fragment then goes to the
+ * workers, since a signal ends the wait, never the fetch: the retry that
+ * follows a signal finds it in flight or done. Caller holds d->lock,
+ * dropped meanwhile.
+ */
+static void frag_fetch_own(struct data *d, struct chunk *c,
+			   struct data_wait *w)
+{
+	bool from_disk;
+	int err;
+
+	c->owner = NULL;
+	pthread_mutex_unlock(&d->lock);
+	cancel_set_current(&w->cancel);
+	err = chunk_fetch(d, c, &from_disk);
+	cancel_set_current(NULL);
+	pthread_mutex_lock(&d->lock);
+	if (err == -EINTR) {
+		int e;
+
+		c->state = CHUNK_QUEUED;
+		list_append(&d->demand, c);
+		pthread_cond_signal(&d->work);
+		/*
+		 * The origin was slower than this reader's signals. The read
+		 * is retried, by the kernel page by page after a failed
+		 * readahead: have the workers fetch the whole chunk too, so
+		 * the retries wait on it instead of each starting a request
+		 * of its own that the next signal ends again.
+		 */
+		chunk_want(d, c->obj, c->idx, false, &e);
+		return;
+	}
+	chunk_finish(d, c, err, from_disk);
+}
+
 int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	      struct data_wait *w, struct data_read *r)
 {
 	uint64_t cs = d->o.chunk_size, idx, first, last;
 	struct data_stream *stream;
-	bool random;
+	bool exact, owned = false;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));
@@ -942,7 +1033,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		len = (size_t)(o->size - off);
 	first = off / cs;
 	last = (off + len - 1) / cs;
-	if (last - first + 1 > 64)
+	if (last - first + 1 > DATA_READ_MAX)
 		return -EINVAL;
 
 	pthread_mutex_lock(&d->lock);
@@ -951,18 +1042,35 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		goto out_unlock;
 	}
 	stream = stream_find(d, o, off, len);
-	/* Small reads that continue no stream are random access: fetch
-	 * just the pages they ask for. Streams fetch whole chunks. */
-	random = !stream && len <= cs / 4;
+	/*
+	 * Reads that continue no stream fetch exactly the pages they ask
+	 * for, and so does a stream until it has read a chunk's worth in
+	 * order: before that it is only a guess (an mmap fault's
+	 * read-around and the readahead that follows it look like one).
+	 * Streams then fetch whole chunks.
+	 */
+	exact = !stream || stream->seq + len < cs;
 	for (idx = first; idx <= last; idx++) {
-		struct chunk *c = random ? frag_want(d, o, idx, off, len, &err) :
-					   chunk_want(d, o, idx, true, &err);
+		struct chunk *c;
 
-		if (!c)
+		if (exact) {
+			err = exact_want(d, o, idx, off, len, w, &owned, r);
+			if (err)
+				goto out_unpin;
+			continue;
+		}
+		c = chunk_want(d, o, idx, true, &err);
+		if (!c) {
+			if (!err)
+				err = -ENOMEM;
 			goto out_unpin;
+		}
 		r->pins[r->npins++] = c;
 	}
 	stream_advance(d, o, stream, off, len);
+	for (i = 0; i < r->npins; i++)
+		if (((struct chunk *)r->pins[i])->owner == w)
+			frag_fetch_own(d, r->pins[i], w);
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
 
@@ -996,8 +1104,18 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	return 0;
 
 out_unpin:
-	for (i = 0; i < r->npins; i++)
-		chunk_unref(d, r->pins[i]);
+	for (i = 0; i < r->npins; i++) {
+		struct chunk *c = r->pins[i];
+
+		if (c->owner == w) {
+			/* Never fetched here: the workers take it over. */
+			c->owner = NULL;
+			c->state = CHUNK_QUEUED;
+			list_append(&d->demand, c);
+			pthread_cond_signal(&d->work);
+		}
+		chunk_unref(d, c);
+	}
 	r->npins = 0;
 	r->niov = 0;
 	r->bytes = 0;

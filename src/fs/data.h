@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/cancel.h"
 #include "store/store.h"
 
 struct data;
@@ -54,11 +55,15 @@ bool data_obj_stale(const struct data_obj *o);
  * A reader's handle on the chunks one read needs; the iovecs point into
  * chunk buffers that stay valid until data_read_release.
  */
+/* Entries one read may need: a 1 MiB read (FUSE's largest) of 4 KiB
+ * chunks, or a few pieces of each chunk it touches. */
+#define DATA_READ_MAX 272
+
 struct data_read {
-	struct iovec iov[64];
+	struct iovec iov[DATA_READ_MAX];
 	int niov;
 	size_t bytes;
-	void *pins[64]; /* private */
+	void *pins[DATA_READ_MAX]; /* private */
 	int npins;
 };
 
@@ -71,9 +76,14 @@ struct data_wait {
 	struct data *d;
 	bool interrupted; /* under d's lock */
 	void *chunk; /* what the reader sleeps on, under d's lock */
+	/* Ends an origin request the reader makes itself (small random
+	 * reads are fetched on the reader's own thread). */
+	struct cancel cancel;
 };
 
 void data_wait_init(struct data_wait *w, struct data *d);
+/* After the last data_wait_interrupt can run. */
+void data_wait_fini(struct data_wait *w);
 void data_wait_interrupt(struct data_wait *w);
 
 /*

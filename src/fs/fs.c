@@ -611,6 +611,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * callback can touch w. */
 	if (fs->o.interruptible)
 		fuse_req_interrupt_func(req, NULL, NULL);
+	data_wait_fini(&w);
 	if (err) {
 		if (err == -ESTALE)
 			log_warn("/%s changed on the origin while open; "

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cancel.h"
 #include "common/log.h"
 #include "store/http.h"
 
@@ -416,6 +417,96 @@ static bool curl_retryable(CURLcode rc)
 enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
 
 /* One try. Sets *err and resp->error on failure. */
+/*
+ * Each thread that runs cancellable transfers keeps one multi handle: the
+ * transfer is driven here instead of by curl_easy_perform, so that
+ * curl_multi_wakeup from the cancelling thread ends the wait at once,
+ * whatever the origin is doing. Freed by the key's destructor when the
+ * thread exits.
+ */
+static pthread_key_t http_multi_key;
+static pthread_once_t http_multi_once = PTHREAD_ONCE_INIT;
+
+static void http_multi_free(void *m)
+{
+	curl_multi_cleanup(m);
+}
+
+static void http_multi_key_init(void)
+{
+	if (pthread_key_create(&http_multi_key, http_multi_free))
+		http_multi_key = (pthread_key_t)-1;
+}
+
+static CURLM *http_thread_multi(void)
+{
+	CURLM *m;
+
+	pthread_once(&http_multi_once, http_multi_key_init);
+	if (http_multi_key == (pthread_key_t)-1)
+		return NULL;
+	m = pthread_getspecific(http_multi_key);
+	if (!m) {
+		m = curl_multi_init();
+		if (m && pthread_setspecific(http_multi_key, m)) {
+			curl_multi_cleanup(m);
+			m = NULL;
+		}
+	}
+	return m;
+}
+
+static void http_multi_wake(void *m)
+{
+	curl_multi_wakeup(m);
+}
+
+/*
+ * Run the transfer on h; with a token, as one that firing the token ends
+ * with CURLE_ABORTED_BY_CALLBACK. The connection of an aborted transfer
+ * is closed, never reused half-read.
+ */
+static CURLcode http_run(CURL *h, struct cancel *cx)
+{
+	CURLcode rc = CURLE_OK;
+	int running = 1, queued;
+	CURLMsg *msg;
+	CURLM *m;
+
+	m = cx ? http_thread_multi() : NULL;
+	if (!m)
+		return curl_easy_perform(h);
+	if (curl_multi_add_handle(m, h) != CURLM_OK)
+		return curl_easy_perform(h);
+	if (!cancel_arm(cx, http_multi_wake, m)) {
+		curl_multi_remove_handle(m, h);
+		return CURLE_ABORTED_BY_CALLBACK;
+	}
+	for (;;) {
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running)
+			break;
+		if (cancel_fired(cx)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		/* libcurl shortens the wait to its own next timeout. */
+		if (curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+	}
+	while (!running && (msg = curl_multi_info_read(m, &queued)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			rc = msg->data.result;
+	cancel_disarm(cx);
+	curl_multi_remove_handle(m, h);
+	return rc;
+}
+
 static enum attempt_result attempt(struct http_pool *p, CURL *h,
 				   const struct http_req *q,
 				   struct http_resp *r, uint64_t budget_ms,
@@ -497,7 +588,7 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 		curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
 	}
 
-	rc = curl_easy_perform(h);
+	rc = http_run(h, cancel_current());
 	/* The buffer is ours only during the call. */
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	/* Signing material must not outlive the request inside the handle. */
@@ -595,11 +686,27 @@ out:
 	return res;
 }
 
+/* Sleep ms before a retry; true when the token fired meanwhile. Slices
+ * of 10 ms keep a cancelled wait within a signal's latency bound. */
+static bool http_backoff(struct cancel *cx, uint64_t ms)
+{
+	while (ms) {
+		uint64_t step = cx && ms > 10 ? 10 : ms;
+
+		if (cx && cancel_fired(cx))
+			return true;
+		usleep((useconds_t)step * 1000);
+		ms -= step;
+	}
+	return cx && cancel_fired(cx);
+}
+
 int http_perform(struct http_pool *p, const struct http_req *q,
 		 struct http_resp *r)
 {
 	uint64_t start = now_ms();
 	uint64_t deadline = start + p->opts.timeout_ms;
+	struct cancel *cx = cancel_current();
 	unsigned int tries = 0;
 	int err = -EIO;
 	CURL *h;
@@ -629,6 +736,11 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 			pool_put(p, h);
 			return 0;
 		}
+		if (cx && cancel_fired(cx)) {
+			snprintf(r->error, sizeof(r->error), "interrupted");
+			err = -EINTR;
+			break;
+		}
 		if (res == ATTEMPT_FAIL || pool_aborted(p)) {
 			if (pool_aborted(p)) {
 				snprintf(r->error, sizeof(r->error), "stopping");
@@ -648,7 +760,11 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		log_debug("retrying %s after %s (try %u, %llu ms)",
 			  q->head ? "HEAD" : "GET", r->error, tries,
 			  (unsigned long long)backoff);
-		usleep((useconds_t)backoff * 1000);
+		if (http_backoff(cx, backoff)) {
+			snprintf(r->error, sizeof(r->error), "interrupted");
+			err = -EINTR;
+			break;
+		}
 	}
 	pool_put(p, h);
 	if (now_ms() >= deadline && tries > 1) {

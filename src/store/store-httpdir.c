@@ -59,8 +59,9 @@ static void httpdir_fail(struct httpdir *d, const char *what,
 			 const char *path, const struct http_resp *r, int err)
 {
 	store_set_error("%s", r->error);
-	/* ENOENT is an ordinary answer to a lookup, not worth a warning. */
-	if (err == -ENOENT)
+	/* ENOENT is an ordinary answer to a lookup, not worth a warning; an
+	 * interrupted request was cut short on purpose. */
+	if (err == -ENOENT || err == -EINTR)
 		log_debug("%s %s/%s: %s", what, d->shown, path, r->error);
 	else
 		log_warn("%s %s%s: %s", what, d->shown, path, r->error);

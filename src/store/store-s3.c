@@ -157,8 +157,8 @@ static int s3_fail(struct store_s3 *s, const char *what, const char *key,
 	}
 	store_set_error("%s", msg);
 	/* A missing key is an ordinary answer to a lookup; a changed one
-	 * is handled by the caller. */
-	if (err == -ENOENT || err == -ESTALE)
+	 * is handled by the caller, an interrupted one was asked for. */
+	if (err == -ENOENT || err == -ESTALE || err == -EINTR)
 		log_debug("%s %s%s: %s", what, s->shown, key, msg);
 	else
 		log_err("%s %s%s: %s", what, s->shown, key, msg);

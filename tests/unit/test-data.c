@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "common/cancel.h"
 #include "fs/data.h"
 
 #define CS 4096u /* small chunks keep the tests fast */
@@ -27,6 +28,7 @@ struct fake {
 	struct store base;
 	pthread_mutex_t lock;
 	unsigned int reads; /* under lock */
+	unsigned int cancelled; /* reads cut short by a reader's token */
 	unsigned int reads_at[1024]; /* per chunk index, under lock */
 	size_t max_len; /* longest read asked for, under lock */
 	unsigned int delay_ms;
@@ -55,8 +57,25 @@ static int fake_read(struct store *s, const char *path, const char *etag,
 		f->max_len = len;
 	if (off / CS < 1024)
 		f->reads_at[off / CS]++;
-	while (f->gate_closed)
-		pthread_cond_wait(&f->gate, &f->lock);
+	/* Like the HTTP client, a request made for a reader ends at once
+	 * when the reader's token fires. */
+	while (f->gate_closed) {
+		struct cancel *cx = cancel_current();
+		struct timespec ts;
+
+		if (cx && cancel_fired(cx)) {
+			f->cancelled++;
+			pthread_mutex_unlock(&f->lock);
+			return -EINTR;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&f->gate, &f->lock, &ts);
+	}
 	if (f->fail_count) {
 		f->fail_count--;
 		err = f->fail;
@@ -158,6 +177,7 @@ static size_t check_read(struct fx *x, uint64_t off, size_t len)
 	}
 	assert_int_equal(got, r.bytes);
 	data_read_release(x->d, &r);
+	data_wait_fini(&w);
 	return got;
 }
 
@@ -241,6 +261,15 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Open the fake origin's gate: waiting reads proceed. */
+static void gate_open(struct fx *x)
+{
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_closed = false;
+	pthread_cond_broadcast(&x->f.gate);
+	pthread_mutex_unlock(&x->f.lock);
+}
+
 static void test_interrupt(void **state)
 {
 	struct fx *x = fx_new(4 * CS, 1 << 20);
@@ -250,32 +279,72 @@ static void test_interrupt(void **state)
 	pthread_t th;
 	double t0, dt;
 
+	/* A whole chunk (the read is more than a quarter of it), which the
+	 * workers fetch. */
 	x->f.gate_closed = true; /* the origin does not answer */
 	data_wait_init(&w, x->d);
 	ia.w = &w;
 	ia.delay_ms = 50;
 	pthread_create(&th, NULL, interrupter, &ia);
 	t0 = mono();
-	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -EINTR);
+	assert_int_equal(data_read(x->d, x->o, 0, 2000, &w, &r), -EINTR);
 	dt = mono() - t0;
 	pthread_join(th, NULL);
+	data_wait_fini(&w);
 	assert_true(dt < 2.0); /* not held until the origin answers */
 	assert_int_equal(r.bytes, 0);
 
 	/* The fetch went on: once the origin answers, the next reader gets
 	 * the data without a second request. */
-	pthread_mutex_lock(&x->f.lock);
-	x->f.gate_closed = false;
-	pthread_cond_broadcast(&x->f.gate);
-	pthread_mutex_unlock(&x->f.lock);
-	check_read(x, 0, 100);
+	gate_open(x);
+	check_read(x, 0, 2000);
 	assert_int_equal(fx_reads_at(x, 0), 1);
+	assert_int_equal(x->f.cancelled, 0);
+	fx_free(x);
+}
+
+static void test_interrupt_own_fetch(void **state)
+{
+	/* 1 MiB chunks: a 100-byte read is a fragment of one page. */
+	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
+	struct data_wait w;
+	struct data_read r;
+	struct intr_arg ia;
+	pthread_t th;
+	double t0, dt;
+
+	/* A small read: the reader fetches the pages itself, and the
+	 * interrupt cuts its request short. */
+	x->f.gate_closed = true;
+	data_wait_init(&w, x->d);
+	ia.w = &w;
+	ia.delay_ms = 50;
+	pthread_create(&th, NULL, interrupter, &ia);
+	t0 = mono();
+	assert_int_equal(data_read(x->d, x->o, (1u << 20) + 100, 100, &w, &r), -EINTR);
+	dt = mono() - t0;
+	pthread_join(th, NULL);
+	data_wait_fini(&w);
+	assert_true(dt < 2.0);
+	pthread_mutex_lock(&x->f.lock);
+	assert_int_equal(x->f.cancelled, 1);
+	pthread_mutex_unlock(&x->f.lock);
+
+	/* The fragment went to the workers, with the whole chunk behind it
+	 * (the origin is slower than the signals); the retry waits on those
+	 * instead of making a request of its own. */
+	gate_open(x);
+	assert_int_equal(check_read(x, (1u << 20) + 100, 100), 100);
+	assert_int_equal(fx_reads_at(x, (1u << 20) / CS), 3);
+	pthread_mutex_lock(&x->f.lock);
+	assert_int_equal(x->f.cancelled, 1);
+	pthread_mutex_unlock(&x->f.lock);
 	fx_free(x);
 }
 
 static void test_interrupt_before_wait(void **state)
 {
-	struct fx *x = fx_new(4 * CS, 1 << 20);
+	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
 	struct data_wait w;
 	struct data_read r;
 
@@ -283,10 +352,9 @@ static void test_interrupt_before_wait(void **state)
 	data_wait_init(&w, x->d);
 	data_wait_interrupt(&w); /* FUSE_INTERRUPT may come first */
 	assert_int_equal(data_read(x->d, x->o, 0, 100, &w, &r), -EINTR);
-	pthread_mutex_lock(&x->f.lock);
-	x->f.gate_closed = false;
-	pthread_cond_broadcast(&x->f.gate);
-	pthread_mutex_unlock(&x->f.lock);
+	assert_int_equal(data_read(x->d, x->o, 2u << 20, 1u << 20, &w, &r), -EINTR);
+	data_wait_fini(&w);
+	gate_open(x);
 	fx_free(x);
 }
 
@@ -303,6 +371,7 @@ static void test_error_not_sticky(void **state)
 	/* The origin is back: the same range is fetched again. */
 	assert_int_equal(check_read(x, 0, 100), 100);
 	assert_int_equal(fx_reads_at(x, 0), 2);
+	data_wait_fini(&w);
 	fx_free(x);
 }
 
@@ -323,6 +392,7 @@ static void test_error_holddown(void **state)
 	usleep(350 * 1000);
 	assert_int_equal(check_read(x, 0, 100), 100);
 	assert_int_equal(fx_reads_at(x, 0), 2);
+	data_wait_fini(&w);
 	fx_free(x);
 }
 
@@ -343,6 +413,7 @@ static void test_version_change(void **state)
 	assert_true(data_obj_stale(x->o));
 	/* And the object stays refused, even for cached ranges. */
 	assert_int_equal(data_read(x->d, x->o, 0, 10, &w, &r), -ESTALE);
+	data_wait_fini(&w);
 	fx_free(x);
 }
 
@@ -416,6 +487,51 @@ static void test_random_reads_fetch_pages(void **state)
 	fx_free(x);
 }
 
+static void test_young_stream_exact(void **state)
+{
+	/* An mmap fault's 128 KiB read-around and the 256 KiB readahead
+	 * after it look like a stream: until a stream has read a chunk's
+	 * worth in order it fetches exactly its ranges, prefetching nothing;
+	 * then whole chunks and a window ahead. */
+	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
+	uint64_t base = (9ULL << 20) + 300 * 1024;
+	struct data_stats st;
+
+	check_read(x, base, 128 * 1024);
+	check_read(x, base + 128 * 1024, 256 * 1024);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.prefetched, 0);
+	/* In pieces of at most 256 KiB, aligned to that size. */
+	assert_true(x->f.max_len <= 256 * 1024);
+	check_read(x, base + 384 * 1024, 256 * 1024);
+	check_read(x, base + 640 * 1024, 256 * 1024);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.prefetched, 0);
+	/* 1152 KiB read in order: a stream now. */
+	check_read(x, base + 896 * 1024, 256 * 1024);
+	data_get_stats(x->d, &st);
+	assert_true(st.prefetched >= 2);
+	assert_int_equal(x->f.max_len, 1 << 20);
+	fx_free(x);
+}
+
+static void test_exact_read_in_pieces(void **state)
+{
+	/* An mmap fault's 1 MiB read-around, unaligned: fetched as pieces
+	 * of at most 256 KiB, all at once, not as the two chunks it
+	 * touches. */
+	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
+	struct data_stats st;
+
+	assert_int_equal(check_read(x, (5ULL << 20) + 512 * 1024, 1 << 20),
+			 1 << 20);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 4);
+	assert_int_equal(st.origin_bytes, 1 << 20);
+	assert_int_equal(x->f.max_len, 256 * 1024);
+	fx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_empty_object),
 		cmocka_unit_test(test_single_flight),
 		cmocka_unit_test(test_interrupt),
+		cmocka_unit_test(test_interrupt_own_fetch),
 		cmocka_unit_test(test_interrupt_before_wait),
 		cmocka_unit_test(test_error_not_sticky),
 		cmocka_unit_test(test_error_holddown),
@@ -431,6 +548,8 @@ int main(void)
 		cmocka_unit_test(test_prefetch_sequential),
 		cmocka_unit_test(test_no_prefetch_random),
 		cmocka_unit_test(test_random_reads_fetch_pages),
+		cmocka_unit_test(test_young_stream_exact),
+		cmocka_unit_test(test_exact_read_in_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
