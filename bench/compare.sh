@@ -636,6 +636,7 @@ if [ -z "$TOOLS" ]; then
 	done
 fi
 [ "$SLOW_PEER_MIB" -le "$SIZE_MIB" ] || SLOW_PEER_MIB=$SIZE_MIB
+[ -z "${LOG_DIR:-}" ] || mkdir -p "$LOG_DIR"
 
 cf_init
 prepare_data

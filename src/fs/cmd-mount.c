@@ -48,9 +48,9 @@ static const char mount_usage_text[] =
 	"      --chunk-size SIZE   unit of fetching and caching (1M)\n"
 	"      --fetch-threads N   parallel origin requests (8)\n"
 	"      --max-memory SIZE   bound on data held in memory (256M)\n"
-	"      --readahead SIZE    kernel readahead window, when run as root (0:\n"
-	"                          the kernel's 128K; larger helps cat-style\n"
-	"                          reads, costs mmap faults more)\n"
+	"      --readahead SIZE    kernel readahead window, when run as root (1M;\n"
+	"                          0 keeps the kernel's 128K, better for random\n"
+	"                          mmap access)\n"
 	"      --cache-dir DIR     persistent chunk cache ($XDG_CACHE_HOME/cofault,\n"
 	"                          /var/cache/cofault for root)\n"
 	"      --cache-size SIZE   bound on the chunk cache (10% of its file system)\n"
@@ -369,7 +369,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.chunk_size = 1024 * 1024,
 		.fetch_threads = 8,
 		.max_memory = 256ULL * 1024 * 1024,
-		.readahead = 0,
+		.readahead = 1024 * 1024,
 		.cache_min_free = UINT64_MAX,
 	};
 	double timeout = 30, connect_timeout = 10;
