@@ -46,7 +46,7 @@ static const char mount_usage_text[] =
 	"      --async-read        kernel readahead in the background; signals wait\n"
 	"                          for the origin\n"
 	"      --chunk-size SIZE   unit of fetching and caching (1M)\n"
-	"      --fetch-threads N   parallel origin requests (8)\n"
+	"      --fetch-threads N   parallel origin requests (16)\n"
 	"      --max-memory SIZE   bound on data held in memory (256M)\n"
 	"      --readahead SIZE    kernel readahead window, when run as root (1M;\n"
 	"                          0 keeps the kernel's 128K, better for random\n"
@@ -367,7 +367,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.neg_ttl = 5,
 		.interruptible = true,
 		.chunk_size = 1024 * 1024,
-		.fetch_threads = 8,
+		.fetch_threads = 16,
 		.max_memory = 256ULL * 1024 * 1024,
 		.readahead = 1024 * 1024,
 		.cache_min_free = UINT64_MAX,

@@ -19,7 +19,7 @@
 #include "fs/data-disk.h"
 
 #define DATA_STREAMS 8 /* sequential streams tracked per object */
-#define DATA_MAX_WINDOW 16 /* chunks a stream may prefetch ahead */
+#define DATA_MAX_WINDOW 32 /* chunks a stream may prefetch ahead */
 #define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
 
 enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
@@ -719,7 +719,7 @@ int data_new(const struct data_opts *o, struct data **out)
 	if (!d->o.chunk_size)
 		d->o.chunk_size = 1024 * 1024;
 	if (!d->o.fetch_threads)
-		d->o.fetch_threads = 8;
+		d->o.fetch_threads = 16;
 	if (!d->o.max_memory)
 		d->o.max_memory = 256ULL * 1024 * 1024;
 	if (d->o.error_holddown_ms < 0)
