@@ -2,8 +2,11 @@
  * The data path between FUSE reads and the origin: file data is handled in
  * fixed-size chunks, each fetched once however many readers want it
  * (single flight), by a pool of fetch threads, kept in a bounded in-memory
- * LRU and, when configured, in the persistent chunk cache. Readers wait
- * interruptibly: a signal ends the wait, never the fetch.
+ * LRU and, when configured, in the persistent chunk cache. Sequential
+ * streams fetch whole chunks and prefetch; other reads fetch just their
+ * pages, small ones on the reader's own thread. Readers wait
+ * interruptibly: a signal ends the wait, never the fetch (a reader's own
+ * request is handed to the workers).
  */
 #ifndef FS_DATA_H
 #define FS_DATA_H
