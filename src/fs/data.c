@@ -210,19 +210,34 @@ static bool failure_expired(const struct data *d, const struct chunk *c)
 	       (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
 }
 
+/* A chunk_size buffer: a spare if there is one. Caller holds d->lock. */
+static char *spare_take(struct data *d)
+{
+	return d->nspare ? d->spare[--d->nspare] : chunk_buf_alloc(d);
+}
+
+/* Keep a chunk_size buffer for reuse, or free it. Spares count against
+ * --max-memory like chunks: one is kept only while chunks and spares
+ * together stay within it. Caller holds d->lock. */
+static void spare_put(struct data *d, char *buf)
+{
+	if (d->nspare < d->spare_cap &&
+	    d->mem_used + (d->nspare + 1) * (uint64_t)d->o.chunk_size <=
+		    d->o.max_memory)
+		d->spare[d->nspare++] = buf;
+	else
+		free(buf);
+}
+
 /* Give c's buffer back for reuse. Caller holds d->lock. */
 static void chunk_drop_buf(struct data *d, struct chunk *c)
 {
 	if (!c->buf)
 		return;
-	/* Spares count against --max-memory like chunks: keep one only
-	 * while chunks and spares together stay within it. */
-	if (!c->frag && d->nspare < d->spare_cap &&
-	    d->mem_used + (d->nspare + 1) * (uint64_t)d->o.chunk_size <=
-		    d->o.max_memory)
-		d->spare[d->nspare++] = c->buf;
-	else
+	if (c->frag)
 		free(c->buf);
+	else
+		spare_put(d, c->buf);
 	c->buf = NULL;
 }
 
@@ -266,6 +281,41 @@ static void chunk_unref(struct data *d, struct chunk *c)
 	if (c->hashed)
 		chunk_unhash(d, c);
 	chunk_destroy(d, c);
+}
+
+/*
+ * A new entry of o under key, hashed; no buffer, no references, state
+ * CHUNK_QUEUED. Caller holds d->lock.
+ */
+static struct chunk *entry_new(struct data *d, const struct data_obj *o,
+			       uint64_t key, uint64_t idx, uint64_t off)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	size_t b;
+
+	if (!c)
+		return NULL;
+	pthread_cond_init(&c->cond, NULL);
+	c->obj_id = o->id;
+	c->idx = idx;
+	c->key = key;
+	c->off = off;
+	c->state = CHUNK_QUEUED;
+	c->hashed = true;
+	b = chunk_hash(d, o->id, key);
+	c->hnext = d->table[b];
+	d->table[b] = c;
+	return c;
+}
+
+/* Hand an entry nobody fetches to the workers, ahead of prefetch.
+ * Caller holds d->lock. */
+static void entry_to_workers(struct data *d, struct chunk *c)
+{
+	c->owner = NULL;
+	c->state = CHUNK_QUEUED;
+	list_append(&d->demand, c);
+	pthread_cond_signal(&d->work);
 }
 
 /* Make room for need more bytes by dropping unreferenced ready chunks.
@@ -312,6 +362,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 				void *owner, int *err)
 {
 	struct chunk *c = chunk_find(d, o->id, key);
+	char *buf;
 
 	*err = 0;
 	if (c && failure_expired(d, c)) {
@@ -342,41 +393,21 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	 * prefetch never does. */
 	if (!data_make_room(d, len) && !for_demand)
 		return NULL;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		*err = -ENOMEM;
-		return NULL;
-	}
 	/* Every chunk buffer is chunk_size long, tail chunks too, so any
 	 * can be recycled for any chunk; fragments are small mallocs. */
-	if (frag)
-		c->buf = malloc(len);
-	else
-		c->buf = d->nspare ? d->spare[--d->nspare] :
-				     chunk_buf_alloc(d);
-	if (!c->buf) {
-		free(c);
+	buf = frag ? malloc(len) : spare_take(d);
+	c = buf ? entry_new(d, o, key, idx, off) : NULL;
+	if (!c) {
+		free(buf);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	pthread_cond_init(&c->cond, NULL);
-	c->obj_id = o->id;
-	c->idx = idx;
-	c->key = key;
-	c->off = off;
+	c->buf = buf;
 	c->frag = frag;
 	c->len = len;
 	c->obj = data_obj_get(o);
-	c->state = CHUNK_QUEUED;
 	c->refs = 1; /* the queue's */
 	c->prefetch = !for_demand;
-	c->hashed = true;
-	{
-		size_t b = chunk_hash(d, o->id, key);
-
-		c->hnext = d->table[b];
-		d->table[b] = c;
-	}
 	d->mem_used += len;
 	if (owner) {
 		c->state = CHUNK_FETCHING;
@@ -481,19 +512,14 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	/* A spare is already faulted in; most lookups of a cold object
 	 * miss, and a fresh buffer per miss would cost page faults. */
 	pthread_mutex_lock(&d->lock);
-	whole = d->nspare ? d->spare[--d->nspare] : NULL;
+	whole = spare_take(d);
 	pthread_mutex_unlock(&d->lock);
-	if (!whole)
-		whole = chunk_buf_alloc(d);
 	if (!whole)
 		return -ENOMEM;
 	err = data_disk_read(d->o.disk, o->disk_id, c->idx, whole, clen);
 	if (err) {
 		pthread_mutex_lock(&d->lock);
-		if (d->nspare < d->spare_cap)
-			d->spare[d->nspare++] = whole;
-		else
-			free(whole);
+		spare_put(d, whole);
 		pthread_mutex_unlock(&d->lock);
 		return err;
 	}
@@ -501,22 +527,13 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	pthread_mutex_lock(&d->lock);
 	if (!chunk_find(d, o->id, data_key_chunk(c->idx)) &&
 	    data_make_room(d, clen)) {
-		struct chunk *w = calloc(1, sizeof(*w));
+		struct chunk *w = entry_new(d, o, data_key_chunk(c->idx),
+					    c->idx, cstart);
 
 		if (w) {
-			size_t b = chunk_hash(d, o->id, data_key_chunk(c->idx));
-
-			pthread_cond_init(&w->cond, NULL);
-			w->obj_id = o->id;
-			w->idx = c->idx;
-			w->key = data_key_chunk(c->idx);
-			w->off = cstart;
 			w->len = clen;
 			w->buf = whole;
 			w->state = CHUNK_READY;
-			w->hashed = true;
-			w->hnext = d->table[b];
-			d->table[b] = w;
 			d->mem_used += clen;
 			list_append(&d->lru, w);
 			w->in_lru = true;
@@ -587,25 +604,15 @@ static void chunk_mark_failed(struct data *d, struct data_obj *o, uint64_t idx,
 {
 	uint64_t key = data_key_chunk(idx);
 	struct chunk *m = chunk_find(d, o->id, key);
-	size_t b;
 
 	if (m)
 		return; /* the chunk's own entry speaks for it */
-	m = calloc(1, sizeof(*m));
+	m = entry_new(d, o, key, idx, idx * d->o.chunk_size);
 	if (!m)
 		return;
-	pthread_cond_init(&m->cond, NULL);
-	m->obj_id = o->id;
-	m->idx = idx;
-	m->key = key;
-	m->off = idx * d->o.chunk_size;
 	m->state = CHUNK_FAILED;
 	m->err = err;
 	m->fail_time = when;
-	m->hashed = true;
-	b = chunk_hash(d, o->id, key);
-	m->hnext = d->table[b];
-	d->table[b] = m;
 	list_append(&d->lru, m);
 	m->in_lru = true;
 }
@@ -1002,9 +1009,7 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 	if (err == -EINTR) {
 		int e;
 
-		c->state = CHUNK_QUEUED;
-		list_append(&d->demand, c);
-		pthread_cond_signal(&d->work);
+		entry_to_workers(d, c);
 		/*
 		 * The origin was slower than this reader's signals. The read
 		 * is retried, by the kernel page by page after a failed
@@ -1107,13 +1112,9 @@ out_unpin:
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
 
-		if (c->owner == w) {
-			/* Never fetched here: the workers take it over. */
-			c->owner = NULL;
-			c->state = CHUNK_QUEUED;
-			list_append(&d->demand, c);
-			pthread_cond_signal(&d->work);
-		}
+		/* Never fetched here: the workers take it over. */
+		if (c->owner == w)
+			entry_to_workers(d, c);
 		chunk_unref(d, c);
 	}
 	r->npins = 0;
