@@ -532,6 +532,17 @@ static void test_exact_read_in_pieces(void **state)
 	fx_free(x);
 }
 
+static void test_big_read_small_chunks(void **state)
+{
+	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
+	 * 256 chunks for one read, all served. */
+	struct fx *x = fx_new_cs(8ULL << 20, 64ULL << 20, 0, 4096);
+
+	assert_int_equal(check_read(x, 0, 1 << 20), 1 << 20);
+	assert_int_equal(check_read(x, (3ULL << 20) + 100, 1 << 20), 1 << 20);
+	fx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_random_reads_fetch_pages),
 		cmocka_unit_test(test_young_stream_exact),
 		cmocka_unit_test(test_exact_read_in_pieces),
+		cmocka_unit_test(test_big_read_small_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
