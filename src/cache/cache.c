@@ -304,6 +304,12 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	return err;
 }
 
+static void map_set(uint8_t *map, uint64_t nchunks, uint64_t idx)
+{
+	if (idx < nchunks)
+		map[idx / 8] |= (uint8_t)(1u << (idx % 8));
+}
+
 int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
 		    uint8_t *map)
 {
@@ -325,9 +331,7 @@ int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
 				n = 0;
 				break;
 			}
-			if (refs[i].idx < nchunks)
-				map[refs[i].idx / 8] |=
-					(uint8_t)(1u << (refs[i].idx % 8));
+			map_set(map, nchunks, refs[i].idx);
 			after = refs[i].idx;
 		}
 	} while (n == sizeof(refs) / sizeof(refs[0]));
@@ -335,8 +339,8 @@ int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
 	for (size_t i = 0; i < c->npending; i++) {
 		const struct cache_chunk_ref *r = &c->pending[i].ref;
 
-		if (r->obj == obj_id && r->idx < nchunks)
-			map[r->idx / 8] |= (uint8_t)(1u << (r->idx % 8));
+		if (r->obj == obj_id)
+			map_set(map, nchunks, r->idx);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;

@@ -184,17 +184,6 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 	c->hashed = false;
 }
 
-/*
- * A chunk_size buffer, page aligned so that the disk tier can move it with
- * direct I/O (no copy through the page cache). Freed with free().
- */
-static char *chunk_buf_alloc(const struct data *d)
-{
-	void *p;
-
-	return posix_memalign(&p, 4096, d->o.chunk_size) ? NULL : p;
-}
-
 static double mono_now(void)
 {
 	struct timespec ts;
@@ -213,7 +202,7 @@ static bool failure_expired(const struct data *d, const struct chunk *c)
 /* A chunk_size buffer: a spare if there is one. Caller holds d->lock. */
 static char *spare_take(struct data *d)
 {
-	return d->nspare ? d->spare[--d->nspare] : chunk_buf_alloc(d);
+	return d->nspare ? d->spare[--d->nspare] : malloc(d->o.chunk_size);
 }
 
 /* Keep a chunk_size buffer for reuse, or free it. Spares count against
@@ -466,9 +455,10 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		fend = clen;
 	c = chunk_find(d, o->id, data_key_chunk(idx));
 	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen)) {
+		/* A demand entry comes back, or -ENOMEM in err. */
 		c = chunk_want(d, o, idx, true, &err);
 		if (!c)
-			return err ? err : -ENOMEM;
+			return err;
 		r->pins[r->npins++] = c;
 		return 0;
 	}
@@ -488,7 +478,7 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 			       (size_t)(pend - (uint64_t)a * DATA_BLOCK), true,
 			       true, *owned ? NULL : w, &err);
 		if (!c)
-			return err ? err : -ENOMEM;
+			return err;
 		if (c->owner == w)
 			*owned = true;
 		r->pins[r->npins++] = c;
@@ -827,14 +817,15 @@ int data_obj_new(struct data *d, const char *path, uint64_t size,
 					      o->etag, size, mtime);
 	if (o->disk_id) {
 		uint64_t nchunks = (size + d->o.chunk_size - 1) / d->o.chunk_size;
+		size_t map_bytes = (size_t)(nchunks / 8 + 1);
 
-		o->disk_map = calloc(nchunks / 8 + 1, 1);
+		o->disk_map = calloc(map_bytes, 1);
 		if (!o->disk_map) {
 			o->disk_id = 0;
 		} else if (data_disk_map(d->o.disk, o->disk_id, nchunks,
 					 o->disk_map)) {
 			/* Unknown: look every chunk up. */
-			memset(o->disk_map, 0xff, nchunks / 8 + 1);
+			memset(o->disk_map, 0xff, map_bytes);
 		}
 	}
 	pthread_mutex_lock(&d->lock);
@@ -919,12 +910,11 @@ void data_wait_interrupt(struct data_wait *w)
  * stream's end would otherwise cost a whole chunk and a prefetch. NULL:
  * the read starts no known stream. Caller holds d->lock.
  */
-static struct data_stream *stream_find(struct data *d, struct data_obj *o,
-				       uint64_t off, size_t len)
+static struct data_stream *stream_find(struct data_obj *o, uint64_t off,
+				       size_t len)
 {
 	unsigned int i;
 
-	(void)d;
 	for (i = 0; i < DATA_STREAMS; i++) {
 		struct data_stream *t = &o->streams[i];
 
@@ -1046,7 +1036,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		err = -ESTALE;
 		goto out_unlock;
 	}
-	stream = stream_find(d, o, off, len);
+	stream = stream_find(o, off, len);
 	/*
 	 * Reads that continue no stream fetch exactly the pages they ask
 	 * for, and so does a stream until it has read a chunk's worth in
@@ -1065,11 +1055,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 			continue;
 		}
 		c = chunk_want(d, o, idx, true, &err);
-		if (!c) {
-			if (!err)
-				err = -ENOMEM;
+		if (!c)
 			goto out_unpin;
-		}
 		r->pins[r->npins++] = c;
 	}
 	stream_advance(d, o, stream, off, len);
@@ -1078,7 +1065,6 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 			frag_fetch_own(d, r->pins[i], w);
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
-
 		uint64_t from = off > c->off ? off - c->off : 0;
 		uint64_t to = off + len - c->off;
 

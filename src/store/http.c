@@ -416,7 +416,6 @@ static bool curl_retryable(CURLcode rc)
 
 enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
 
-/* One try. Sets *err and resp->error on failure. */
 /*
  * Each thread that runs cancellable transfers keeps one multi handle: the
  * transfer is driven here instead of by curl_easy_perform, so that
@@ -507,6 +506,7 @@ static CURLcode http_run(CURL *h, struct cancel *cx)
 	return rc;
 }
 
+/* One try. Sets *err and resp->error on failure. */
 static enum attempt_result attempt(struct http_pool *p, CURL *h,
 				   const struct http_req *q,
 				   struct http_resp *r, uint64_t budget_ms,
@@ -540,9 +540,9 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 	if (p->opts.max_connections)
 		curl_easy_setopt(h, CURLOPT_MAXCONNECTS,
 				 (long)p->opts.max_connections);
-	/* Fewer, larger write callbacks for chunk-sized bodies. */
-	/* Big reads want few, large recv()s; libcurl allocates this buffer
-	 * for every transfer, so a small range gets a small one. */
+	/* Chunk-sized bodies want few, large recv()s and write callbacks;
+	 * libcurl allocates this buffer for every transfer, so a small
+	 * range gets a small one. */
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
 			 q->range_len && q->range_len < HTTP_RECV_BUFFER ?
 				 (long)(q->range_len < 16384 ? 16384 :
