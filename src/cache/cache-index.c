@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "cache/cache-int.h"
 #include "common/log.h"
@@ -156,7 +157,7 @@ static void index_done(sqlite3_stmt *st)
 
 int cache_index_open(struct cache_db *d, const char *path)
 {
-	int rc, err;
+	int rc, err, tries;
 
 	memset(d, 0, sizeof(*d));
 	rc = sqlite3_open_v2(path, &d->db,
@@ -174,9 +175,24 @@ int cache_index_open(struct cache_db *d, const char *path)
 	 * the database stays consistent, and a lost commit only forgets
 	 * chunks whose data is already durable. Far fewer fsyncs.
 	 */
-	err = index_exec(d, "PRAGMA journal_mode = WAL;"
-			    "PRAGMA synchronous = NORMAL;"
-			    "PRAGMA foreign_keys = ON;");
+	/*
+	 * Two processes opening a new directory at once both switch it to
+	 * WAL, which takes an exclusive lock; SQLite answers the loser
+	 * SQLITE_BUSY at once rather than through the busy handler. Wait
+	 * for the winner, as a busy timeout would.
+	 */
+	for (tries = 0;; tries++) {
+		rc = sqlite3_exec(d->db, "PRAGMA journal_mode = WAL;", NULL,
+				  NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY ||
+		    tries >= CACHE_BUSY_TIMEOUT_MS / 10)
+			break;
+		usleep(10 * 1000);
+	}
+	err = index_errno(d, rc, "PRAGMA journal_mode = WAL");
+	if (!err)
+		err = index_exec(d, "PRAGMA synchronous = NORMAL;"
+				    "PRAGMA foreign_keys = ON;");
 	if (err)
 		goto out_close;
 	return 0;
@@ -579,6 +595,23 @@ int cache_index_totals(struct cache_db *d, uint64_t *objects, uint64_t *chunks,
 	if (bytes)
 		*bytes = b;
 	return err;
+}
+
+int cache_index_object_known(struct cache_db *d, const char *origin,
+			     const char *key)
+{
+	sqlite3_stmt *st = index_stmt(d, CACHE_ST_OBJ_GET);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	index_done(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : index_errno(d, rc, "object lookup");
 }
 
 int cache_index_obj_exists(struct cache_db *d, uint64_t obj)

@@ -92,6 +92,9 @@ int cache_index_chunks_after(struct cache_db *d, uint64_t obj, uint64_t idx,
 int cache_index_totals(struct cache_db *d, uint64_t *objects, uint64_t *chunks,
 		       uint64_t *bytes);
 int cache_index_obj_exists(struct cache_db *d, uint64_t obj);
+/* 0 when (origin, key) has an object row, whatever its identity. */
+int cache_index_object_known(struct cache_db *d, const char *origin,
+			     const char *key);
 /*
  * Delete the objects of origin (all if NULL), or with list_only just list
  * them; the ids are returned in a malloc'd array the caller frees.
@@ -184,6 +187,8 @@ struct cache {
 
 /* Access time for a new record, strictly increasing within the process. */
 int64_t cache_now_locked(struct cache *c);
+/* Record an access to a chunk; the eviction thread writes it to the index. */
+void cache_touch(struct cache *c, uint64_t obj, uint64_t idx);
 /* Log the "cache full, not caching" warning, at most once a minute. */
 void cache_warn_nospc(struct cache *c, const char *why, int err);
 int cache_evict_start(struct cache *c);

@@ -45,6 +45,22 @@ int64_t cache_now_locked(struct cache *c)
 	return now;
 }
 
+void cache_touch(struct cache *c, uint64_t obj, uint64_t idx)
+{
+	pthread_mutex_lock(&c->lock);
+	/* A full buffer drops the access: LRU is approximate by design. */
+	if (c->ntouch < CACHE_TOUCH_MAX) {
+		struct cache_touch *t = &c->touch[c->ntouch++];
+
+		t->obj = obj;
+		t->idx = idx;
+		t->atime = cache_now_locked(c);
+	}
+	if (c->ntouch >= CACHE_TOUCH_MAX / 2)
+		pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
 void cache_warn_nospc(struct cache *c, const char *why, int err)
 {
 	time_t now = time(NULL);
@@ -304,6 +320,18 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	return err;
 }
 
+int cache_object_known(struct cache *c, const char *origin, const char *key)
+{
+	int err;
+
+	if (!origin || !key)
+		return -EINVAL;
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_object_known(&c->fg, origin, key);
+	pthread_mutex_unlock(&c->db_lock);
+	return err;
+}
+
 static void map_set(uint8_t *map, uint64_t nchunks, uint64_t idx)
 {
 	if (idx < nchunks)
@@ -496,18 +524,7 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 	if (err)
 		return err;
 
-	pthread_mutex_lock(&c->lock);
-	/* A full buffer drops the access: LRU is approximate by design. */
-	if (c->ntouch < CACHE_TOUCH_MAX) {
-		struct cache_touch *t = &c->touch[c->ntouch++];
-
-		t->obj = obj_id;
-		t->idx = idx;
-		t->atime = cache_now_locked(c);
-	}
-	if (c->ntouch >= CACHE_TOUCH_MAX / 2)
-		pthread_cond_signal(&c->wake);
-	pthread_mutex_unlock(&c->lock);
+	cache_touch(c, obj_id, idx);
 	return 0;
 }
 

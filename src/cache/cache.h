@@ -85,6 +85,13 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 		 uint64_t *obj_id);
 
 /*
+ * 0 when the index has an object (origin, key) of any version, -ENOENT
+ * when it has none: then no chunk of it can be cached, and the caller may
+ * skip learning the object's version before its first read.
+ */
+int cache_object_known(struct cache *c, const char *origin, const char *key);
+
+/*
  * Read chunk idx of obj_id into buf. len is the chunk's expected length:
  * the chunk size, or the object's tail for the last chunk.
  * 0: buf holds len bytes whose CRC32C matched the index.
@@ -96,6 +103,28 @@ int cache_object(struct cache *c, const char *origin, const char *key,
  */
 int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 		     size_t len);
+
+/*
+ * A chunk held for serving straight from its data file: [off, off + len)
+ * of fd holds the chunk's bytes, verified against the index's CRC32C, and
+ * no process may rewrite or evict it until cache_chunk_release. For
+ * splice(2) to FUSE, so that warm reads cost no copy through memory.
+ */
+struct cache_hold {
+	int fd; /* owned; -1 when not held */
+	uint64_t off;
+	size_t len;
+};
+
+/*
+ * Hold chunk idx of obj_id, of expected length len. -ENOENT: not cached;
+ * -EAGAIN: being written or evicted right now; -EBADMSG: it failed its
+ * check (cache_chunk_read then drops and logs it). The caller reads such
+ * chunks with cache_chunk_read instead. Records an access like a read.
+ */
+int cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
+		     size_t len, struct cache_hold *h);
+void cache_chunk_release(struct cache_hold *h);
 
 /*
  * Mark in map (nchunks bits, bit i of byte i / 8 for chunk i; the caller

@@ -4,6 +4,7 @@ src_cache_libcache_la_SOURCES = \
 	src/cache/cache.c src/cache/cache.h src/cache/cache-int.h \
 	src/cache/cache-index.c \
 	src/cache/cache-store.c \
+	src/cache/cache-hold.c \
 	src/cache/cache-evict.c \
 	src/cache/cache-crc.c
 src_cache_libcache_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

@@ -57,6 +57,8 @@ static const char mount_usage_text[] =
 	"      --cache-min-free SIZE  keep this much free on the cache's file system\n"
 	"                          (5% of it, at most 4G; 0 turns the floor off)\n"
 	"      --no-cache          no persistent cache: memory only\n"
+	"      --no-splice         copy cached chunks through memory instead of\n"
+	"                          splicing them from the cache files\n"
 	"S3:\n"
 	"      --endpoint URL      S3-compatible endpoint (implies path-style)\n"
 	"      --virtual-hosted    bucket.endpoint addressing with --endpoint\n"
@@ -89,6 +91,7 @@ enum {
 	OPT_CACHE_SIZE,
 	OPT_CACHE_MIN_FREE,
 	OPT_NO_CACHE,
+	OPT_NO_SPLICE,
 	OPT_ENDPOINT,
 	OPT_VIRTUAL_HOSTED,
 	OPT_REGION,
@@ -117,6 +120,7 @@ static const struct option mount_longopts[] = {
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "cache-min-free", required_argument, NULL, OPT_CACHE_MIN_FREE },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "no-splice", no_argument, NULL, OPT_NO_SPLICE },
 	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
 	{ "virtual-hosted", no_argument, NULL, OPT_VIRTUAL_HOSTED },
 	{ "region", required_argument, NULL, OPT_REGION },
@@ -366,6 +370,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.ttl = 60,
 		.neg_ttl = 5,
 		.interruptible = true,
+		.splice = true,
 		.chunk_size = 1024 * 1024,
 		.fetch_threads = 16,
 		.max_memory = 256ULL * 1024 * 1024,
@@ -489,6 +494,9 @@ int fs_cmd_mount(int argc, char **argv)
 			break;
 		case OPT_NO_CACHE:
 			no_cache = true;
+			break;
+		case OPT_NO_SPLICE:
+			o.splice = false;
 			break;
 		case OPT_ENDPOINT:
 			o.store.endpoint = optarg;

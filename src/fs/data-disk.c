@@ -45,6 +45,15 @@ uint64_t data_disk_object(struct cache *c, const char *origin,
 	return id;
 }
 
+bool data_disk_known(struct cache *c, const char *origin, const char *path)
+{
+	int err = cache_object_known(c, origin, path);
+
+	if (err && err != -ENOENT)
+		data_disk_warn("looking up an object", err);
+	return err != -ENOENT;
+}
+
 int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,
 		  uint8_t *map)
 {
@@ -63,6 +72,21 @@ int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 	if (err && err != -ENOENT)
 		data_disk_warn("reading a chunk", err);
 	return err ? -ENOENT : 0;
+}
+
+int data_disk_hold(struct cache *c, uint64_t obj, uint64_t idx, size_t len,
+		   struct cache_hold *h)
+{
+	int err = cache_chunk_hold(c, obj, idx, len, h);
+
+	if (err && err != -ENOENT && err != -EAGAIN && err != -EBADMSG)
+		data_disk_warn("holding a chunk", err);
+	return err;
+}
+
+void data_disk_release(struct cache_hold *h)
+{
+	cache_chunk_release(h);
 }
 
 void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,

@@ -10,17 +10,27 @@
 #include <stdint.h>
 
 struct cache;
+struct cache_hold;
 
 /* Object id in the disk tier, or 0 when it cannot be used. */
 uint64_t data_disk_object(struct cache *c, const char *origin,
 			  const char *path, const char *etag, uint64_t size,
 			  int64_t mtime);
-/* 0 when the chunk was present and verified, else -ENOENT. */
+/* cache_object_known; an error counts as known (the safe answer). */
+bool data_disk_known(struct cache *c, const char *origin, const char *path);
 /* cache_chunk_map, logged on failure; -errno then. */
 int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,
 		  uint8_t *map);
+/* 0 when the chunk was present and verified, else -ENOENT. */
 int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 		   size_t len);
+/*
+ * cache_chunk_hold; the answers that only mean "read it the ordinary way"
+ * (-ENOENT, -EAGAIN, -EBADMSG) are not logged, others are.
+ */
+int data_disk_hold(struct cache *c, uint64_t obj, uint64_t idx, size_t len,
+		   struct cache_hold *h);
+void data_disk_release(struct cache_hold *h);
 void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,
 		     const void *buf, size_t len);
 

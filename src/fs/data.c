@@ -21,6 +21,11 @@
 #define DATA_STREAMS 8 /* sequential streams tracked per object */
 #define DATA_MAX_WINDOW 32 /* chunks a stream may prefetch ahead */
 #define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
+/* Smallest chunk held for splicing: with smaller ones a read would be
+ * spliced from many short ranges, each a lock and a checksum pass. */
+#define DATA_HOLD_MIN_CHUNK (256u * 1024)
+/* Held entries at most: each keeps a file descriptor and a range lock. */
+#define DATA_HELD_MAX 128
 
 enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
 
@@ -56,6 +61,14 @@ struct chunk {
 	bool drop_behind;
 	size_t len;
 	char *buf;
+	/*
+	 * A whole chunk the disk tier holds can be served from its data file
+	 * instead of a buffer (buf NULL): held for splicing, verified, and
+	 * locked against eviction until the entry goes. Set by the fetcher
+	 * before CHUNK_READY, then fixed.
+	 */
+	bool held;
+	struct cache_hold hold;
 };
 
 struct chunk_list {
@@ -79,14 +92,22 @@ struct data_obj {
 	int64_t mtime;
 	char etag[STORE_ETAG_MAX]; /* under d->lock once shared */
 	bool stale; /* under d->lock */
-	uint64_t disk_id; /* object id in the disk tier, 0 if none */
 	/*
-	 * With disk_id: a bit per chunk that the disk tier may hold (set at
-	 * open from its index, and by our own writes), so that a chunk it
-	 * certainly lacks costs no index lookup: a cold random read must not
-	 * pay for one. Bytes are read and set with atomics, no lock.
+	 * Object id in the disk tier, 0 while none. Set once, at open when
+	 * the version is known then, else when the first chunk to persist
+	 * finds the version the origin named (obj_disk_id). Published with
+	 * release after disk_map is filled; read with acquire, no lock.
+	 */
+	uint64_t disk_id;
+	/*
+	 * With disk_id: a bit per chunk that the disk tier may hold (set
+	 * from its index when joining it, and by our own writes), so that a
+	 * chunk it certainly lacks costs no index lookup: a cold random read
+	 * must not pay for one. Bytes are read and set with atomics, no lock.
 	 */
 	uint8_t *disk_map;
+	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
+	bool disk_tried; /* under disk_lock: joined, or failed to */
 	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
 };
 
@@ -99,6 +120,7 @@ struct data {
 	struct chunk_list lru; /* head: least recently used */
 	struct chunk_list demand, prefetch; /* queued fetches */
 	uint64_t mem_used; /* bytes of chunk buffers */
+	unsigned int nheld; /* held entries (struct chunk.held) */
 	/* Recycled chunk_size buffers: a fresh 1 MiB malloc is an mmap whose
 	 * 256 page faults and zeroing cost more than the copy into it. */
 	char **spare;
@@ -233,7 +255,12 @@ static void chunk_drop_buf(struct data *d, struct chunk *c)
 /* Caller holds d->lock; c is unhashed, out of every list, unreferenced. */
 static void chunk_destroy(struct data *d, struct chunk *c)
 {
-	d->mem_used -= c->len;
+	if (c->held) {
+		data_disk_release(&c->hold);
+		__atomic_sub_fetch(&d->nheld, 1, __ATOMIC_RELAXED);
+	} else {
+		d->mem_used -= c->len;
+	}
 	pthread_cond_destroy(&c->cond);
 	chunk_drop_buf(d, c);
 	free(c);
@@ -486,6 +513,12 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	return 0;
 }
 
+/* o's disk tier id, 0 while none; see struct data_obj. */
+static uint64_t obj_disk(const struct data_obj *o)
+{
+	return __atomic_load_n(&o->disk_id, __ATOMIC_ACQUIRE);
+}
+
 /*
  * A fragment whose chunk the disk tier holds: copy the fragment's bytes
  * from it, and keep the whole chunk in memory too (later random reads
@@ -506,7 +539,7 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	pthread_mutex_unlock(&d->lock);
 	if (!whole)
 		return -ENOMEM;
-	err = data_disk_read(d->o.disk, o->disk_id, c->idx, whole, clen);
+	err = data_disk_read(d->o.disk, obj_disk(o), c->idx, whole, clen);
 	if (err) {
 		pthread_mutex_lock(&d->lock);
 		spare_put(d, whole);
@@ -537,15 +570,95 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 
 static bool disk_may_have(const struct data_obj *o, uint64_t idx)
 {
-	return o->disk_id &&
+	return obj_disk(o) &&
 	       (__atomic_load_n(&o->disk_map[idx / 8], __ATOMIC_RELAXED) &
 		(1u << (idx % 8)));
+}
+
+/*
+ * Register o's version etag with the disk tier and read which of its
+ * chunks it holds, then publish disk_id. Caller holds o->disk_lock, or
+ * is o's only user. No d->lock: this is SQLite work.
+ */
+static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
+{
+	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+	size_t map_bytes = (size_t)(nchunks / 8 + 1);
+	uint64_t id;
+
+	o->disk_tried = true;
+	id = data_disk_object(d->o.disk, d->o.origin_id, o->path, etag,
+			      o->size, o->mtime);
+	if (!id)
+		return;
+	o->disk_map = calloc(map_bytes, 1);
+	if (!o->disk_map)
+		return;
+	if (data_disk_map(d->o.disk, id, nchunks, o->disk_map))
+		memset(o->disk_map, 0xff, map_bytes); /* unknown: look up all */
+	__atomic_store_n(&o->disk_id, id, __ATOMIC_RELEASE);
+}
+
+/*
+ * o's disk tier id for persisting a chunk, joining the tier first when o
+ * was opened before its version was known and the origin has named one
+ * since. 0: memory only. No lock held.
+ */
+static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
+{
+	uint64_t id = obj_disk(o);
+	char etag[STORE_ETAG_MAX];
+
+	if (id || !d->o.disk)
+		return id;
+	pthread_mutex_lock(&d->lock);
+	memcpy(etag, o->etag, sizeof(etag));
+	pthread_mutex_unlock(&d->lock);
+	/* Without a validator a cached chunk could be of another version. */
+	if (!etag[0])
+		return 0;
+	pthread_mutex_lock(&o->disk_lock);
+	if (!o->disk_tried)
+		obj_join_disk(d, o, etag);
+	pthread_mutex_unlock(&o->disk_lock);
+	return obj_disk(o);
 }
 
 static void disk_mark(struct data_obj *o, uint64_t idx)
 {
 	__atomic_fetch_or(&o->disk_map[idx / 8], (uint8_t)(1u << (idx % 8)),
 			  __ATOMIC_RELAXED);
+}
+
+/*
+ * Whether a whole chunk found on the disk tier should be held for
+ * splicing rather than read into memory: splicing is on, chunks are big
+ * enough for a read to span few, and descriptors are left. Unlocked read
+ * of nheld: the bound is loose by the number of workers.
+ */
+static bool hold_wanted(struct data *d)
+{
+	return d->o.splice && d->o.chunk_size >= DATA_HOLD_MIN_CHUNK &&
+	       __atomic_load_n(&d->nheld, __ATOMIC_RELAXED) < DATA_HELD_MAX;
+}
+
+/*
+ * Over the bound on held entries: close the least recently used idle one.
+ * Caller holds d->lock.
+ */
+static void held_trim(struct data *d)
+{
+	struct chunk *c;
+
+	for (c = d->lru.head; c && d->nheld > DATA_HELD_MAX; c = c->next) {
+		if (!c->held)
+			continue;
+		list_remove(&d->lru, c);
+		c->in_lru = false;
+		chunk_unhash(d, c);
+		chunk_destroy(d, c);
+		return;
+	}
 }
 
 /* Fetch one entry: disk tier first, then the origin. No lock held. */
@@ -557,9 +670,16 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	int err;
 
 	*from_disk = false;
+	if (!c->frag && hold_wanted(d) && disk_may_have(o, c->idx) &&
+	    !data_disk_hold(d->o.disk, obj_disk(o), c->idx, c->len,
+			    &c->hold)) {
+		c->held = true;
+		*from_disk = true;
+		return 0;
+	}
 	if (disk_may_have(o, c->idx) &&
 	    !(c->frag ? frag_from_disk(d, c) :
-			data_disk_read(d->o.disk, o->disk_id, c->idx, c->buf,
+			data_disk_read(d->o.disk, obj_disk(o), c->idx, c->buf,
 				       c->len))) {
 		*from_disk = true;
 		return 0;
@@ -635,6 +755,13 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		chunk_drop_buf(d, c);
 	} else {
 		c->state = CHUNK_READY;
+		if (c->held) {
+			/* The bytes are in the data file: no buffer. */
+			d->mem_used -= c->len;
+			chunk_drop_buf(d, c);
+			__atomic_add_fetch(&d->nheld, 1, __ATOMIC_RELAXED);
+			held_trim(d);
+		}
 		if (from_disk) {
 			d->stats.disk_hits++;
 		} else {
@@ -645,12 +772,17 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		}
 	}
 	pthread_cond_broadcast(&c->cond);
-	if (!err && !from_disk && !c->frag && o->disk_id) {
+	if (!err && !from_disk && !c->frag && d->o.disk) {
+		uint64_t id;
+
 		/* Persist outside the lock; the fetcher's reference keeps the
 		 * buffer alive and it no longer changes. */
 		pthread_mutex_unlock(&d->lock);
-		data_disk_write(d->o.disk, o->disk_id, c->idx, c->buf, c->len);
-		disk_mark(o, c->idx);
+		id = obj_disk_id(d, o);
+		if (id) {
+			data_disk_write(d->o.disk, id, c->idx, c->buf, c->len);
+			disk_mark(o, c->idx);
+		}
 		pthread_mutex_lock(&d->lock);
 	}
 	c->obj = NULL;
@@ -809,25 +941,12 @@ int data_obj_new(struct data *d, const char *path, uint64_t size,
 	o->size = size;
 	o->mtime = mtime;
 	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
+	pthread_mutex_init(&o->disk_lock, NULL);
 	/* The disk tier keys chunks by validator; without one, a cached
 	 * chunk could belong to another version, so such objects stay in
-	 * memory only until the first answer names the version. */
+	 * memory only until an answer names the version. */
 	if (d->o.disk && o->etag[0])
-		o->disk_id = data_disk_object(d->o.disk, d->o.origin_id, path,
-					      o->etag, size, mtime);
-	if (o->disk_id) {
-		uint64_t nchunks = (size + d->o.chunk_size - 1) / d->o.chunk_size;
-		size_t map_bytes = (size_t)(nchunks / 8 + 1);
-
-		o->disk_map = calloc(map_bytes, 1);
-		if (!o->disk_map) {
-			o->disk_id = 0;
-		} else if (data_disk_map(d->o.disk, o->disk_id, nchunks,
-					 o->disk_map)) {
-			/* Unknown: look every chunk up. */
-			memset(o->disk_map, 0xff, map_bytes);
-		}
-	}
+		obj_join_disk(d, o, o->etag);
 	pthread_mutex_lock(&d->lock);
 	o->id = d->next_obj_id++;
 	pthread_mutex_unlock(&d->lock);
@@ -845,9 +964,15 @@ void data_obj_put(struct data_obj *o)
 {
 	if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL))
 		return;
+	pthread_mutex_destroy(&o->disk_lock);
 	free(o->disk_map);
 	free(o->path);
 	free(o);
+}
+
+bool data_version_needed(struct data *d, const char *path)
+{
+	return d->o.disk && data_disk_known(d->o.disk, d->o.origin_id, path);
 }
 
 uint64_t data_obj_size(const struct data_obj *o)
@@ -863,6 +988,16 @@ const char *data_obj_path(const struct data_obj *o)
 uint64_t data_obj_id(const struct data_obj *o)
 {
 	return o->id;
+}
+
+bool data_obj_version(struct data_obj *o, char *out)
+{
+	struct data *d = o->d;
+
+	pthread_mutex_lock(&d->lock);
+	memcpy(out, o->etag, STORE_ETAG_MAX);
+	pthread_mutex_unlock(&d->lock);
+	return out[0] != 0;
 }
 
 bool data_obj_stale(const struct data_obj *o)
@@ -1086,11 +1221,21 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 			to = c->len;
 		if (stream && !c->frag && to == c->len)
 			c->drop_behind = true;
-		r->iov[r->niov].iov_base = c->buf + from;
+		if (c->held) {
+			r->iov[r->niov].iov_base = NULL;
+			r->fd[r->niov] = c->hold.fd;
+			r->pos[r->niov] = c->hold.off + from;
+			r->nfd++;
+		} else {
+			r->iov[r->niov].iov_base = c->buf + from;
+			r->fd[r->niov] = -1;
+		}
 		r->iov[r->niov].iov_len = (size_t)(to - from);
 		r->bytes += (size_t)(to - from);
 		r->niov++;
 	}
+	if (r->nfd)
+		d->stats.spliced++;
 	pthread_mutex_unlock(&d->lock);
 	return 0;
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "cache/cache.h"
 #include "common/cancel.h"
 #include "store/store.h"
 
@@ -32,6 +33,8 @@ struct data_opts {
 	/* A failed fetch answers new readers of its chunk with the same
 	 * error for this long before the origin is tried again. */
 	int error_holddown_ms;
+	/* Serve streams' reads of chunks on the disk tier by splice. */
+	bool splice;
 };
 
 /*
@@ -44,13 +47,27 @@ struct data_obj;
 int data_new(const struct data_opts *o, struct data **out);
 void data_free(struct data *d);
 
+/*
+ * A new object. With an empty etag the first origin answer names the
+ * version; the object joins the disk tier then (data_version_needed says
+ * when opening it that way loses nothing).
+ */
 int data_obj_new(struct data *d, const char *path, uint64_t size,
 		 const char *etag, int64_t mtime, struct data_obj **out);
+/*
+ * Whether path must be opened with a known version: true when the disk
+ * tier may hold chunks of some version of it, which only a version known
+ * before the first read can select without asking the origin for data.
+ * False when there is no disk tier or it has never seen path.
+ */
+bool data_version_needed(struct data *d, const char *path);
 struct data_obj *data_obj_get(struct data_obj *o);
 void data_obj_put(struct data_obj *o);
 uint64_t data_obj_size(const struct data_obj *o);
 uint64_t data_obj_id(const struct data_obj *o);
 const char *data_obj_path(const struct data_obj *o);
+/* Copy o's version (STORE_ETAG_MAX) to out; false while none is known. */
+bool data_obj_version(struct data_obj *o, char *out);
 /* True once a read found the origin holds another version. */
 bool data_obj_stale(const struct data_obj *o);
 
@@ -61,10 +78,18 @@ bool data_obj_stale(const struct data_obj *o);
 /* Entries one read may need: a 1 MiB read (FUSE's largest) of 4 KiB
  * chunks, or a few pieces of each chunk it touches. */
 #define DATA_READ_MAX 272
-
+/*
+ * What a read returns, in order: iov[i] is either memory (fd[i] < 0) or,
+ * with iov_base NULL, iov_len bytes at pos[i] of fd[i], a data file of the
+ * disk tier whose chunk is held (verified, locked) for a splice. Both stay
+ * valid until data_read_release. nfd counts the file segments.
+ */
 struct data_read {
 	struct iovec iov[DATA_READ_MAX];
+	int fd[DATA_READ_MAX];
+	uint64_t pos[DATA_READ_MAX];
 	int niov;
+	int nfd;
 	size_t bytes;
 	void *pins[DATA_READ_MAX]; /* private */
 	int npins;
@@ -109,6 +134,7 @@ struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
 	uint64_t prefetched, errors;
 	uint64_t fragments; /* origin reads of part of a chunk */
+	uint64_t spliced; /* reads served (partly) from held chunks */
 };
 void data_get_stats(struct data *d, struct data_stats *st);
 

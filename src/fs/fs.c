@@ -35,7 +35,18 @@ struct fs {
 	gid_t gid;
 	time_t mount_time;
 	bool served; /* fs_run mounted it: counters are worth a line */
+	unsigned int max_read; /* asked of the kernel by fs_run; 0: none */
 };
+
+/*
+ * Largest read when warm reads are spliced. libfuse splices a reply
+ * through a pipe that must hold the data, the header and a few pages of
+ * slack, and an unprivileged pipe holds at most 1 MiB
+ * (/proc/sys/fs/pipe-max-size): a 1 MiB read would always fall back to a
+ * copy. Half of that keeps every read zero-copy, for two requests per
+ * 1 MiB readahead window instead of one.
+ */
+#define FS_SPLICE_MAX_READ (512 * 1024)
 
 /* An open directory: the entries as they were at opendir, so offsets stay
  * meaningful however the listing changes meanwhile. */
@@ -130,9 +141,17 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 			bool from_object)
 {
 	bool etags = a->etag[0] && n->attr.etag[0];
+	char version[STORE_ETAG_MAX];
 	bool changed;
 
-	if (from_object || !n->attr_validated) {
+	if (from_object && a->etag[0] && n->obj &&
+	    data_obj_version(n->obj, version)) {
+		/* The data object learnt its version from the origin's own
+		 * answers (it was opened on a listing's attributes): that
+		 * decides, not the listing's coarser mtime. */
+		changed = strcmp(version, a->etag) ||
+			  data_obj_size(n->obj) != a->size;
+	} else if (from_object || !n->attr_validated) {
 		changed = n->attr.size != a->size ||
 			  n->attr.mtime != a->mtime ||
 			  (etags && strcmp(a->etag, n->attr.etag));
@@ -337,8 +356,12 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_ASYNC_READ;
 	}
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+	/* Without it libfuse copies held ranges through memory instead. */
+	if (fs->o.splice && (conn->capable & FUSE_CAP_SPLICE_WRITE))
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* libfuse insists that this matches the mount option. */
+	if (fs->max_read)
+		conn->max_read = fs->max_read;
 	conn->max_readahead = conn->max_readahead > 1024 * 1024 ?
 				      1024 * 1024 :
 				      conn->max_readahead;
@@ -548,6 +571,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	struct fs *fs = req_fs(req);
 	struct data_obj *obj;
 	struct fs_inode *n;
+	bool need_version;
 	int err;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
@@ -565,7 +589,16 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 	 * before it is opened, so the new open sees the new version. */
 	if (n->obj && data_obj_stale(n->obj))
 		n->attr_exact = false;
-	err = fs_file_fresh(fs, n, true);
+	/*
+	 * A version must be known before the first read to pick cached
+	 * chunks without asking the origin for data, and to tell whether the
+	 * data this mount holds is still current. A file this mount holds
+	 * nothing of and the disk tier has never seen (the usual first open)
+	 * needs none: the first read's answer names the version, and open
+	 * costs no HEAD.
+	 */
+	need_version = n->obj || data_version_needed(fs->data, n->path);
+	err = fs_file_fresh(fs, n, need_version);
 	if (err)
 		goto out_err;
 	if (!n->obj) {
@@ -587,6 +620,40 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 out_err:
 	pthread_mutex_unlock(&fs->t.lock);
 	fuse_reply_err(req, fs_errno(err));
+}
+
+/*
+ * Reply with a read some of whose bytes are held in the disk tier's files:
+ * libfuse splices those through a pipe into /dev/fuse, so the cache file's
+ * page cache is copied once, in the kernel, never through this process.
+ * The holds keep the ranges verified and unchanged meanwhile.
+ */
+static void fs_reply_segments(fuse_req_t req, const struct data_read *r)
+{
+	struct fuse_bufvec *bv;
+	int i;
+
+	/* fuse_bufvec ends in a one-element array: room for niov. */
+	bv = calloc(1, sizeof(*bv) + (size_t)(r->niov - 1) * sizeof(bv->buf[0]));
+	if (!bv) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	bv->count = (size_t)r->niov;
+	for (i = 0; i < r->niov; i++) {
+		struct fuse_buf *b = &bv->buf[i];
+
+		b->size = r->iov[i].iov_len;
+		if (r->fd[i] < 0) {
+			b->mem = r->iov[i].iov_base;
+		} else {
+			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+			b->fd = r->fd[i];
+			b->pos = (off_t)r->pos[i];
+		}
+	}
+	fuse_reply_data(req, bv, 0);
+	free(bv);
 }
 
 static void fs_read_interrupted(fuse_req_t req, void *arg)
@@ -624,7 +691,9 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, fs_errno(err));
 		return;
 	}
-	if (r.niov)
+	if (r.nfd)
+		fs_reply_segments(req, &r);
+	else if (r.niov)
 		fuse_reply_iov(req, r.iov, r.niov);
 	else
 		fuse_reply_buf(req, NULL, 0);
@@ -738,6 +807,7 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	dopts.fetch_threads = o->fetch_threads;
 	dopts.max_memory = o->max_memory;
 	dopts.error_holddown_ms = 1000;
+	dopts.splice = o->splice;
 	err = data_new(&dopts, &fs->data);
 	if (err)
 		goto out_disk;
@@ -776,13 +846,15 @@ void fs_free(struct fs *fs)
 	if (fs->data && fs->served) {
 		data_get_stats(fs->data, &st);
 		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
-			 "%llu, memory hits %llu, disk hits %llu, errors %llu",
+			 "%llu, memory hits %llu, disk hits %llu, spliced reads "
+			 "%llu, errors %llu",
 			 (unsigned long long)st.origin_reads,
 			 (unsigned long long)(st.origin_bytes >> 20),
 			 (unsigned long long)st.fragments,
 			 (unsigned long long)st.prefetched,
 			 (unsigned long long)st.mem_hits,
 			 (unsigned long long)st.disk_hits,
+			 (unsigned long long)st.spliced,
 			 (unsigned long long)st.errors);
 	}
 	/* Fetch threads first: they use the store and the disk tier. */
@@ -876,6 +948,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	struct fs_ready rd;
 	pthread_t rd_thread;
 	char fsname[300];
+	bool user_max_read = false;
 	int err = -ENOMEM, i;
 
 	/* fsname shows in mount(8) and df: the URL without credentials. */
@@ -889,9 +962,20 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	    fuse_opt_add_arg(&args, fsname) ||
 	    (fs->o.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out_args;
-	for (i = 0; i < fuse_argc; i++)
+	for (i = 0; i < fuse_argc; i++) {
 		if (fuse_opt_add_arg(&args, fuse_argv[i]))
 			goto out_args;
+		if (strstr(fuse_argv[i], "max_read="))
+			user_max_read = true;
+	}
+	if (fs->o.splice && fs->disk && !user_max_read) {
+		char opt[32];
+
+		snprintf(opt, sizeof(opt), "-omax_read=%u", FS_SPLICE_MAX_READ);
+		if (fuse_opt_add_arg(&args, opt))
+			goto out_args;
+		fs->max_read = FS_SPLICE_MAX_READ;
+	}
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
 	if (!fs->se) {
 		err = -EINVAL;

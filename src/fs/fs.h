@@ -17,6 +17,7 @@ struct fs_opts {
 	double ttl; /* attribute and entry cache, seconds */
 	double neg_ttl; /* negative lookups */
 	bool interruptible; /* synchronous reads, FUSE_INTERRUPT honoured */
+	bool splice; /* warm reads spliced from the cache files */
 	uint32_t chunk_size;
 	unsigned int fetch_threads;
 	uint64_t max_memory;

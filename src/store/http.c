@@ -35,10 +35,21 @@ struct http_pool {
 	/* One mutex per curl_lock_data, as libcurl asks share users. */
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t lock; /* protects idle[] and nidle */
-	CURL **idle; /* handles not in use; their connections stay cached */
+	struct http_handle **idle; /* not in use; connections stay cached */
 	size_t nidle;
 	size_t cap;
 	int aborted; /* atomic: set once by http_pool_abort */
+};
+
+/*
+ * A pooled easy handle and, once a cancellable transfer has used it, the
+ * multi handle that drives it (http_run). They are kept together so that
+ * a reader's first small read costs no multi set-up (a socketpair and
+ * more) on whichever FUSE thread it lands.
+ */
+struct http_handle {
+	CURL *easy;
+	CURLM *multi; /* NULL until needed; holds no easy handle when idle */
 };
 
 /* State of one attempt, reached from the libcurl callbacks. */
@@ -134,6 +145,16 @@ out_free:
 	return -ENOMEM;
 }
 
+static void handle_free(struct http_handle *h)
+{
+	if (!h)
+		return;
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	curl_easy_cleanup(h->easy);
+	free(h);
+}
+
 void http_pool_free(struct http_pool *p)
 {
 	size_t i;
@@ -141,7 +162,7 @@ void http_pool_free(struct http_pool *p)
 	if (!p)
 		return;
 	for (i = 0; i < p->nidle; i++)
-		curl_easy_cleanup(p->idle[i]);
+		handle_free(p->idle[i]);
 	curl_share_cleanup(p->share);
 	free(p->idle);
 	pthread_mutex_destroy(&p->lock);
@@ -150,22 +171,27 @@ void http_pool_free(struct http_pool *p)
 	free(p);
 }
 
-static CURL *pool_get(struct http_pool *p)
+static struct http_handle *pool_get(struct http_pool *p)
 {
-	CURL *h = NULL;
+	struct http_handle *h = NULL;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->nidle)
 		h = p->idle[--p->nidle];
 	pthread_mutex_unlock(&p->lock);
 	if (h)
-		curl_easy_reset(h);
-	else
-		h = curl_easy_init();
+		return h; /* attempt() resets it */
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->easy = curl_easy_init();
+	if (h && !h->easy) {
+		free(h);
+		h = NULL;
+	}
 	return h;
 }
 
-static void pool_put(struct http_pool *p, CURL *h)
+static void pool_put(struct http_pool *p, struct http_handle *h)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->nidle < p->cap) {
@@ -173,8 +199,7 @@ static void pool_put(struct http_pool *p, CURL *h)
 		h = NULL;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (h)
-		curl_easy_cleanup(h);
+	handle_free(h);
 }
 
 int http_status_errno(long status)
@@ -416,45 +441,6 @@ static bool curl_retryable(CURLcode rc)
 
 enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
 
-/*
- * Each thread that runs cancellable transfers keeps one multi handle: the
- * transfer is driven here instead of by curl_easy_perform, so that
- * curl_multi_wakeup from the cancelling thread ends the wait at once,
- * whatever the origin is doing. Freed by the key's destructor when the
- * thread exits.
- */
-static pthread_key_t http_multi_key;
-static pthread_once_t http_multi_once = PTHREAD_ONCE_INIT;
-
-static void http_multi_free(void *m)
-{
-	curl_multi_cleanup(m);
-}
-
-static void http_multi_key_init(void)
-{
-	if (pthread_key_create(&http_multi_key, http_multi_free))
-		http_multi_key = (pthread_key_t)-1;
-}
-
-static CURLM *http_thread_multi(void)
-{
-	CURLM *m;
-
-	pthread_once(&http_multi_once, http_multi_key_init);
-	if (http_multi_key == (pthread_key_t)-1)
-		return NULL;
-	m = pthread_getspecific(http_multi_key);
-	if (!m) {
-		m = curl_multi_init();
-		if (m && pthread_setspecific(http_multi_key, m)) {
-			curl_multi_cleanup(m);
-			m = NULL;
-		}
-	}
-	return m;
-}
-
 static void http_multi_wake(void *m)
 {
 	curl_multi_wakeup(m);
@@ -462,23 +448,28 @@ static void http_multi_wake(void *m)
 
 /*
  * Run the transfer on h; with a token, as one that firing the token ends
- * with CURLE_ABORTED_BY_CALLBACK. The connection of an aborted transfer
- * is closed, never reused half-read.
+ * with CURLE_ABORTED_BY_CALLBACK: the transfer is driven through h's multi
+ * handle instead of by curl_easy_perform, so that curl_multi_wakeup from
+ * the cancelling thread ends the wait at once, whatever the origin is
+ * doing. The connection of an aborted transfer is closed, never reused
+ * half-read.
  */
-static CURLcode http_run(CURL *h, struct cancel *cx)
+static CURLcode http_run(struct http_handle *h, struct cancel *cx)
 {
 	CURLcode rc = CURLE_OK;
 	int running = 1, queued;
 	CURLMsg *msg;
 	CURLM *m;
 
-	m = cx ? http_thread_multi() : NULL;
+	if (cx && !h->multi)
+		h->multi = curl_multi_init();
+	m = cx ? h->multi : NULL;
 	if (!m)
-		return curl_easy_perform(h);
-	if (curl_multi_add_handle(m, h) != CURLM_OK)
-		return curl_easy_perform(h);
+		return curl_easy_perform(h->easy);
+	if (curl_multi_add_handle(m, h->easy) != CURLM_OK)
+		return curl_easy_perform(h->easy);
 	if (!cancel_arm(cx, http_multi_wake, m)) {
-		curl_multi_remove_handle(m, h);
+		curl_multi_remove_handle(m, h->easy);
 		return CURLE_ABORTED_BY_CALLBACK;
 	}
 	for (;;) {
@@ -499,19 +490,20 @@ static CURLcode http_run(CURL *h, struct cancel *cx)
 		}
 	}
 	while (!running && (msg = curl_multi_info_read(m, &queued)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->easy)
 			rc = msg->data.result;
 	cancel_disarm(cx);
-	curl_multi_remove_handle(m, h);
+	curl_multi_remove_handle(m, h->easy);
 	return rc;
 }
 
 /* One try. Sets *err and resp->error on failure. */
-static enum attempt_result attempt(struct http_pool *p, CURL *h,
+static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 				   const struct http_req *q,
 				   struct http_resp *r, uint64_t budget_ms,
 				   int *err)
 {
+	CURL *h = hh->easy;
 	struct http_xfer x = { .req = q, .resp = r };
 	char range[64];
 	struct curl_slist *hdrs = NULL, *it;
@@ -588,7 +580,7 @@ static enum attempt_result attempt(struct http_pool *p, CURL *h,
 		curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
 	}
 
-	rc = http_run(h, cancel_current());
+	rc = http_run(hh, cancel_current());
 	/* The buffer is ours only during the call. */
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	/* Signing material must not outlive the request inside the handle. */
@@ -709,7 +701,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 	struct cancel *cx = cancel_current();
 	unsigned int tries = 0;
 	int err = -EIO;
-	CURL *h;
+	struct http_handle *h;
 
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;

@@ -36,6 +36,10 @@ m=$T/m1
 cf_mount "$NGINX_URL" "$m" --cache-dir "$CACHE"
 all_same "$m"
 cf_unmount "$m"
+# Nothing was cached: the first reads' answers named the versions, and
+# opening cost no HEAD.
+heads=$(cf_nginx_count '"HEAD /')
+[ "$heads" = 0 ] || cf_fail "first mount: $heads HEAD requests at open"
 before=$(data_gets)
 cf_mount "$NGINX_URL" "$m" --cache-dir "$CACHE"
 echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
@@ -46,7 +50,13 @@ if [ "$after" != "$before" ]; then
 	grep -E '"GET /(big|d/f)' "$NGINX_ACCESS_LOG" | tail -n $((after - before)) >&2
 	cf_fail "remount: $((after - before)) origin data requests for cached data"
 fi
-cf_log "remount: 0 data requests for cached data"
+[ "$(cf_nginx_count '"HEAD /')" -gt 0 ] ||
+	cf_fail "remount: cached files opened without learning their version"
+# The big file streamed from the cache by splice, not through memory.
+spliced=$(sed -n 's/.*spliced reads \([0-9]*\).*/\1/p' \
+	"$T/cofault-$(basename "$m").log" | tail -n 1)
+[ "${spliced:-0}" -gt 0 ] || cf_fail "remount: no read was spliced"
+cf_log "remount: 0 data requests for cached data, $spliced reads spliced"
 
 # --- 2. a corrupted chunk is dropped, fetched again, and logged ------------
 "$COFAULT" cache verify --cache-dir "$CACHE" >/dev/null ||
