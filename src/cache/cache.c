@@ -7,8 +7,7 @@
  * (SSE4.2) it costs about a tenth of a page-cache read, and it is what makes
  * sharing the directory with a process that evicts, and a crash, safe: a
  * mismatch is re-checked against the index and reported as a miss, never as
- * data. For the same reason there is no zero-copy (splice) read path: the
- * bytes would reach the reader unverified.
+ * data. The zero-copy path (cache-hold.c) verifies the same way, in place.
  *
  * Locks: c->lock (queue, access times, limits) and c->db_lock (foreground
  * SQLite connection) are never held together.

@@ -21,6 +21,13 @@
 #define DATA_STREAMS 8 /* sequential streams tracked per object */
 #define DATA_MAX_WINDOW 32 /* chunks a stream may prefetch ahead */
 #define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
+/*
+ * Bytes a stream reads in order before it counts as one (whole chunks,
+ * prefetch): more than an mmap fault's read-around, which the kernel may
+ * send as several requests in a row (up to 1 MiB, in 512 KiB reads when
+ * splicing). At least a chunk, too.
+ */
+#define DATA_STREAM_PROOF (2u * 1024 * 1024)
 /* Smallest chunk held for splicing: with smaller ones a read would be
  * spliced from many short ranges, each a lock and a checksum pass. */
 #define DATA_HOLD_MIN_CHUNK (256u * 1024)
@@ -1060,10 +1067,20 @@ static struct data_stream *stream_find(struct data_obj *o, uint64_t off,
 	return NULL;
 }
 
+/* Whether s, after a further read of len bytes, counts as a stream. */
+static bool stream_proven(const struct data *d, const struct data_stream *s,
+			  size_t len)
+{
+	uint64_t need = d->o.chunk_size > DATA_STREAM_PROOF ?
+				d->o.chunk_size : DATA_STREAM_PROOF;
+
+	return s->seq + len >= need;
+}
+
 /*
  * Record a read in its stream s, or in a new one when s is NULL, and
- * queue chunks ahead of a continuing stream once it has read a chunk's
- * worth in order: its window then doubles with each read that continues
+ * queue chunks ahead of a continuing stream once it is proven
+ * (stream_proven): its window then doubles with each read that continues
  * it (up to DATA_MAX_WINDOW). A read that continues none starts a stream
  * with no prefetch, so random access costs nothing extra. Caller holds
  * d->lock.
@@ -1090,7 +1107,7 @@ static void stream_advance(struct data *d, struct data_obj *o,
 	s->next_off = off + len;
 	s->used = d->tick;
 	s->seq += len;
-	if (s->seq < cs)
+	if (!stream_proven(d, s, 0))
 		return; /* not yet a stream worth reading ahead for */
 	s->window = s->window ? s->window * 2 : 2;
 	if (s->window > DATA_MAX_WINDOW)
@@ -1174,12 +1191,12 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	stream = stream_find(o, off, len);
 	/*
 	 * Reads that continue no stream fetch exactly the pages they ask
-	 * for, and so does a stream until it has read a chunk's worth in
-	 * order: before that it is only a guess (an mmap fault's
+	 * for, and so does a stream until it is proven (stream_proven):
+	 * before that it is only a guess (an mmap fault's
 	 * read-around and the readahead that follows it look like one).
 	 * Streams then fetch whole chunks.
 	 */
-	exact = !stream || stream->seq + len < cs;
+	exact = !stream || !stream_proven(d, stream, len);
 	for (idx = first; idx <= last; idx++) {
 		struct chunk *c;
 

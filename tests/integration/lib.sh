@@ -154,7 +154,12 @@ cf_cleanup() {
 	exit "$rc"
 }
 
-cf_gone() { ! kill -0 "$1" 2>/dev/null; }
+# Exited: no such process, or a zombie (an init that reaps lazily may
+# leave a daemon that has exited unreaped for seconds).
+cf_gone() {
+	! kill -0 "$1" 2>/dev/null ||
+		[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]
+}
 
 # Take a process that has ended out of the cleanup list, so that cleanup
 # never signals a later process given the same number.
