@@ -8,12 +8,15 @@
 #   warm      the same file read again through the same mount
 #   disk      a new mount reading what an earlier mount left in the chunk
 #             cache (page cache dropped)
+#   diskpc    the same with the cache files still in the page cache: what
+#             serving the chunk cache costs the daemon, without the disk
 # then random 4 KiB preads (cold, fresh mount) and time to first byte.
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk random ttfb (default: all).
+# WORKLOAD is any of: curl nullfs cold warm disk diskpc random ttfb
+# (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -157,23 +160,43 @@ bench_seq() {
 	cf_unmount "$MNT"
 }
 
+# Read the data file through a new mount over the shared chunk cache;
+# report MiB/s and the daemon's CPU per GiB as LABEL.
+disk_read() {
+	local label=$1 note=$2 us pid t0
+	MNT=$T/mnt.$RANDOM
+	# shellcheck disable=SC2086 # options, split on purpose
+	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	t0=$(cpu_ticks "$pid")
+	us=$(time_read "$MNT/$DATA_NAME")
+	note="daemon CPU $(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) \
+		"$DATA_BYTES") s/GiB $note"
+	verify "$MNT/$DATA_NAME" "$DATA_SHA"
+	report "$label" "$(mibs "$DATA_BYTES" "$us")" "$note"
+	cf_unmount "$MNT"
+}
+
 # A new mount over the chunk cache a first mount filled, page cache
-# dropped: what a second run of a job sees.
+# dropped: what a second run of a job sees. Then (diskpc) once more with
+# the cache files left in the page cache by that read.
 bench_disk() {
-	local us note='' first
+	local note='' first
 	CF_CACHE_DIR=$T/shared-cache
 	fresh_mount
 	first=$MNT
 	timeout 600 cat "$MNT/$DATA_NAME" >/dev/null ||
 		cf_fail "filling the cache"
 	cf_unmount "$first"
-	fresh_mount
-	[ "$DROPPED" = 1 ] || note="(cache not dropped)"
-	us=$(time_read "$MNT/$DATA_NAME")
-	verify "$MNT/$DATA_NAME" "$DATA_SHA"
-	report "cofault new mount, disk cache" "$(mibs "$DATA_BYTES" "$us")" \
-		"$note"
-	cf_unmount "$MNT"
+	if want_workload disk; then
+		drop_caches
+		[ "$DROPPED" = 1 ] || note="(cache not dropped)"
+		disk_read "cofault new mount, disk cache" "$note"
+	fi
+	if want_workload diskpc; then
+		cat "$CF_CACHE_DIR"/data/*/* >/dev/null
+		disk_read "cofault new mount, cache in page cache" ""
+	fi
 	rm -rf "$CF_CACHE_DIR"
 	unset CF_CACHE_DIR
 }
@@ -251,7 +274,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|random|ttfb]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|random|ttfb]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -269,6 +292,6 @@ cat "$DATA" >/dev/null
 bench_curl
 if want_workload nullfs; then bench_nullfs; fi
 if want_workload cold || want_workload warm; then bench_seq; fi
-if want_workload disk; then bench_disk; fi
+if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload random; then bench_random; fi
 if want_workload ttfb; then bench_ttfb; fi

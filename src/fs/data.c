@@ -88,6 +88,7 @@ struct data_stream {
 	unsigned int window; /* chunks to keep ahead */
 	uint64_t used; /* d->tick at last use, for replacement */
 	uint64_t seq; /* bytes read in order by this stream */
+	uint64_t start; /* where it began */
 };
 
 struct data_obj {
@@ -1067,13 +1068,19 @@ static struct data_stream *stream_find(struct data_obj *o, uint64_t off,
 	return NULL;
 }
 
-/* Whether s, after a further read of len bytes, counts as a stream. */
-static bool stream_proven(const struct data *d, const struct data_stream *s,
-			  size_t len)
+/*
+ * Whether s, after a further read of len bytes, counts as a stream: it
+ * read DATA_STREAM_PROOF in order, or everything from its start to the
+ * end of o.
+ */
+static bool stream_proven(const struct data *d, const struct data_obj *o,
+			  const struct data_stream *s, size_t len)
 {
 	uint64_t need = d->o.chunk_size > DATA_STREAM_PROOF ?
 				d->o.chunk_size : DATA_STREAM_PROOF;
 
+	if (o->size > s->start && need > o->size - s->start)
+		need = o->size - s->start;
 	return s->seq + len >= need;
 }
 
@@ -1102,13 +1109,24 @@ static void stream_advance(struct data *d, struct data_obj *o,
 		s->next_off = off + len;
 		s->used = d->tick;
 		s->seq = len;
+		s->start = off;
 		return;
 	}
 	s->next_off = off + len;
 	s->used = d->tick;
 	s->seq += len;
-	if (!stream_proven(d, s, 0))
+	if (!stream_proven(d, o, s, 0))
 		return; /* not yet a stream worth reading ahead for */
+	if (!s->window && d->o.disk) {
+		/*
+		 * Just proven. What it read so far came as exact ranges,
+		 * which live in memory only: fetch those chunks whole too,
+		 * so that the disk tier has the stream's every chunk and a
+		 * later mount reads the file without the origin.
+		 */
+		for (idx = s->start / cs; idx < off / cs; idx++)
+			chunk_want(d, o, idx, false, &err);
+	}
 	s->window = s->window ? s->window * 2 : 2;
 	if (s->window > DATA_MAX_WINDOW)
 		s->window = DATA_MAX_WINDOW;
@@ -1196,7 +1214,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	 * read-around and the readahead that follows it look like one).
 	 * Streams then fetch whole chunks.
 	 */
-	exact = !stream || !stream_proven(d, stream, len);
+	exact = !stream || !stream_proven(d, o, stream, len);
 	for (idx = first; idx <= last; idx++) {
 		struct chunk *c;
 

@@ -432,11 +432,17 @@ static void test_memory_bound(void **state)
 
 static void test_prefetch_sequential(void **state)
 {
-	struct fx *x = fx_new(64 * CS, 1 << 20);
+	/* A stream prefetches once it has read 2 MiB in order (more than
+	 * an mmap fault's read-around), however small the chunks. */
+	struct fx *x = fx_new(1024 * CS, 1 << 20);
 	struct data_stats st;
 	uint64_t off;
 
-	for (off = 0; off < 16 * CS; off += CS)
+	for (off = 0; off < 511 * CS; off += CS)
+		check_read(x, off, CS);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.prefetched, 0);
+	for (; off < 640 * CS; off += CS)
 		check_read(x, off, CS);
 	data_get_stats(x->d, &st);
 	assert_true(st.prefetched > 0);
@@ -489,26 +495,25 @@ static void test_random_reads_fetch_pages(void **state)
 
 static void test_young_stream_exact(void **state)
 {
-	/* An mmap fault's 128 KiB read-around and the 256 KiB readahead
-	 * after it look like a stream: until a stream has read a chunk's
-	 * worth in order it fetches exactly its ranges, prefetching nothing;
-	 * then whole chunks and a window ahead. */
+	/* An mmap fault's read-around (up to 1 MiB, maybe in several
+	 * reads) and the readahead after it look like a stream: until a
+	 * stream has read 2 MiB in order it fetches exactly its ranges,
+	 * prefetching nothing; then whole chunks and a window ahead. */
 	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
-	uint64_t base = (9ULL << 20) + 300 * 1024;
+	uint64_t base = (9ULL << 20) + 300 * 1024, off;
 	struct data_stats st;
 
 	check_read(x, base, 128 * 1024);
-	check_read(x, base + 128 * 1024, 256 * 1024);
-	data_get_stats(x->d, &st);
-	assert_int_equal(st.prefetched, 0);
-	/* In pieces of at most 256 KiB, aligned to that size. */
-	assert_true(x->f.max_len <= 256 * 1024);
-	check_read(x, base + 384 * 1024, 256 * 1024);
-	check_read(x, base + 640 * 1024, 256 * 1024);
-	data_get_stats(x->d, &st);
-	assert_int_equal(st.prefetched, 0);
-	/* 1152 KiB read in order: a stream now. */
-	check_read(x, base + 896 * 1024, 256 * 1024);
+	for (off = base + 128 * 1024; off < base + 1920 * 1024;
+	     off += 256 * 1024) {
+		check_read(x, off, 256 * 1024);
+		data_get_stats(x->d, &st);
+		assert_int_equal(st.prefetched, 0);
+		/* In pieces of at most 256 KiB, aligned to that size. */
+		assert_true(x->f.max_len <= 256 * 1024);
+	}
+	/* 2176 KiB read in order: a stream now. */
+	check_read(x, off, 256 * 1024);
 	data_get_stats(x->d, &st);
 	assert_true(st.prefetched >= 2);
 	assert_int_equal(x->f.max_len, 1 << 20);
