@@ -67,8 +67,8 @@ int cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
 	/*
 	 * Indexed and locked: the range holds every byte that was written
 	 * (rows are committed after the bytes are durable, and deleted
-	 * before holes are punched, both under a write lock). A stat is
-	 * cheaper than a SIGBUS should the file be shorter all the same.
+	 * before holes are punched, both under a write lock). Checking the
+	 * size is cheaper than a SIGBUS should the file be shorter anyway.
 	 */
 	if (lseek(fd, 0, SEEK_END) < off + (off_t)len) {
 		err = -EBADMSG;
