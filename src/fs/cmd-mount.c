@@ -48,7 +48,7 @@ static const char mount_usage_text[] =
 	"      --chunk-size SIZE   unit of fetching and caching (1M)\n"
 	"      --fetch-threads N   parallel origin requests (16)\n"
 	"      --max-memory SIZE   bound on data held in memory (256M)\n"
-	"      --readahead SIZE    kernel readahead window, when run as root (1M;\n"
+	"      --readahead SIZE    kernel readahead window, when run as root (512K;\n"
 	"                          0 keeps the kernel's 128K, better for random\n"
 	"                          mmap access)\n"
 	"      --cache-dir DIR     persistent chunk cache ($XDG_CACHE_HOME/cofault,\n"
@@ -374,7 +374,7 @@ int fs_cmd_mount(int argc, char **argv)
 		.chunk_size = 1024 * 1024,
 		.fetch_threads = 16,
 		.max_memory = 256ULL * 1024 * 1024,
-		.readahead = 1024 * 1024,
+		.readahead = 512 * 1024,
 		.cache_min_free = UINT64_MAX,
 	};
 	double timeout = 30, connect_timeout = 10;

@@ -43,8 +43,8 @@ struct fs {
  * through a pipe that must hold the data, the header and a few pages of
  * slack, and an unprivileged pipe holds at most 1 MiB
  * (/proc/sys/fs/pipe-max-size): a 1 MiB read would always fall back to a
- * copy. Half of that keeps every read zero-copy, for two requests per
- * 1 MiB readahead window instead of one.
+ * copy. Half of that keeps every read zero-copy; the default readahead
+ * window is as large, one request each.
  */
 #define FS_SPLICE_MAX_READ (512 * 1024)
 
