@@ -55,9 +55,7 @@ int cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
 	err = cache_store_lock(c, fd, idx, F_RDLCK, false);
 	if (err)
 		goto out_close;
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_chunk_get(&c->fg, obj_id, idx, &ilen, &icrc);
-	pthread_mutex_unlock(&c->db_lock);
+	err = cache_chunk_row(c, obj_id, idx, &ilen, &icrc);
 	if (err)
 		goto out_close;
 	if (ilen != len) {

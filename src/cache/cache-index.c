@@ -342,6 +342,15 @@ static bool same_object(sqlite3_stmt *st, const char *etag, uint64_t size,
 	return !old && sqlite3_column_int64(st, 3) == mtime;
 }
 
+/* Run CACHE_ST_OBJ_GET for (origin, key); the caller reads the row and
+ * calls index_done. */
+static int obj_get_step(sqlite3_stmt *st, const char *origin, const char *key)
+{
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	return sqlite3_step(st);
+}
+
 int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 		       const char *etag, uint64_t size, int64_t mtime,
 		       uint64_t *id, uint64_t *stale)
@@ -355,9 +364,7 @@ int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 	st = index_stmt(d, CACHE_ST_OBJ_GET);
 	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = obj_get_step(st, origin, key);
 	if (rc == SQLITE_ROW && same_object(st, etag, size, mtime)) {
 		*id = (uint64_t)sqlite3_column_int64(st, 0);
 		index_done(st);
@@ -371,9 +378,7 @@ int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 	if (err)
 		return err;
 	/* Again under the lock: another process may have got there first. */
-	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = obj_get_step(st, origin, key);
 	if (rc == SQLITE_ROW) {
 		uint64_t old = (uint64_t)sqlite3_column_int64(st, 0);
 
@@ -605,9 +610,7 @@ int cache_index_object_known(struct cache_db *d, const char *origin,
 
 	if (!st)
 		return -EIO;
-	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	rc = obj_get_step(st, origin, key);
 	index_done(st);
 	if (rc == SQLITE_ROW)
 		return 0;

@@ -187,6 +187,10 @@ struct cache {
 
 /* Access time for a new record, strictly increasing within the process. */
 int64_t cache_now_locked(struct cache *c);
+/* Chunk idx of obj's row on the foreground connection: cache_index_chunk_get
+ * under db_lock. */
+int cache_chunk_row(struct cache *c, uint64_t obj, uint64_t idx, uint32_t *len,
+		    uint32_t *crc);
 /* Record an access to a chunk; the eviction thread writes it to the index. */
 void cache_touch(struct cache *c, uint64_t obj, uint64_t idx);
 /* Log the "cache full, not caching" warning, at most once a minute. */

@@ -44,6 +44,17 @@ int64_t cache_now_locked(struct cache *c)
 	return now;
 }
 
+int cache_chunk_row(struct cache *c, uint64_t obj, uint64_t idx, uint32_t *len,
+		    uint32_t *crc)
+{
+	int err;
+
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_chunk_get(&c->fg, obj, idx, len, crc);
+	pthread_mutex_unlock(&c->db_lock);
+	return err;
+}
+
 void cache_touch(struct cache *c, uint64_t obj, uint64_t idx)
 {
 	pthread_mutex_lock(&c->lock);
@@ -434,9 +445,7 @@ static int cache_recheck(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 	err = cache_store_lock(c, fd, idx, F_RDLCK, true);
 	if (err)
 		goto out_close;
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_chunk_get(&c->fg, obj, idx, &ilen, &icrc);
-	pthread_mutex_unlock(&c->db_lock);
+	err = cache_chunk_row(c, obj, idx, &ilen, &icrc);
 	if (err)
 		goto out_close;
 	if (ilen != len || ilen > c->chunk_size) {
@@ -494,9 +503,7 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 	pending = cache_pending_find(c, obj_id, idx, &ilen, &icrc);
 	pthread_mutex_unlock(&c->lock);
 	if (!pending) {
-		pthread_mutex_lock(&c->db_lock);
-		err = cache_index_chunk_get(&c->fg, obj_id, idx, &ilen, &icrc);
-		pthread_mutex_unlock(&c->db_lock);
+		err = cache_chunk_row(c, obj_id, idx, &ilen, &icrc);
 		if (err)
 			return err;
 	}
@@ -714,10 +721,7 @@ static void cache_reclaim(struct cache *c, uint64_t obj, uint64_t *chunks)
 
 			if (cache_store_lock(c, fd, idx, F_WRLCK, false))
 				continue;
-			pthread_mutex_lock(&c->db_lock);
-			err = cache_index_chunk_get(&c->fg, obj, idx, &len,
-						    &crc);
-			pthread_mutex_unlock(&c->db_lock);
+			err = cache_chunk_row(c, obj, idx, &len, &crc);
 			if (err == -ENOENT) {
 				cache_store_punch(c, fd, obj, idx);
 				(*chunks)++;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "common/log.h"
 #include "fs/data.h"
 #include "fs/data-disk.h"
@@ -658,15 +659,16 @@ static void held_trim(struct data *d)
 {
 	struct chunk *c;
 
-	for (c = d->lru.head; c && d->nheld > DATA_HELD_MAX; c = c->next) {
-		if (!c->held)
-			continue;
-		list_remove(&d->lru, c);
-		c->in_lru = false;
-		chunk_unhash(d, c);
-		chunk_destroy(d, c);
+	if (d->nheld <= DATA_HELD_MAX)
 		return;
-	}
+	for (c = d->lru.head; c && !c->held; c = c->next)
+		;
+	if (!c)
+		return; /* every held entry is in use */
+	list_remove(&d->lru, c);
+	c->in_lru = false;
+	chunk_unhash(d, c);
+	chunk_destroy(d, c);
 }
 
 /* Fetch one entry: disk tier first, then the origin. No lock held. */
@@ -675,17 +677,19 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	struct data_obj *o = c->obj;
 	char etag_seen[STORE_ETAG_MAX] = "";
 	char expect[STORE_ETAG_MAX];
+	bool on_disk;
 	int err;
 
 	*from_disk = false;
-	if (!c->frag && hold_wanted(d) && disk_may_have(o, c->idx) &&
+	on_disk = disk_may_have(o, c->idx);
+	if (on_disk && !c->frag && hold_wanted(d) &&
 	    !data_disk_hold(d->o.disk, obj_disk(o), c->idx, c->len,
 			    &c->hold)) {
 		c->held = true;
 		*from_disk = true;
 		return 0;
 	}
-	if (disk_may_have(o, c->idx) &&
+	if (on_disk &&
 	    !(c->frag ? frag_from_disk(d, c) :
 			data_disk_read(d->o.disk, obj_disk(o), c->idx, c->buf,
 				       c->len))) {

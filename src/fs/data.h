@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "cache/cache.h"
 #include "common/cancel.h"
 #include "store/store.h"
 
