@@ -865,7 +865,11 @@ int data_new(const struct data_opts *o, struct data **out)
 		d->o.max_memory = 256ULL * 1024 * 1024;
 	if (d->o.error_holddown_ms < 0)
 		d->o.error_holddown_ms = 0;
-	d->nbuckets = d->o.max_memory / d->o.chunk_size * 2 + 1021;
+	/* Sized for the most entries the budget allows, all of them 4 KiB
+	 * fragments of random reads, at two per bucket: sized by chunks, a
+	 * random read's lookups walked chains tens of entries long and took
+	 * 5% of the daemon's time. */
+	d->nbuckets = d->o.max_memory / DATA_BLOCK / 2 + 1021;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));

@@ -376,8 +376,27 @@ cf_unmount() {
 		cf_fail "cofault unmount $mnt failed"
 	cf_is_mounted "$mnt" && cf_fail "$mnt still mounted after unmount"
 	for p in $pids; do
-		cf_wait_until 10 cf_gone "$p" ||
-			cf_fail "daemon $p still running after unmount"
+		# The daemon commits its cache index before it exits; under a
+		# loaded parallel "make check" with sanitizers that has taken
+		# more than 10 s once. A daemon that is really stuck shows
+		# where in its threads' stacks.
+		cf_wait_until 30 cf_gone "$p" || {
+			cf_dump_threads "$p"
+			cf_fail "daemon $p still running 30 s after unmount"
+		}
+	done
+}
+
+# Where each thread of process $1 is: state, wait channel and, for root,
+# the kernel stack (a stuck exit shows fdatasync, a futex or a poll).
+cf_dump_threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ -d "$t" ] || continue
+		cf_log "thread ${t##*/} $(cat "$t/comm" 2>/dev/null):" \
+			"$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+			"wchan=$(cat "$t/wchan" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" >&2 2>/dev/null || true
 	done
 }
 
