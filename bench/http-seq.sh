@@ -10,12 +10,13 @@
 #             cache (page cache dropped)
 #   diskpc    the same with the cache files still in the page cache: what
 #             serving the chunk cache costs the daemon, without the disk
-# then random 4 KiB preads (cold, fresh mount) and time to first byte.
+# then random 4 KiB preads (cold, fresh mount), time to first byte, and
+# what one 4 KiB ranged GET costs a bare client and libcurl (reqcost).
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk diskpc random ttfb
+# WORKLOAD is any of: curl nullfs cold warm disk diskpc random ttfb reqcost
 # (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
@@ -263,6 +264,20 @@ EOF
 	cf_unmount "$MNT"
 }
 
+# What one 4 KiB ranged GET costs a client, without FUSE: a bare socket
+# against libcurl (the floor of cofault's fetcher), and libcurl after an
+# idle second (bench/reqcost.c).
+bench_reqcost() {
+	local bin=$top_builddir/bench/reqcost
+	if [ ! -x "$bin" ]; then
+		cf_log "no reqcost: build it with 'make bench/reqcost'"
+		return 0
+	fi
+	echo "one 4 KiB ranged GET, no FUSE (bench/reqcost):"
+	"$bin" "$NGINX_URL$DATA_NAME" "$NGINX_PORT" "$DATA" 4000 4096 |
+		sed 's/^/  /' || cf_fail "reqcost failed"
+}
+
 WORKLOADS=
 want_workload() {
 	[ -z "$WORKLOADS" ] && return 0
@@ -274,7 +289,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|random|ttfb]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|random|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -295,3 +310,4 @@ if want_workload cold || want_workload warm; then bench_seq; fi
 if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload random; then bench_random; fi
 if want_workload ttfb; then bench_ttfb; fi
+if want_workload reqcost; then bench_reqcost; fi

@@ -118,6 +118,11 @@ int cache_store_lock(const struct cache *c, int fd, uint64_t idx, int type,
 		     bool wait);
 int cache_store_pread(int fd, void *buf, size_t len, off_t off);
 int cache_store_pwrite(int fd, const void *buf, size_t len, off_t off);
+/* Write a chunk's bytes at off: by direct I/O when direct and buf, off and
+ * the file system allow it (see c->direct), buffered otherwise. 0 or
+ * -errno. */
+int cache_store_write(struct cache *c, int fd, const void *buf, size_t len,
+		      off_t off, bool direct);
 int cache_store_mkdirs(const struct cache *c);
 /* Call fn for every data file's object id; stops on a non-zero return. */
 int cache_store_scan(const struct cache *c,
@@ -150,6 +155,9 @@ struct cache {
 	char *data_dir;
 	char *index_path;
 	uint32_t chunk_size;
+	/* Chunk writes may use direct I/O: true at open, cleared (atomically,
+	 * by any writer) the first time the file system refuses it. */
+	bool direct;
 
 	pthread_mutex_t db_lock;
 	struct cache_db fg; /* protected by db_lock */

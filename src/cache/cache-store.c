@@ -192,6 +192,71 @@ int cache_store_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/*
+ * With direct, the aligned head of a chunk goes to the disk by direct I/O:
+ * the bytes are already in the mounted file's page cache (the kernel keeps
+ * what a reader was given), so a buffered write would copy them once more
+ * in the CPU and keep a second copy in memory until writeback. On a cold
+ * read the CPU is the bottleneck and copies are most of its work; this one
+ * the device does. The unaligned tail of a short last chunk, and file
+ * systems without direct I/O (F_SETFL refuses O_DIRECT), go buffered.
+ */
+int cache_store_write(struct cache *c, int fd, const void *buf, size_t len,
+		      off_t off, bool direct)
+{
+	size_t head = 0;
+	int err;
+
+	if (direct && __atomic_load_n(&c->direct, __ATOMIC_RELAXED) &&
+	    (uintptr_t)buf % CACHE_DIRECT_ALIGN == 0 &&
+	    off % CACHE_DIRECT_ALIGN == 0)
+		head = len - len % CACHE_DIRECT_ALIGN;
+	if (head) {
+		int fl = fcntl(fd, F_GETFL);
+
+		/*
+		 * Allocate first, size included: a direct write into a hole
+		 * or past the end of the file takes the inode's lock
+		 * exclusively (ext4) for the whole transfer, so writers of
+		 * one file would queue; into allocated blocks inside the
+		 * file they proceed side by side.
+		 */
+		if (fallocate(fd, 0, off, (off_t)head) < 0 &&
+		    errno != EOPNOTSUPP)
+			return -errno;
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+			log_debug("cache: no direct I/O in %s: %s", c->data_dir,
+				  strerror(errno));
+			__atomic_store_n(&c->direct, false, __ATOMIC_RELAXED);
+			head = 0;
+		} else {
+			err = cache_store_pwrite(fd, buf, head, off);
+			fcntl(fd, F_SETFL, fl);
+			if (err == -EINVAL) {
+				/* An alignment the device refuses: go
+				 * buffered from now on. */
+				log_debug("cache: direct write refused in %s",
+					  c->data_dir);
+				__atomic_store_n(&c->direct, false,
+						 __ATOMIC_RELAXED);
+				head = 0;
+			} else if (err) {
+				return err;
+			}
+		}
+	}
+	if (head == len)
+		return 0;
+	err = cache_store_pwrite(fd, (const char *)buf + head, len - head,
+				 off + (off_t)head);
+	if (!err)
+		/* Start writeback now: the index thread's fdatasync then
+		 * waits less. */
+		sync_file_range(fd, off + (off_t)head, (off_t)(len - head),
+				SYNC_FILE_RANGE_WRITE);
+	return err;
+}
+
 int cache_store_scan(const struct cache *c,
 		     int (*fn)(const struct cache *c, uint64_t obj, void *arg),
 		     void *arg)

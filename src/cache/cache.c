@@ -256,6 +256,7 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	if (err)
 		goto out_index;
 	c->chunk_size = cs;
+	c->direct = true;
 	if (wiped)
 		cache_store_scan(c, unlink_obj, NULL);
 	c->max_bytes = o->max_bytes ? o->max_bytes : cache_default_size(c->dir);
@@ -541,10 +542,10 @@ static bool is_nospc(int err)
 
 static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 				      uint64_t idx, const void *buf,
-				      size_t len);
+				      size_t len, bool direct);
 
-int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
-		      const void *buf, size_t len)
+static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
+			   const void *buf, size_t len, bool direct)
 {
 	bool low;
 	int err;
@@ -582,7 +583,7 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 	c->est_bytes += len;
 	c->writing_bytes += len;
 	pthread_mutex_unlock(&c->lock);
-	err = cache_chunk_write_reserved(c, obj_id, idx, buf, len);
+	err = cache_chunk_write_reserved(c, obj_id, idx, buf, len, direct);
 	if (err) {
 		pthread_mutex_lock(&c->lock);
 		c->est_bytes -= len;
@@ -592,6 +593,18 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 	return err < 0 ? err : 0;
 }
 
+int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
+		      const void *buf, size_t len)
+{
+	return cache_chunk_put(c, obj_id, idx, buf, len, false);
+}
+
+int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
+			     const void *buf, size_t len)
+{
+	return cache_chunk_put(c, obj_id, idx, buf, len, true);
+}
+
 /*
  * The write proper, with len bytes reserved in est_bytes and
  * writing_bytes. Returns 0 when queued (the reservation moves to the
@@ -599,7 +612,8 @@ int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
  * caller returns the reservation.
  */
 static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
-				      uint64_t idx, const void *buf, size_t len)
+				      uint64_t idx, const void *buf, size_t len,
+				      bool direct)
 {
 	struct cache_pending *p;
 	off_t off = (off_t)(idx * c->chunk_size);
@@ -624,7 +638,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 		close(fd);
 		return err;
 	}
-	err = cache_store_pwrite(fd, buf, len, off);
+	err = cache_store_write(c, fd, buf, len, off, direct);
 	if (err) {
 		cache_store_punch(c, fd, obj_id, idx);
 		close(fd);
@@ -636,8 +650,6 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 			 obj_id, idx, strerror(-err));
 		return err;
 	}
-	/* Start writeback now: the thread's fdatasync then waits less. */
-	sync_file_range(fd, off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 
 	pthread_mutex_lock(&c->lock);
 	while (c->npending == CACHE_PENDING_MAX && !c->stop) {

@@ -151,12 +151,24 @@ int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
  */
 int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		      const void *buf, size_t len);
+/*
+ * cache_chunk_write for a caller that can wait for the device: buf, when
+ * aligned to CACHE_DIRECT_ALIGN, goes to the disk by direct I/O instead of
+ * through the page cache (the caller's thread waits for the transfer). On
+ * a file system without direct I/O it is cache_chunk_write.
+ */
+int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
+			     const void *buf, size_t len);
 
 /*
  * Wait until every chunk written and every access recorded before the call
  * is in the index, and one eviction pass has run after that.
  */
 int cache_flush(struct cache *c);
+
+/* Buffer, offset and length alignment of a direct write: the largest
+ * logical block size in use, so that every device accepts it. */
+#define CACHE_DIRECT_ALIGN 4096
 
 /* Change the limits; the next eviction pass (started now) applies them. */
 void cache_set_limits(struct cache *c, uint64_t max_bytes,

@@ -90,9 +90,10 @@ void data_disk_release(struct cache_hold *h)
 }
 
 void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,
-		     const void *buf, size_t len)
+		     const void *buf, size_t len, bool direct)
 {
-	int err = cache_chunk_write(c, obj, idx, buf, len);
+	int err = direct ? cache_chunk_write_direct(c, obj, idx, buf, len) :
+			   cache_chunk_write(c, obj, idx, buf, len);
 
 	if (err)
 		data_disk_warn("writing a chunk", err);

@@ -6,6 +6,7 @@
 #ifndef FS_DATA_DISK_H
 #define FS_DATA_DISK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,8 @@ int data_disk_read(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 int data_disk_hold(struct cache *c, uint64_t obj, uint64_t idx, size_t len,
 		   struct cache_hold *h);
 void data_disk_release(struct cache_hold *h);
+/* cache_chunk_write, or cache_chunk_write_direct when direct. */
 void data_disk_write(struct cache *c, uint64_t obj, uint64_t idx,
-		     const void *buf, size_t len);
+		     const void *buf, size_t len, bool direct);
 
 #endif

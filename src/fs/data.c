@@ -34,6 +34,19 @@
 #define DATA_HOLD_MIN_CHUNK (256u * 1024)
 /* Held entries at most: each keeps a file descriptor and a range lock. */
 #define DATA_HELD_MAX 128
+/*
+ * Fetched chunks waiting for the disk tier's writers, and the writers.
+ * They write by direct I/O, which waits for the device; a fetch thread
+ * that finds the queue full waits a little for room, then writes its
+ * chunk itself through the page cache, so a slow disk never holds
+ * fetching up for long. 32 chunks of 1 MiB are 32 ms of a disk writing
+ * 1 GB/s.
+ */
+#define DATA_PERSIST_MAX 32
+#define DATA_PERSIST_THREADS 2
+#define DATA_PERSIST_WAIT_MS 50 /* see persist_wait_room() */
+/* Alignment of chunk buffers: what a direct write needs. */
+#define DATA_BUF_ALIGN CACHE_DIRECT_ALIGN
 
 enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
 
@@ -140,6 +153,23 @@ struct data {
 	bool aborted; /* data_abort: readers stop waiting */
 	pthread_t *threads;
 	unsigned int nthreads;
+	/*
+	 * Whole chunks fetched from the origin, waiting for a persist
+	 * thread to write them to the disk tier. Each is READY, keeps its
+	 * fetcher's chunk and object references (so it is in no other list)
+	 * and is linked by prev/next. Under lock, like the counts.
+	 */
+	struct chunk_list persist;
+	unsigned int npersist;
+	/* Bound of npersist: DATA_PERSIST_MAX, or a quarter of the memory
+	 * budget's chunks when that is less, as queued chunks cannot be
+	 * evicted. Set at creation. */
+	unsigned int persist_cap;
+	pthread_cond_t persist_cv; /* a chunk was queued, or persist_stop */
+	pthread_cond_t persist_room; /* the queue went below its bound */
+	bool persist_stop; /* set after the fetch threads are joined */
+	pthread_t persisters[DATA_PERSIST_THREADS];
+	unsigned int npersisters;
 	struct data_stats stats;
 };
 
@@ -230,10 +260,16 @@ static bool failure_expired(const struct data *d, const struct chunk *c)
 	       (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
 }
 
-/* A chunk_size buffer: a spare if there is one. Caller holds d->lock. */
+/* A chunk_size buffer: a spare if there is one. Aligned for a direct
+ * write to the disk tier. Caller holds d->lock. */
 static char *spare_take(struct data *d)
 {
-	return d->nspare ? d->spare[--d->nspare] : malloc(d->o.chunk_size);
+	void *buf;
+
+	if (d->nspare)
+		return d->spare[--d->nspare];
+	return posix_memalign(&buf, DATA_BUF_ALIGN, d->o.chunk_size) ? NULL :
+									buf;
 }
 
 /* Keep a chunk_size buffer for reuse, or free it. Spares count against
@@ -739,10 +775,83 @@ static void chunk_mark_failed(struct data *d, struct data_obj *o, uint64_t idx,
 	m->in_lru = true;
 }
 
+/* Write the whole chunk c, fetched from the origin, to the disk tier: by
+ * direct I/O when direct. No lock held; c and c->obj are referenced.
+ * False when the object has no place in the disk tier. */
+static bool chunk_persist(struct data *d, struct chunk *c, bool direct)
+{
+	struct data_obj *o = c->obj;
+	uint64_t id = obj_disk_id(d, o);
+
+	if (!id)
+		return false;
+	data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, direct);
+	disk_mark(o, c->idx);
+	return true;
+}
+
+/* A persist thread: write queued chunks until the queue is empty and
+ * persist_stop is set, then return. */
+static void *data_persister(void *arg)
+{
+	struct data *d = arg;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		struct data_obj *o;
+		struct chunk *c;
+		bool written;
+
+		while (!d->persist.head && !d->persist_stop)
+			pthread_cond_wait(&d->persist_cv, &d->lock);
+		c = d->persist.head;
+		if (!c)
+			break;
+		list_remove(&d->persist, c);
+		pthread_mutex_unlock(&d->lock);
+		written = chunk_persist(d, c, true);
+		pthread_mutex_lock(&d->lock);
+		d->stats.disk_writes += written;
+		d->npersist--;
+		pthread_cond_signal(&d->persist_room);
+		o = c->obj;
+		c->obj = NULL;
+		chunk_unref(d, c);
+		pthread_mutex_unlock(&d->lock);
+		data_obj_put(o);
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
 /*
- * Publish the outcome of c's fetch to its readers, persist a fetched
- * chunk, and drop the fetcher's references. Caller holds d->lock, which
- * is dropped and retaken around the disk write.
+ * Wait, at most DATA_PERSIST_WAIT_MS, for room in the persist queue. Under
+ * a cold read the CPUs are busy and the writers, which sleep on the device,
+ * run late: the queue fills for a moment though the disk keeps up, and
+ * writing through the page cache then costs the copy the queue is there to
+ * save. A disk that is really behind still gets the fallback after the
+ * wait. Caller holds d->lock.
+ */
+static void persist_wait_room(struct data *d)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += DATA_PERSIST_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (d->npersist >= d->persist_cap && !d->persist_stop)
+		if (pthread_cond_timedwait(&d->persist_room, &d->lock,
+					   &until) == ETIMEDOUT)
+			break;
+}
+
+/*
+ * Publish the outcome of c's fetch to its readers, queue a fetched chunk
+ * for the disk tier (or write it here when the queue stays full), and drop
+ * the fetcher's references (the queue takes them over). Caller holds
+ * d->lock, which is dropped and retaken around a disk write or a wait.
  */
 static void chunk_finish(struct data *d, struct chunk *c, int err,
 			 bool from_disk)
@@ -785,17 +894,25 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 	}
 	pthread_cond_broadcast(&c->cond);
 	if (!err && !from_disk && !c->frag && d->o.disk) {
-		uint64_t id;
+		bool written;
 
-		/* Persist outside the lock; the fetcher's reference keeps the
-		 * buffer alive and it no longer changes. */
-		pthread_mutex_unlock(&d->lock);
-		id = obj_disk_id(d, o);
-		if (id) {
-			data_disk_write(d->o.disk, id, c->idx, c->buf, c->len);
-			disk_mark(o, c->idx);
+		if (d->npersist >= d->persist_cap && d->npersisters)
+			persist_wait_room(d);
+		if (d->npersist < d->persist_cap && d->npersisters) {
+			/* The queue takes over both references. */
+			list_append(&d->persist, c);
+			d->npersist++;
+			pthread_cond_signal(&d->persist_cv);
+			return;
 		}
+		/* Queue full: the device is behind. Persist here, outside
+		 * the lock, through the page cache; the fetcher's reference
+		 * keeps the buffer alive and it no longer changes. */
+		pthread_mutex_unlock(&d->lock);
+		written = chunk_persist(d, c, false);
 		pthread_mutex_lock(&d->lock);
+		d->stats.disk_writes += written;
+		d->stats.disk_writes_buffered += written;
 	}
 	c->obj = NULL;
 	chunk_unref(d, c);
@@ -839,6 +956,7 @@ static void *data_worker(void *arg)
 
 int data_new(const struct data_opts *o, struct data **out)
 {
+	pthread_condattr_t ca;
 	struct data *d;
 	unsigned int i;
 
@@ -883,7 +1001,23 @@ int data_new(const struct data_opts *o, struct data **out)
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->work, NULL);
+	pthread_cond_init(&d->persist_cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->persist_room, &ca);
+	pthread_condattr_destroy(&ca);
 	d->next_obj_id = 1;
+	d->persist_cap = DATA_PERSIST_MAX;
+	if (d->persist_cap > d->o.max_memory / d->o.chunk_size / 4)
+		d->persist_cap = (unsigned int)(d->o.max_memory /
+						d->o.chunk_size / 4);
+	for (i = 0; d->o.disk && d->persist_cap &&
+		    i < DATA_PERSIST_THREADS; i++) {
+		if (pthread_create(&d->persisters[i], NULL, data_persister,
+				   d))
+			break; /* fewer writers; none: fetchers write */
+		d->npersisters = i + 1;
+	}
 	for (i = 0; i < d->o.fetch_threads; i++) {
 		int rc = pthread_create(&d->threads[i], NULL, data_worker, d);
 
@@ -911,6 +1045,13 @@ void data_free(struct data *d)
 	pthread_mutex_unlock(&d->lock);
 	for (i = 0; i < d->nthreads; i++)
 		pthread_join(d->threads[i], NULL);
+	/* No fetcher queues a chunk now: the writers drain the queue. */
+	pthread_mutex_lock(&d->lock);
+	d->persist_stop = true;
+	pthread_cond_broadcast(&d->persist_cv);
+	pthread_mutex_unlock(&d->lock);
+	for (i = 0; i < d->npersisters; i++)
+		pthread_join(d->persisters[i], NULL);
 	/* Queued chunks still hold object references. */
 	while (d->demand.head || d->prefetch.head) {
 		struct chunk_list *l = d->demand.head ? &d->demand : &d->prefetch;
@@ -935,6 +1076,8 @@ void data_free(struct data *d)
 	free(d->threads);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->work);
+	pthread_cond_destroy(&d->persist_cv);
+	pthread_cond_destroy(&d->persist_room);
 	free(d);
 }
 

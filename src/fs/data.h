@@ -134,6 +134,10 @@ struct data_stats {
 	uint64_t prefetched, errors;
 	uint64_t fragments; /* origin reads of part of a chunk */
 	uint64_t spliced; /* reads served (partly) from held chunks */
+	/* Chunks written to the disk tier, and of those the ones a fetch
+	 * thread wrote through the page cache because the direct writers
+	 * were behind. */
+	uint64_t disk_writes, disk_writes_buffered;
 };
 void data_get_stats(struct data *d, struct data_stats *st);
 

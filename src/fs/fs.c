@@ -847,7 +847,7 @@ void fs_free(struct fs *fs)
 		data_get_stats(fs->data, &st);
 		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
 			 "%llu, memory hits %llu, disk hits %llu, spliced reads "
-			 "%llu, errors %llu",
+			 "%llu, disk writes %llu (%llu buffered), errors %llu",
 			 (unsigned long long)st.origin_reads,
 			 (unsigned long long)(st.origin_bytes >> 20),
 			 (unsigned long long)st.fragments,
@@ -855,6 +855,8 @@ void fs_free(struct fs *fs)
 			 (unsigned long long)st.mem_hits,
 			 (unsigned long long)st.disk_hits,
 			 (unsigned long long)st.spliced,
+			 (unsigned long long)st.disk_writes,
+			 (unsigned long long)st.disk_writes_buffered,
 			 (unsigned long long)st.errors);
 	}
 	/* Fetch threads first: they use the store and the disk tier. */
