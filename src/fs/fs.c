@@ -965,10 +965,16 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	    (fs->o.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out_args;
 	for (i = 0; i < fuse_argc; i++) {
+		const char *m = strstr(fuse_argv[i], "max_read=");
+
 		if (fuse_opt_add_arg(&args, fuse_argv[i]))
 			goto out_args;
-		if (strstr(fuse_argv[i], "max_read="))
+		/* libfuse refuses the session at init unless conn->max_read
+		 * says the same as the mount option: fs_init sets it. */
+		if (m) {
 			user_max_read = true;
+			fs->max_read = (unsigned int)strtoul(m + 9, NULL, 10);
+		}
 	}
 	if (fs->o.splice && fs->disk && !user_max_read) {
 		char opt[32];

@@ -144,3 +144,10 @@ check_names
 check_eof
 check_mmap
 cf_unmount "$MNT"
+
+# A user's own -o max_read: libfuse drops the session at init unless the
+# file system asks the kernel for the same size as the mount option.
+cf_mount "$NGINX_URL" "$MNT" -o max_read=131072
+cf_same_file "$MNT/size-104857600" "$ROOT/size-104857600"
+cf_unmount "$MNT"
+cf_log "-o max_read=131072: mounted, data verified"
