@@ -268,14 +268,15 @@ EOF
 # against libcurl (the floor of cofault's fetcher), and libcurl after an
 # idle second (bench/reqcost.c).
 bench_reqcost() {
-	local bin=$top_builddir/bench/reqcost
+	local bin=$top_builddir/bench/reqcost out
 	if [ ! -x "$bin" ]; then
 		cf_log "no reqcost: build it with 'make bench/reqcost'"
 		return 0
 	fi
+	out=$("$bin" "$NGINX_URL$DATA_NAME" "$NGINX_PORT" "$DATA" 4000 4096) ||
+		cf_fail "reqcost failed"
 	echo "one 4 KiB ranged GET, no FUSE (bench/reqcost):"
-	"$bin" "$NGINX_URL$DATA_NAME" "$NGINX_PORT" "$DATA" 4000 4096 |
-		sed 's/^/  /' || cf_fail "reqcost failed"
+	printf '%s\n' "$out" | sed 's/^/  /'
 }
 
 WORKLOADS=

@@ -16,7 +16,7 @@
  *
  * URL is the file on a plain-http origin on 127.0.0.1:PORT. Prints one
  * line per client: microseconds per request (median and mean) and the
- * number of wrong answers.
+ * number of wrong answers; exits 1 when there was any.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 	double *us, t0;
 	char *buf, *want, *hdr;
 	struct body b;
-	unsigned int bad;
+	unsigned int bad, wrong = 0;
 	struct stat st;
 	int port, fd, s;
 	CURL *h;
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	}
 	close(s);
 	report("bare", us, n, bad);
+	wrong += bad;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
@@ -248,6 +249,7 @@ int main(int argc, char **argv)
 		bad += (unsigned int)check(fd, offs[i], buf, len, want);
 	}
 	report("libcurl", us, n, bad);
+	wrong += bad;
 
 	for (i = 0, bad = 0; i < REQ_IDLE_N && i < n; i++) {
 		sleep(1);
@@ -260,7 +262,8 @@ int main(int argc, char **argv)
 		bad += (unsigned int)check(fd, offs[i], buf, len, want);
 	}
 	report("idle", us, i, bad);
+	wrong += bad;
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
-	return 0;
+	return wrong ? 1 : 0;
 }
