@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,34 @@ static int curl_get(CURL *h, struct body *b, uint64_t off, size_t len)
 	return status == 206 && b->len == len ? 0 : -1;
 }
 
+/*
+ * n libcurl GETs at offs on h, each after an idle second when idle; times
+ * in us, one report line as name. Returns the wrong answers, -1 when a
+ * request failed.
+ */
+static int curl_series(CURL *h, struct body *b, const uint64_t *offs,
+		       size_t n, bool idle, int fd, char *want, double *us,
+		       const char *name)
+{
+	unsigned int bad = 0;
+	size_t i;
+	double t0;
+
+	for (i = 0; i < n; i++) {
+		if (idle)
+			sleep(1);
+		t0 = now_us();
+		if (curl_get(h, b, offs[i], b->cap)) {
+			fprintf(stderr, "reqcost: libcurl request failed\n");
+			return -1;
+		}
+		us[i] = now_us() - t0;
+		bad += (unsigned int)check(fd, offs[i], b->buf, b->cap, want);
+	}
+	report(name, us, n, bad);
+	return (int)bad;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url, *path;
@@ -178,7 +207,8 @@ int main(int argc, char **argv)
 	double *us, t0;
 	char *buf, *want, *hdr;
 	struct body b;
-	unsigned int bad, wrong = 0;
+	unsigned int wrong = 0;
+	int bad;
 	struct stat st;
 	int port, fd, s;
 	CURL *h;
@@ -225,11 +255,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		us[i] = now_us() - t0;
-		bad += (unsigned int)check(fd, offs[i], buf, len, want);
+		bad += check(fd, offs[i], buf, len, want);
 	}
 	close(s);
-	report("bare", us, n, bad);
-	wrong += bad;
+	report("bare", us, n, (unsigned int)bad);
+	wrong += (unsigned int)bad;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
@@ -239,30 +269,15 @@ int main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	for (i = 0, bad = 0; i < n; i++) {
-		t0 = now_us();
-		if (curl_get(h, &b, offs[i], len)) {
-			fprintf(stderr, "reqcost: libcurl request failed\n");
-			return 1;
-		}
-		us[i] = now_us() - t0;
-		bad += (unsigned int)check(fd, offs[i], buf, len, want);
-	}
-	report("libcurl", us, n, bad);
-	wrong += bad;
-
-	for (i = 0, bad = 0; i < REQ_IDLE_N && i < n; i++) {
-		sleep(1);
-		t0 = now_us();
-		if (curl_get(h, &b, offs[i], len)) {
-			fprintf(stderr, "reqcost: libcurl request failed\n");
-			return 1;
-		}
-		us[i] = now_us() - t0;
-		bad += (unsigned int)check(fd, offs[i], buf, len, want);
-	}
-	report("idle", us, i, bad);
-	wrong += bad;
+	bad = curl_series(h, &b, offs, n, false, fd, want, us, "libcurl");
+	if (bad < 0)
+		return 1;
+	wrong += (unsigned int)bad;
+	bad = curl_series(h, &b, offs, n < REQ_IDLE_N ? n : REQ_IDLE_N, true,
+			  fd, want, us, "idle");
+	if (bad < 0)
+		return 1;
+	wrong += (unsigned int)bad;
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
 	return wrong ? 1 : 0;
