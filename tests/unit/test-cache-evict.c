@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -272,9 +273,11 @@ static void test_sigkill(void **state)
 	char path[4096];
 	struct stat st;
 	struct cache *c;
-	int status;
+	struct pollfd pfd;
+	int status, pipefd[2];
 	pid_t pid;
 
+	assert_int_equal(pipe(pipefd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -284,12 +287,23 @@ static void test_sigkill(void **state)
 		for (uint64_t i = 0; i < 2000; i++) {
 			test_fill(buf, CS, 7, i);
 			cache_chunk_write(c, id, i, buf, CS);
+			if (i == 10) {
+				/* Some chunks are certainly indexed: the
+				 * kill below lands on the writes after. */
+				cache_flush(c);
+				write(pipefd[1], "x", 1);
+			}
 		}
 		for (;;)
 			pause();
 	}
-	usleep(700 * 1000);
+	/* A fixed sleep was too short under a loaded make check. */
+	pfd = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 60000), 1);
+	usleep(200 * 1000);
 	kill(pid, SIGKILL);
+	close(pipefd[0]);
+	close(pipefd[1]);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 
