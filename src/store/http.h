@@ -20,6 +20,8 @@ struct http_pool_opts {
 	bool insecure;
 	unsigned int timeout_ms; /* whole operation, retries included */
 	unsigned int connect_timeout_ms;
+	/* Connections the transfer loop opens at once (0: no bound); a
+	 * reader's own transfers each add one (see http_perform). */
 	unsigned int max_connections;
 };
 
@@ -87,7 +89,9 @@ struct http_resp {
  * reason in resp->error: 404/410 ENOENT, 401/403 EACCES, 412 ESTALE,
  * 416 EINVAL, persistent 5xx or network failure EIO, deadline ETIMEDOUT,
  * unranged or truncated answer EIO. resp->status is set whenever an
- * answer arrived. Thread-safe.
+ * answer arrived. Thread-safe. The pool's transfer loop runs the request,
+ * but on a thread with a cancel token (cancel_set_current), which runs it
+ * itself: firing the token then ends it at once with -EINTR.
  */
 int http_perform(struct http_pool *p, const struct http_req *req,
 		 struct http_resp *resp);

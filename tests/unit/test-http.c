@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "common/cancel.h"
 #include "store/http.h"
 
 #define MAX_SCRIPT 8
@@ -404,6 +405,220 @@ static void test_connection_refused(void **state)
 	close(fd);
 }
 
+/*
+ * A second server for the transfer loop's bounds: every connection gets
+ * its own thread, which answers each request on it after hold_ms (or
+ * never, with stall) and counts the connections open at once.
+ */
+struct hold_srv {
+	int fd, port;
+	pthread_t th;
+	pthread_mutex_t lock;
+	int open, max_open, requests; /* under lock */
+	int hold_ms;
+	bool stall;
+};
+
+static struct hold_srv H;
+
+static void *hold_conn(void *arg)
+{
+	int c = (int)(intptr_t)arg;
+	const char ans[] = "HTTP/1.1 206 Partial Content\r\n"
+			   "Content-Range: bytes 0-9/100\r\n"
+			   "Content-Length: 10\r\n\r\n0123456789";
+	char req[4096];
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+		char *end;
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		req[got] = '\0';
+		end = strstr(req, "\r\n\r\n");
+		if (!end)
+			continue;
+		pthread_mutex_lock(&H.lock);
+		H.requests++;
+		pthread_mutex_unlock(&H.lock);
+		if (H.stall)
+			continue; /* read on until the client hangs up */
+		usleep((useconds_t)H.hold_ms * 1000);
+		if (write(c, ans, sizeof(ans) - 1) < 0)
+			break;
+		got = 0;
+	}
+	pthread_mutex_lock(&H.lock);
+	H.open--;
+	pthread_mutex_unlock(&H.lock);
+	close(c);
+	return NULL;
+}
+
+static void *hold_main(void *arg)
+{
+	for (;;) {
+		int c = accept(H.fd, NULL, NULL);
+		pthread_t t;
+
+		if (c < 0)
+			return NULL;
+		pthread_mutex_lock(&H.lock);
+		H.open++;
+		if (H.open > H.max_open)
+			H.max_open = H.open;
+		pthread_mutex_unlock(&H.lock);
+		if (pthread_create(&t, NULL, hold_conn, (void *)(intptr_t)c)) {
+			close(c);
+			continue;
+		}
+		pthread_detach(t);
+	}
+}
+
+static void hold_start(int hold_ms, bool stall)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	memset(&H, 0, sizeof(H));
+	pthread_mutex_init(&H.lock, NULL);
+	H.hold_ms = hold_ms;
+	H.stall = stall;
+	H.fd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(H.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(H.fd, 64), 0);
+	getsockname(H.fd, (struct sockaddr *)&a, &len);
+	H.port = ntohs(a.sin_port);
+	pthread_create(&H.th, NULL, hold_main, NULL);
+}
+
+/* Stop accepting; connection threads end when their clients hang up. */
+static void hold_stop(void)
+{
+	shutdown(H.fd, SHUT_RDWR);
+	pthread_join(H.th, NULL);
+	close(H.fd);
+}
+
+struct getter {
+	struct http_pool *p;
+	int n; /* requests to make */
+	int ok; /* answered correctly */
+	int err; /* the last error */
+	struct cancel *cx; /* the thread's token, or NULL */
+};
+
+static void *getter_main(void *arg)
+{
+	struct getter *g = arg;
+	char url[64];
+	int i;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", H.port);
+	cancel_set_current(g->cx);
+	for (i = 0; i < g->n; i++) {
+		struct http_req q = { .url = url, .sink = HTTP_SINK_FIXED,
+				      .range_len = 10, .cap = 10 };
+		struct http_resp r;
+		char buf[10];
+
+		q.buf = buf;
+		g->err = http_perform(g->p, &q, &r);
+		if (!g->err && !memcmp(buf, "0123456789", 10))
+			g->ok++;
+		http_resp_free(&r);
+	}
+	return NULL;
+}
+
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Eight threads at once through a pool of two connections: never more
+ * than two open, and every request answered. */
+static void test_connection_bound(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 20000,
+				    .connect_timeout_ms = 1000,
+				    .max_connections = 2 };
+	struct getter g[8];
+	pthread_t t[8];
+	int i;
+
+	hold_start(30, false);
+	assert_int_equal(http_pool_new(&o, &g[0].p), 0);
+	for (i = 0; i < 8; i++) {
+		g[i] = (struct getter){ .p = g[0].p, .n = 3 };
+		pthread_create(&t[i], NULL, getter_main, &g[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(g[i].ok, 3);
+	}
+	http_pool_free(g[0].p);
+	hold_stop();
+	assert_int_equal(H.requests, 24);
+	assert_true(H.max_open >= 1 && H.max_open <= 2);
+}
+
+/*
+ * A transfer the origin never answers ends at once when the pool is
+ * aborted (the daemon stopping): the loop ends it, not its 20 s timeout.
+ * So does a reader's own transfer when its token fires.
+ */
+static void test_stalled_abort_and_cancel(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 20000,
+				    .connect_timeout_ms = 1000 };
+	struct cancel cx;
+	struct getter g = { .n = 1 }, gc = { .n = 1 };
+	pthread_t t, tc;
+	double t0;
+
+	hold_start(0, true);
+	cancel_init(&cx);
+	assert_int_equal(http_pool_new(&o, &g.p), 0);
+	gc.p = g.p;
+	gc.cx = &cx;
+	pthread_create(&tc, NULL, getter_main, &gc);
+	pthread_create(&t, NULL, getter_main, &g);
+	/* Both requests reach the server, then nothing comes back. */
+	for (t0 = mono_ms(); mono_ms() - t0 < 5000;) {
+		int n;
+
+		pthread_mutex_lock(&H.lock);
+		n = H.requests;
+		pthread_mutex_unlock(&H.lock);
+		if (n == 2)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(H.requests, 2);
+	t0 = mono_ms();
+	cancel_fire(&cx);
+	pthread_join(tc, NULL);
+	assert_int_equal(gc.err, -EINTR);
+	assert_true(mono_ms() - t0 < 2000);
+	t0 = mono_ms();
+	http_pool_abort(g.p);
+	pthread_join(t, NULL);
+	assert_int_equal(g.err, -ECANCELED);
+	assert_true(mono_ms() - t0 < 2000);
+	http_pool_free(g.p);
+	cancel_destroy(&cx);
+	hold_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +636,8 @@ int main(void)
 		cmocka_unit_test(test_if_match_412),
 		cmocka_unit_test(test_huge_headers),
 		cmocka_unit_test(test_connection_refused),
+		cmocka_unit_test(test_connection_bound),
+		cmocka_unit_test(test_stalled_abort_and_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
