@@ -1,17 +1,17 @@
 /*
  * The HTTP client core. Transfers run on the pool's transfer loop: one
- * thread driving one curl multi handle, which bounds the connections they
- * use (a transfer beyond the bound waits for a free one instead of opening
- * another). Callers prepare an easy handle, hand it to the loop and sleep
- * until it ends; an abort of the pool ends every transfer at once, stalled
- * ones too. The exception is a thread with a cancel token: a reader
- * fetching its own small read runs the transfer itself (http_run_here).
- * Connections are kept alive in the loop's multi handle, and a reader's
- * in its own (so that the loop's bound counts only what the loop can
- * free); every easy handle shares the DNS cache and TLS sessions through
- * a CURLSH. Easy handles are pooled. A request is retried with
- * exponential backoff and full jitter until the pool's deadline; answers
- * are checked (status, Content-Range, body length) before they count.
+ * thread driving one curl multi handle, with at most max_connections
+ * transfers in it at once (the rest wait their turn in order), so the loop
+ * never has more connections busy than that. Callers prepare an easy
+ * handle, hand it to the loop and sleep until it ends; an abort of the
+ * pool ends every transfer at once, stalled ones too. The exception is a
+ * thread with a cancel token: a reader fetching its own small read runs
+ * the transfer itself (http_run_here). Every easy handle shares one
+ * connection cache (keep-alive across the loop and the readers), DNS cache
+ * and TLS sessions through a CURLSH. Easy handles are pooled. A request is
+ * retried with exponential backoff and full jitter until the pool's
+ * deadline; answers are checked (status, Content-Range, body length)
+ * before they count.
  */
 #include "config.h"
 
@@ -68,7 +68,8 @@ struct http_pool {
 	CURLM *multi;
 	pthread_t loop;
 	pthread_mutex_t loop_lock; /* incoming, loop_stop, jobs' done */
-	struct http_job *incoming, *incoming_tail; /* submitted, in order */
+	/* Submitted, not yet in the multi handle, in order. */
+	struct http_job *incoming, *incoming_tail;
 	bool loop_stop;
 };
 
@@ -144,47 +145,70 @@ static void job_end(struct http_pool *p, struct http_job *j, CURLcode rc)
 }
 
 /*
- * The transfer loop: take submitted jobs into the multi handle, end them
- * all on an abort or the stop, run libcurl, hand finished ones back, and
- * sleep until a socket, a libcurl timeout or curl_multi_wakeup (a new
- * job, an abort, the stop) wants attention.
+ * The next submitted job, if the bound lets one more in, or any job on
+ * an abort or the stop (to end it). Caller holds loop_lock.
+ */
+static struct http_job *loop_take(struct http_pool *p, unsigned int nactive,
+				  bool ending)
+{
+	struct http_job *j = p->incoming;
+
+	if (!j || (!ending && p->opts.max_connections &&
+		   nactive >= p->opts.max_connections))
+		return NULL;
+	p->incoming = j->next;
+	if (!p->incoming)
+		p->incoming_tail = NULL;
+	return j;
+}
+
+/*
+ * The transfer loop: take submitted jobs into the multi handle while the
+ * bound allows, end them all on an abort or the stop, run libcurl, hand
+ * finished ones back, and sleep until a socket, a libcurl timeout or
+ * curl_multi_wakeup (a new job, a finished one's turn, an abort, the
+ * stop) wants attention.
  */
 static void *loop_main(void *arg)
 {
 	struct http_pool *p = arg;
-	struct http_job *active = NULL, *in, *j, **pj;
-	bool stop;
+	struct http_job *active = NULL, *j, **pj;
+	unsigned int nactive = 0;
+	bool stop, ending, ended;
 	int running, queued;
 
 	for (;;) {
 		pthread_mutex_lock(&p->loop_lock);
-		in = p->incoming;
-		p->incoming = p->incoming_tail = NULL;
 		stop = p->loop_stop;
-		pthread_mutex_unlock(&p->loop_lock);
-		while (in) {
-			j = in;
-			in = in->next;
-			j->next = active;
-			active = j;
-			if (curl_multi_add_handle(p->multi, j->easy) != CURLM_OK) {
-				active = j->next;
+		ending = stop || pool_aborted(p);
+		while ((j = loop_take(p, nactive, ending))) {
+			pthread_mutex_unlock(&p->loop_lock);
+			if (ending) {
+				job_end(p, j, CURLE_ABORTED_BY_CALLBACK);
+			} else if (curl_multi_add_handle(p->multi, j->easy) !=
+				   CURLM_OK) {
 				job_end(p, j, CURLE_OUT_OF_MEMORY);
+			} else {
+				j->next = active;
+				active = j;
+				nactive++;
 			}
+			pthread_mutex_lock(&p->loop_lock);
 		}
-		for (pj = &active; (j = *pj);) {
-			if (stop || pool_aborted(p)) {
-				*pj = j->next;
+		pthread_mutex_unlock(&p->loop_lock);
+		if (ending) {
+			while ((j = active)) {
+				active = j->next;
 				/* Its connection is closed, never reused
 				 * half-read. */
 				job_end(p, j, CURLE_ABORTED_BY_CALLBACK);
-			} else {
-				pj = &j->next;
 			}
+			nactive = 0;
 		}
 		if (stop)
 			return NULL;
 		curl_multi_perform(p->multi, &running);
+		ended = false;
 		for (;;) {
 			CURLMsg *msg = curl_multi_info_read(p->multi, &queued);
 			CURLcode rc;
@@ -201,9 +225,14 @@ static void *loop_main(void *arg)
 				pj = &j->next;
 			if (j) {
 				*pj = j->next;
+				nactive--;
 				job_end(p, j, rc);
+				ended = true;
 			}
 		}
+		/* A turn came free: let the next job in before sleeping. */
+		if (ended)
+			continue;
 		/* libcurl shortens the wait to its own next timeout. */
 		curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
 	}
@@ -245,16 +274,17 @@ int http_pool_new(const struct http_pool_opts *o, struct http_pool **out)
 	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(p->share, CURLSHOPT_SHARE,
 			  CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	/*
+	 * Not CURLMOPT_MAX_TOTAL_CONNECTIONS: over a shared cache it counts
+	 * the readers' connections too, and a transfer it holds back waits
+	 * for one of the loop's own to end, never for a reader's: with only
+	 * readers busy it would wait out its timeout. loop_take bounds the
+	 * loop's transfers instead.
+	 */
 	p->multi = curl_multi_init();
 	if (!p->multi)
 		goto out_locks;
-	/* The pool's bound: connections open at once, and kept alive. */
-	if (p->opts.max_connections) {
-		curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-				  (long)p->opts.max_connections);
-		curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS,
-				  (long)p->opts.max_connections);
-	}
 	pthread_mutex_init(&p->loop_lock, NULL);
 	if (pthread_create(&p->loop, NULL, loop_main, p)) {
 		pthread_mutex_destroy(&p->loop_lock);
@@ -614,8 +644,7 @@ static void http_multi_wake(void *m)
  * read and waits for nothing else.
  * Handing that to the loop would cost two thread wake-ups per request,
  * a fifth of a 4 KiB read from a fast origin (measured). Such transfers
- * use the handle's own kept-alive connection, outside the loop's bound:
- * one per waiting reader.
+ * are outside the loop's bound: one connection per waiting reader.
  */
 static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
 {
@@ -689,6 +718,10 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* Idle keep-alive connections the shared cache holds. */
+	if (p->opts.max_connections)
+		curl_easy_setopt(h, CURLOPT_MAXCONNECTS,
+				 (long)p->opts.max_connections);
 	/* Chunk-sized bodies want few, large recv()s and write callbacks;
 	 * libcurl allocates this buffer for every transfer, so a small
 	 * range gets a small one. */
