@@ -498,8 +498,11 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
  * Pin in r what an exact read of [off, off + len) needs from chunk idx:
  * the chunk itself when it is in memory (or on its way), else the pages
  * that cover the read, as fragments of at most DATA_PIECE_PAGES pages
- * aligned to that size, so that an mmap fault's 1 MiB read-around is
- * fetched as several ranges at once rather than one after the other.
+ * from the read's first page, so that an mmap fault's 1 MiB read-around
+ * is fetched as several ranges at once rather than one after the other.
+ * Counted from the read, not aligned: a 128 KiB read-around is then one
+ * request on the reader's thread, where aligned pieces split half of
+ * them in two and handed one half to the workers.
  * The first new fragment is owned by the reader w, which fetches it
  * itself (*owned then becomes true): for a 4 KiB read, handing the
  * request to a worker and waking the reader again cost as much as the
@@ -537,7 +540,7 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	for (a = first; a <= last; a = b + 1) {
 		uint64_t pend;
 
-		b = (a / DATA_PIECE_PAGES + 1) * DATA_PIECE_PAGES - 1;
+		b = a + DATA_PIECE_PAGES - 1;
 		if (b > last)
 			b = last;
 		pend = (uint64_t)(b + 1) * DATA_BLOCK;

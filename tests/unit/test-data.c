@@ -509,7 +509,7 @@ static void test_young_stream_exact(void **state)
 		check_read(x, off, 256 * 1024);
 		data_get_stats(x->d, &st);
 		assert_int_equal(st.prefetched, 0);
-		/* In pieces of at most 256 KiB, aligned to that size. */
+		/* In pieces of at most 256 KiB. */
 		assert_true(x->f.max_len <= 256 * 1024);
 	}
 	/* 2176 KiB read in order: a stream now. */
@@ -534,6 +534,12 @@ static void test_exact_read_in_pieces(void **state)
 	assert_int_equal(st.fragments, 4);
 	assert_int_equal(st.origin_bytes, 1 << 20);
 	assert_int_equal(x->f.max_len, 256 * 1024);
+	/* A 128 KiB read-around across a 256 KiB boundary of its chunk:
+	 * one request, pieces count from the read. */
+	assert_int_equal(check_read(x, (20ULL << 20) + 200 * 1024, 128 * 1024),
+			 128 * 1024);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 5);
 	fx_free(x);
 }
 
