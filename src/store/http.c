@@ -38,9 +38,9 @@
 #define HTTP_BACKOFF_MAX_MS 2000
 
 /*
- * One transfer handed to the loop by http_run, on the caller's stack. The
- * caller owns it and sleeps on done_cv until done; from submission until
- * then the loop owns easy.
+ * One transfer handed to the loop by http_run_loop, on the caller's
+ * stack. The caller owns it and sleeps on done_cv until done; from
+ * submission until then the loop owns easy.
  */
 struct http_job {
 	struct http_pool *pool;
