@@ -78,6 +78,7 @@ static const char *const stmt_sql[CACHE_ST_COUNT] = {
 				" WHERE (obj, idx) > (?1, ?2)"
 				" ORDER BY obj, idx LIMIT ?3",
 	[CACHE_ST_OBJ_EXISTS] = "SELECT 1 FROM objects WHERE id = ?1",
+	[CACHE_ST_OBJ_KEYS] = "SELECT key FROM objects WHERE origin = ?1",
 };
 
 /* The one place SQLite codes become errno values. */
@@ -615,6 +616,25 @@ int cache_index_object_known(struct cache_db *d, const char *origin,
 	if (rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_DONE ? -ENOENT : index_errno(d, rc, "object lookup");
+}
+
+int cache_index_object_keys(struct cache_db *d, const char *origin,
+			    void (*fn)(void *arg, const char *key), void *arg)
+{
+	sqlite3_stmt *st = index_stmt(d, CACHE_ST_OBJ_KEYS);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+
+		if (key)
+			fn(arg, key);
+	}
+	index_done(st);
+	return rc == SQLITE_DONE ? 0 : index_errno(d, rc, "object keys");
 }
 
 int cache_index_obj_exists(struct cache_db *d, uint64_t obj)

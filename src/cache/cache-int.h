@@ -37,6 +37,7 @@ enum cache_stmt {
 	CACHE_ST_OBJ_COUNT,
 	CACHE_ST_CHUNK_NEXT,
 	CACHE_ST_OBJ_EXISTS,
+	CACHE_ST_OBJ_KEYS,
 	CACHE_ST_COUNT
 };
 
@@ -95,6 +96,9 @@ int cache_index_obj_exists(struct cache_db *d, uint64_t obj);
 /* 0 when (origin, key) has an object row, whatever its identity. */
 int cache_index_object_known(struct cache_db *d, const char *origin,
 			     const char *key);
+/* Call fn(arg, key) for every object key of origin. */
+int cache_index_object_keys(struct cache_db *d, const char *origin,
+			    void (*fn)(void *arg, const char *key), void *arg);
 /*
  * Delete the objects of origin (all if NULL), or with list_only just list
  * them; the ids are returned in a malloc'd array the caller frees.

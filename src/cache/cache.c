@@ -343,6 +343,19 @@ int cache_object_known(struct cache *c, const char *origin, const char *key)
 	return err;
 }
 
+int cache_object_keys(struct cache *c, const char *origin,
+		      void (*fn)(void *arg, const char *key), void *arg)
+{
+	int err;
+
+	if (!origin || !fn)
+		return -EINVAL;
+	pthread_mutex_lock(&c->db_lock);
+	err = cache_index_object_keys(&c->fg, origin, fn, arg);
+	pthread_mutex_unlock(&c->db_lock);
+	return err;
+}
+
 static void map_set(uint8_t *map, uint64_t nchunks, uint64_t idx)
 {
 	if (idx < nchunks)

@@ -90,6 +90,13 @@ int cache_object(struct cache *c, const char *origin, const char *key,
  * skip learning the object's version before its first read.
  */
 int cache_object_known(struct cache *c, const char *origin, const char *key);
+/*
+ * Call fn(arg, key) for the key of every object of origin the index
+ * holds, any version; 0 or -errno. fn runs under the cache's index lock:
+ * it must not call into c.
+ */
+int cache_object_keys(struct cache *c, const char *origin,
+		      void (*fn)(void *arg, const char *key), void *arg);
 
 /*
  * Read chunk idx of obj_id into buf. len is the chunk's expected length:

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cache/cache.h"
+#include "common/bloom.h"
 #include "common/log.h"
 #include "fs/data-disk.h"
 
@@ -52,6 +53,35 @@ bool data_disk_known(struct cache *c, const char *origin, const char *path)
 	if (err && err != -ENOENT)
 		data_disk_warn("looking up an object", err);
 	return err != -ENOENT;
+}
+
+static void data_disk_add_key(void *arg, const char *key)
+{
+	bloom_add(arg, key);
+}
+
+struct bloom *data_disk_known_filter(struct cache *c, const char *origin)
+{
+	struct cache_stats st;
+	struct bloom *b;
+	int err;
+
+	/* Every origin's objects: a bound on this one's, no second scan. */
+	err = cache_stats(c, &st);
+	if (err) {
+		data_disk_warn("counting objects", err);
+		return NULL;
+	}
+	b = bloom_new((size_t)st.objects);
+	if (!b)
+		return NULL;
+	err = cache_object_keys(c, origin, data_disk_add_key, b);
+	if (err) {
+		data_disk_warn("listing objects", err);
+		bloom_free(b);
+		return NULL;
+	}
+	return b;
 }
 
 int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,

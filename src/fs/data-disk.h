@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bloom;
 struct cache;
 struct cache_hold;
 
@@ -19,6 +20,12 @@ uint64_t data_disk_object(struct cache *c, const char *origin,
 			  int64_t mtime);
 /* cache_object_known; an error counts as known (the safe answer). */
 bool data_disk_known(struct cache *c, const char *origin, const char *path);
+/*
+ * A filter of the paths of origin the disk tier holds now, for answering
+ * "never seen" without a query; NULL when it cannot be built (then ask
+ * data_disk_known every time).
+ */
+struct bloom *data_disk_known_filter(struct cache *c, const char *origin);
 /* cache_chunk_map, logged on failure; -errno then. */
 int data_disk_map(struct cache *c, uint64_t obj, uint64_t nchunks,
 		  uint8_t *map);

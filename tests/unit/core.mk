@@ -1,13 +1,18 @@
 # Unit tests of the core: the data path and the HTTP client core.
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test-data tests/unit/test-http
-TESTS += tests/unit/test-data tests/unit/test-http
+check_PROGRAMS += tests/unit/test-data tests/unit/test-http \
+	tests/unit/test-bloom
+TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom
 
 tests_unit_test_data_SOURCES = tests/unit/test-data.c \
 	src/fs/data.c src/fs/data-disk.c
 tests_unit_test_data_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_data_LDADD = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
+
+tests_unit_test_bloom_SOURCES = tests/unit/test-bloom.c
+tests_unit_test_bloom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_bloom_LDADD = src/common/libcommon.la $(CMOCKA_LIBS)
 
 tests_unit_test_http_SOURCES = tests/unit/test-http.c
 tests_unit_test_http_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CURL_CFLAGS)
