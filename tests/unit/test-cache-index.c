@@ -179,6 +179,33 @@ static void test_clear(void **state)
 	assert_int_equal(st.bytes, 0);
 }
 
+static void count_key(void *arg, const char *key)
+{
+	int *n = arg;
+
+	assert_true(!strcmp(key, "x/1") || !strcmp(key, "x/2 b"));
+	(*n)++;
+}
+
+/* The keys of one origin, for the data path's filter of known paths. */
+static void test_object_keys(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t id;
+	int n = 0;
+
+	assert_int_equal(cache_object(f->c, "A", "x/1", "e", CS, 0, &id), 0);
+	assert_int_equal(cache_object(f->c, "A", "x/2 b", "e", CS, 0, &id), 0);
+	assert_int_equal(cache_object(f->c, "B", "y", "e", CS, 0, &id), 0);
+	assert_int_equal(cache_object_keys(f->c, "A", count_key, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(cache_object_keys(f->c, "C", count_key, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cache_object_keys(f->c, NULL, count_key, &n),
+			 -EINVAL);
+}
+
 static void test_chunk_size_mismatch(void **state)
 {
 	struct fixture *f = *state;
@@ -261,6 +288,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_etag_change_drops, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_object_keys, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_chunk_size_mismatch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
