@@ -497,12 +497,25 @@ static void hold_start(int hold_ms, bool stall)
 	pthread_create(&H.th, NULL, hold_main, NULL);
 }
 
-/* Stop accepting; connection threads end when their clients hang up. */
+/*
+ * Stop accepting, and wait (up to 10 s) for the connection threads, which
+ * end when their clients hang up: the next hold_start clears H.
+ */
 static void hold_stop(void)
 {
+	int i, open = 1;
+
 	shutdown(H.fd, SHUT_RDWR);
 	pthread_join(H.th, NULL);
 	close(H.fd);
+	for (i = 0; i < 1000 && open; i++) {
+		pthread_mutex_lock(&H.lock);
+		open = H.open;
+		pthread_mutex_unlock(&H.lock);
+		if (open)
+			usleep(10000);
+	}
+	assert_int_equal(open, 0);
 }
 
 struct getter {
