@@ -640,11 +640,12 @@ static void http_multi_wake(void *m)
 /*
  * Run the transfer on h on the calling thread, through h's private multi
  * handle, so that firing cx (curl_multi_wakeup) ends it at once whatever
- * the origin is doing: the way of a reader that fetches its own small
- * read and waits for nothing else.
- * Handing that to the loop would cost two thread wake-ups per request,
- * a fifth of a 4 KiB read from a fast origin (measured). Such transfers
- * are outside the loop's bound: one connection per waiting reader.
+ * the origin is doing (the connection of an ended transfer is closed,
+ * never reused half-read): the way of a reader that fetches its own
+ * small read and waits for nothing else. Handing that to the loop would
+ * cost two thread wake-ups per request, a fifth of a 4 KiB read from a
+ * fast origin (measured). Such transfers are outside the loop's bound:
+ * one connection per waiting reader.
  */
 static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
 {
@@ -673,6 +674,7 @@ static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
+		/* libcurl shortens the wait to its own next timeout. */
 		if (curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
 			rc = CURLE_OUT_OF_MEMORY;
 			break;
