@@ -644,12 +644,18 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	}
 	/*
 	 * Held until the chunk is indexed (the queue owns fd): no evictor
-	 * punches, and no reader drops, a chunk being rewritten.
+	 * punches, and no reader drops, a chunk being rewritten. Not
+	 * waited for: whoever has the range now is a reader checking or
+	 * holding this very chunk (so it is cached already), an evictor
+	 * punching it, or another writer of it. A held chunk stays locked
+	 * as long as its holder keeps it, in this process or another, and
+	 * a writer that waited for it stalled its queue; at unmount, where
+	 * the holds go after the writers are joined, the daemon hung.
 	 */
-	err = cache_store_lock(c, fd, idx, F_WRLCK, true);
+	err = cache_store_lock(c, fd, idx, F_WRLCK, false);
 	if (err) {
 		close(fd);
-		return err;
+		return err == -EAGAIN ? 1 : err;
 	}
 	err = cache_store_write(c, fd, buf, len, off, direct);
 	if (err) {
