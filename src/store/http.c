@@ -43,7 +43,6 @@
  * submission until then the loop owns easy.
  */
 struct http_job {
-	struct http_pool *pool;
 	CURL *easy;
 	pthread_cond_t done_cv; /* signalled when done is set */
 	bool done; /* under pool->loop_lock */
@@ -613,7 +612,7 @@ enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL };
 /* Run the transfer on h through the pool's loop and wait for its end. */
 static CURLcode http_run_loop(struct http_pool *p, CURL *h)
 {
-	struct http_job j = { .pool = p, .easy = h };
+	struct http_job j = { .easy = h };
 
 	pthread_cond_init(&j.done_cv, NULL);
 	pthread_mutex_lock(&p->loop_lock);
