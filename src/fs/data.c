@@ -76,10 +76,11 @@ struct chunk {
 	double fail_time; /* CHUNK_FAILED: when, monotonic seconds */
 	int refs; /* readers, plus one for the queue/worker */
 	bool hashed, in_lru, prefetch;
-	/* A sequential stream read past its end: the kernel's page cache
-	 * now holds these bytes, so the buffer goes back to the spares as
-	 * soon as the last reader lets go instead of aging in the LRU
-	 * (recycled buffers are already faulted in; fresh ones are not). */
+	/* A sequential stream read past its end, or a fragment longer
+	 * than DATA_FRAG_KEEP: the kernel's page cache now holds these
+	 * bytes, so the buffer goes back to the spares as soon as the last
+	 * reader lets go instead of aging in the LRU (recycled buffers are
+	 * already faulted in; fresh ones are not). */
 	bool drop_behind;
 	size_t len;
 	char *buf;
@@ -148,6 +149,14 @@ struct data {
 	 * 256 page faults and zeroing cost more than the copy into it. */
 	char **spare;
 	size_t nspare, spare_cap;
+	/*
+	 * Recycled DATA_PIECE_BYTES buffers, for fragments longer than
+	 * DATA_FRAG_KEEP. Every 128 KiB read-around used to get fresh heap
+	 * that then aged in the LRU: 32 page faults, and the heap's growth,
+	 * on the fault's path. Counted against --max-memory like spares.
+	 */
+	char **piece;
+	size_t npiece, piece_cap;
 	uint64_t next_obj_id;
 	uint64_t tick;
 	bool stop;
@@ -189,6 +198,16 @@ struct data {
 #define DATA_BLOCK 4096u
 /* Largest fragment: bigger exact reads are fetched in pieces at once. */
 #define DATA_PIECE_PAGES 64u
+#define DATA_PIECE_BYTES (DATA_PIECE_PAGES * DATA_BLOCK)
+/*
+ * Longest fragment kept in memory once its readers are done. Longer ones
+ * are an mmap fault's read-around or a young stream's read, whose pages
+ * the kernel now caches itself: they go back to the piece spares at once
+ * (see struct data.piece). Shorter ones are what random readers ask for
+ * (a 4 KiB pread, a 64 KiB record) and stay in the LRU for the next
+ * epoch.
+ */
+#define DATA_FRAG_KEEP (64u * 1024)
 
 static uint64_t data_key_chunk(uint64_t idx)
 {
@@ -296,13 +315,42 @@ static void spare_put(struct data *d, char *buf)
 		free(buf);
 }
 
+/* What the spares of both kinds hold. Caller holds d->lock. */
+static uint64_t spare_bytes(const struct data *d)
+{
+	return d->nspare * (uint64_t)d->o.chunk_size +
+	       d->npiece * (uint64_t)DATA_PIECE_BYTES;
+}
+
+/* A buffer for a fragment of len bytes: a piece spare when it is one
+ * that is not kept (DATA_FRAG_KEEP). Caller holds d->lock. */
+static char *frag_buf_take(struct data *d, size_t len)
+{
+	if (len <= DATA_FRAG_KEEP)
+		return malloc(len);
+	if (d->npiece)
+		return d->piece[--d->npiece];
+	return malloc(DATA_PIECE_BYTES);
+}
+
+/* Caller holds d->lock. */
+static void frag_buf_put(struct data *d, char *buf, size_t len)
+{
+	if (len > DATA_FRAG_KEEP && d->npiece < d->piece_cap &&
+	    d->mem_used + spare_bytes(d) + DATA_PIECE_BYTES <=
+		    d->o.max_memory)
+		d->piece[d->npiece++] = buf;
+	else
+		free(buf);
+}
+
 /* Give c's buffer back for reuse. Caller holds d->lock. */
 static void chunk_drop_buf(struct data *d, struct chunk *c)
 {
 	if (!c->buf)
 		return;
 	if (c->frag)
-		free(c->buf);
+		frag_buf_put(d, c->buf, c->len);
 	else
 		spare_put(d, c->buf);
 	c->buf = NULL;
@@ -396,6 +444,9 @@ static bool data_make_room(struct data *d, size_t need)
 {
 	/* A spare buffer is memory already counted: use it before evicting
 	 * (the caller takes one), and free the rest while over budget. */
+	while (d->npiece && d->mem_used + spare_bytes(d) + need >
+				    d->o.max_memory)
+		free(d->piece[--d->npiece]);
 	while (d->nspare > 1 &&
 	       d->mem_used + d->nspare * (uint64_t)d->o.chunk_size + need >
 		       d->o.max_memory)
@@ -467,7 +518,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 		return NULL;
 	/* Every chunk buffer is chunk_size long, tail chunks too, so any
 	 * can be recycled for any chunk; fragments are small mallocs. */
-	buf = frag ? malloc(len) : spare_take(d);
+	buf = frag ? frag_buf_take(d, len) : spare_take(d);
 	c = buf ? entry_new(d, o, key, idx, off) : NULL;
 	if (!c) {
 		free(buf);
@@ -477,6 +528,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	c->buf = buf;
 	c->frag = frag;
 	c->len = len;
+	c->drop_behind = frag && len > DATA_FRAG_KEEP;
 	c->obj = data_obj_get(o);
 	c->refs = 1; /* the queue's */
 	c->prefetch = !for_demand;
@@ -888,8 +940,8 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		if (c->frag)
 			chunk_mark_failed(d, o, c->idx, err, c->fail_time);
 		d->mem_used -= c->len;
+		chunk_drop_buf(d, c); /* by its length: a piece is recycled */
 		c->len = 0;
-		chunk_drop_buf(d, c);
 	} else {
 		c->state = CHUNK_READY;
 		if (c->held) {
@@ -1007,8 +1059,12 @@ int data_new(const struct data_opts *o, struct data **out)
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
+	/* Enough for every fetch thread and as many readers at once. */
+	d->piece_cap = 2 * (size_t)d->o.fetch_threads;
+	d->piece = calloc(d->piece_cap, sizeof(*d->piece));
 	d->threads = calloc(d->o.fetch_threads, sizeof(*d->threads));
-	if (!d->table || !d->threads || !d->spare) {
+	if (!d->table || !d->threads || !d->spare || !d->piece) {
+		free(d->piece);
 		free(d->spare);
 		free(d->table);
 		free(d->threads);
@@ -1090,6 +1146,9 @@ void data_free(struct data *d)
 	while (d->nspare)
 		free(d->spare[--d->nspare]);
 	free(d->spare);
+	while (d->npiece)
+		free(d->piece[--d->npiece]);
+	free(d->piece);
 	free(d->table);
 	free(d->threads);
 	bloom_free(d->known);

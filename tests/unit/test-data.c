@@ -543,6 +543,38 @@ static void test_exact_read_in_pieces(void **state)
 	fx_free(x);
 }
 
+static void test_fragment_keep(void **state)
+{
+	/* A random reader's small fragment stays in memory for the next
+	 * read; a 128 KiB read-around does not (the kernel caches those
+	 * pages), and its buffer serves the next one: every read right. */
+	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 0, 1u << 20);
+	struct data_stats st;
+	unsigned int n;
+	int i;
+
+	check_read(x, (3ULL << 20) + 8192, 4096);
+	check_read(x, (7ULL << 20) + 65536, 64 * 1024);
+	n = fx_reads(x);
+	check_read(x, (3ULL << 20) + 8192, 4096);
+	check_read(x, (7ULL << 20) + 65536, 64 * 1024);
+	assert_int_equal(fx_reads(x), n);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.mem_hits, 2);
+
+	/* The same read-around three times, then elsewhere: each a new
+	 * request, into a recycled buffer. */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(check_read(x, (11ULL << 20) + 4096 +
+						       (i == 3 ? 5ULL << 20 : 0),
+					    128 * 1024),
+				 128 * 1024);
+	assert_int_equal(fx_reads(x), n + 4);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.mem_hits, 2);
+	fx_free(x);
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -572,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_random_reads_fetch_pages),
 		cmocka_unit_test(test_young_stream_exact),
 		cmocka_unit_test(test_exact_read_in_pieces),
+		cmocka_unit_test(test_fragment_keep),
 		cmocka_unit_test(test_big_read_small_chunks),
 	};
 
