@@ -199,6 +199,27 @@ static void test_parse_date(void **state)
 	assert_int_equal(http_parse_date(""), 0);
 	assert_int_equal(http_parse_date(NULL), 0);
 	assert_int_equal(http_parse_date("Sun, 06 Foo 1994 08:49:37 GMT"), 0);
+	assert_int_equal(http_parse_date("Sun, 06 Nov 1994 08:49 GMT"), 0);
+	assert_int_equal(http_parse_date("Sun, 06 Nov 1994 25:49:37 GMT"), 0);
+	assert_int_equal(http_parse_date("Sun, 00 Nov 1994 08:49:37 GMT"), 0);
+	assert_int_equal(http_parse_date("Sun, 06 Nov 1969 08:49:37 GMT"), 0);
+}
+
+static void test_parse_date_vs_libc(void **state)
+{
+	/* The hand parser agrees with strftime and timegm on every day
+	 * from 1970 to 2400, leap years and centuries included. */
+	char buf[64];
+	struct tm tm;
+	time_t t;
+
+	for (t = 0; t < 13569465600; t += 86400 - 7) {
+		gmtime_r(&t, &tm);
+		strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		if (http_parse_date(buf) != (int64_t)t)
+			fail_msg("%s: %lld, want %lld", buf,
+				 (long long)http_parse_date(buf), (long long)t);
+	}
 }
 
 static void test_range_ok(void **state)
@@ -637,6 +658,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_errno_map),
 		cmocka_unit_test(test_parse_date),
+		cmocka_unit_test(test_parse_date_vs_libc),
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_whole_object_200_ok),
