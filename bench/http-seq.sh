@@ -10,14 +10,15 @@
 #             cache (page cache dropped)
 #   diskpc    the same with the cache files still in the page cache: what
 #             serving the chunk cache costs the daemon, without the disk
-# then random 4 KiB preads (cold, fresh mount), time to first byte, and
+# then random 4 KiB preads (cold, fresh mount), random page touches through
+# mmap (with the daemon's CPU time and page faults), time to first byte, and
 # what one 4 KiB ranged GET costs a bare client and libcurl (reqcost).
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk diskpc random ttfb reqcost
-# (default: all).
+# WORKLOAD is any of: curl nullfs cold warm disk diskpc random mmap ttfb
+# reqcost (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -38,6 +39,7 @@ MOUNT_OPTS=${MOUNT_OPTS:-}
 SIZE_MIB=1024
 MiB=1048576
 RANDOM_READS=2000
+MMAP_PAGES=2000
 CACHE_DIR=${TMPDIR:-/tmp}/cofault-bench
 
 prepare_data() {
@@ -235,6 +237,56 @@ EOF
 	cf_unmount "$MNT"
 }
 
+# Minor page faults a process has taken so far.
+minflt() {
+	awk '{ print $10 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Random page touches through a shared mapping of a fresh mount, each
+# page checked against the original outside the timed part; with the
+# daemon's CPU time and minor page faults per touch, steadier than time
+# on a loaded machine.
+bench_mmap() {
+	local out pid t0 f0
+	fresh_mount
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	t0=$(cpu_ticks "$pid")
+	f0=$(minflt "$pid")
+	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" \
+		"$MMAP_PAGES" <<'EOF'
+import mmap, os, random, sys, time
+path, orig, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+size = os.path.getsize(orig)
+rng = random.Random(7)
+offs = [rng.randrange(size // 4096) * 4096 for _ in range(n)]
+f = open(path, "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+od = os.open(orig, os.O_RDONLY)
+lat, got = [], []
+for off in offs:
+    t0 = time.perf_counter()
+    got.append(m[off:off + 4096])
+    lat.append(time.perf_counter() - t0)
+bad = sum(g != os.pread(od, 4096, o) for g, o in zip(got, offs))
+tot = sum(lat)
+lat.sort()
+print("%.0f %.0f %.0f %d" % (n / tot, tot / n * 1e6, lat[n // 2] * 1e6, bad))
+EOF
+) || cf_fail "mmap touches failed"
+	# shellcheck disable=SC2086 # four numbers, split on purpose
+	set -- $out
+	[ "$4" = 0 ] || cf_fail "mmap touches: $4 pages with WRONG DATA"
+	printf '%-34s %10s pages/s  mean %s us  p50 %s us\n' \
+		"cofault random mmap page touches" "$1" "$2" "$3"
+	printf '%-34s %s ms CPU, %s minor page faults\n' \
+		"  daemon, per 100 touches" \
+		"$(awk -v t=$(($(cpu_ticks "$pid") - t0)) \
+			-v hz="$(getconf CLK_TCK)" -v n="$MMAP_PAGES" \
+			'BEGIN { printf "%.1f", t / hz * 1000 / n * 100 }')" \
+		"$((($(minflt "$pid") - f0) * 100 / MMAP_PAGES))"
+	cf_unmount "$MNT"
+}
+
 # Time to the first 4 KiB of a file: curl's ranged GET, against open +
 # pread through a fresh mount; and how long the mount itself takes.
 bench_ttfb() {
@@ -290,7 +342,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|random|ttfb|reqcost]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -310,5 +362,6 @@ if want_workload nullfs; then bench_nullfs; fi
 if want_workload cold || want_workload warm; then bench_seq; fi
 if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload random; then bench_random; fi
+if want_workload mmap; then bench_mmap; fi
 if want_workload ttfb; then bench_ttfb; fi
 if want_workload reqcost; then bench_reqcost; fi
