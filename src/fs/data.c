@@ -290,6 +290,13 @@ static bool failure_expired(const struct data *d, const struct chunk *c)
 	       (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
 }
 
+/* What the spares of both kinds hold. Caller holds d->lock. */
+static uint64_t spare_bytes(const struct data *d)
+{
+	return d->nspare * (uint64_t)d->o.chunk_size +
+	       d->npiece * (uint64_t)DATA_PIECE_BYTES;
+}
+
 /* A chunk_size buffer: a spare if there is one. Aligned for a direct
  * write to the disk tier. Caller holds d->lock. */
 static char *spare_take(struct data *d)
@@ -302,24 +309,16 @@ static char *spare_take(struct data *d)
 									buf;
 }
 
-/* Keep a chunk_size buffer for reuse, or free it. Spares count against
- * --max-memory like chunks: one is kept only while chunks and spares
- * together stay within it. Caller holds d->lock. */
+/* Keep a chunk_size buffer for reuse, or free it. Spares (both kinds)
+ * count against --max-memory like chunks: one is kept only while chunks
+ * and spares together stay within it. Caller holds d->lock. */
 static void spare_put(struct data *d, char *buf)
 {
 	if (d->nspare < d->spare_cap &&
-	    d->mem_used + (d->nspare + 1) * (uint64_t)d->o.chunk_size <=
-		    d->o.max_memory)
+	    d->mem_used + spare_bytes(d) + d->o.chunk_size <= d->o.max_memory)
 		d->spare[d->nspare++] = buf;
 	else
 		free(buf);
-}
-
-/* What the spares of both kinds hold. Caller holds d->lock. */
-static uint64_t spare_bytes(const struct data *d)
-{
-	return d->nspare * (uint64_t)d->o.chunk_size +
-	       d->npiece * (uint64_t)DATA_PIECE_BYTES;
 }
 
 /* A buffer for a fragment of len bytes: a piece spare when it is one
@@ -448,8 +447,7 @@ static bool data_make_room(struct data *d, size_t need)
 				    d->o.max_memory)
 		free(d->piece[--d->npiece]);
 	while (d->nspare > 1 &&
-	       d->mem_used + d->nspare * (uint64_t)d->o.chunk_size + need >
-		       d->o.max_memory)
+	       d->mem_used + spare_bytes(d) + need > d->o.max_memory)
 		free(d->spare[--d->nspare]);
 	if (d->nspare && need <= d->o.chunk_size)
 		need = 0;

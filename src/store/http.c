@@ -464,8 +464,9 @@ int64_t http_parse_date(const char *s)
 	       min * 60 + sec;
 }
 
-/* "bytes a-b/total" (total may be "*"): true when well formed, a <= b. */
-static bool parse_content_range(const char *v, struct http_resp *r)
+/* "bytes a-b/total" (total may be "*") into r's range, when well formed
+ * and a <= b; else r keeps has_range false. */
+static void parse_content_range(const char *v, struct http_resp *r)
 {
 	unsigned long long a, b;
 	long long total = -1;
@@ -474,34 +475,33 @@ static bool parse_content_range(const char *v, struct http_resp *r)
 	while (*v == ' ')
 		v++;
 	if (strncasecmp(v, "bytes", 5))
-		return false;
+		return;
 	v += 5;
 	if (*v != ' ')
-		return false;
+		return;
 	while (*v == ' ')
 		v++;
 	if (*v < '0' || *v > '9')
-		return false;
+		return;
 	errno = 0;
 	a = strtoull(v, &end, 10);
 	if (*end != '-' || end[1] < '0' || end[1] > '9')
-		return false;
+		return;
 	b = strtoull(end + 1, &end, 10);
 	if (errno || *end != '/' || a > b)
-		return false;
+		return;
 	v = end + 1;
 	if (*v != '*') {
 		if (*v < '0' || *v > '9')
-			return false;
+			return;
 		total = strtoll(v, &end, 10);
 		if (errno)
-			return false;
+			return;
 	}
 	r->has_range = true;
 	r->range_total = total;
 	r->range_start = a;
 	r->range_end = b;
-	return true;
 }
 
 static void copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
