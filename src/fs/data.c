@@ -590,7 +590,15 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	if (fend > clen)
 		fend = clen;
 	c = chunk_find(d, o->id, data_key_chunk(idx));
-	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen)) {
+	/*
+	 * A chunk no longer than a piece is fetched whole: one request
+	 * either way, the rest of a small file is what comes next, the disk
+	 * tier keeps whole chunks only, and an origin that ignores Range
+	 * still serves a file that fits (its answer, the whole object, is
+	 * the range asked for).
+	 */
+	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen) ||
+	    clen <= DATA_PIECE_BYTES) {
 		/* A demand entry comes back, or -ENOMEM in err. */
 		c = chunk_want(d, o, idx, true, &err);
 		if (!c)

@@ -82,6 +82,7 @@ check_mount json "$NGINX_URL"
 if command -v python3 >/dev/null 2>&1; then
 	start_pyserver
 	# http.server ignores Range, which cofault refuses (EIO) for files
-	# bigger than what one request fetches: only small files here.
+	# bigger than what one request fetches: only files of at most
+	# 256 KiB here, which are always fetched whole.
 	check_mount pyserver "$PY_URL" a.bin "b & c.txt" "sub dir/x" empty
 fi

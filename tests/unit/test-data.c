@@ -575,6 +575,23 @@ static void test_fragment_keep(void **state)
 	fx_free(x);
 }
 
+static void test_small_object_whole(void **state)
+{
+	/* A 70000-byte object in 1 MiB chunks: a 4 KiB read in its middle
+	 * fetches the whole object, one request, and the next read of it
+	 * asks nothing. */
+	struct fx *x = fx_new_cs(70000, 64ULL << 20, 0, 1u << 20);
+	struct data_stats st;
+
+	assert_int_equal(check_read(x, 8192, 4096), 4096);
+	assert_int_equal(x->f.max_len, 70000);
+	assert_int_equal(check_read(x, 65536, 8192), 70000 - 65536);
+	assert_int_equal(fx_reads(x), 1);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 0);
+	fx_free(x);
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -605,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_young_stream_exact),
 		cmocka_unit_test(test_exact_read_in_pieces),
 		cmocka_unit_test(test_fragment_keep),
+		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
 	};
 
