@@ -169,14 +169,42 @@ check_lock() {
 	fi
 }
 
+# Start "cftest touch" at offset $1 in the background (pid in TPID) and
+# wait until it is in the fault: it says "touching" just before the
+# access, and a second later its fault waits on the stalled origin. A
+# fixed sleep was not enough: an ASan build starting under TCG on a busy
+# host was once still opening the file when the daemon was killed.
+start_touch() {
+	local _
+	: >"$S/touch.err"
+	"$CFTEST" touch cofault "$MNT/slow" "$1" >/dev/null 2>"$S/touch.err" &
+	TPID=$!
+	for _ in $(seq 300); do
+		[[ $(<"$S/touch.err") == *touching* ]] && break
+		sleep 0.1
+	done
+	sleep 1
+	# Still in the fault (the origin stalls): anything else is a failure
+	# to report, not a check passed by a process that was never there.
+	kill -0 "$TPID" 2>/dev/null
+}
+# cftest's own words, for a failure's report.
+touch_err() { grep -v touching "$S/touch.err" | tr '\n' ' '; }
+
 # Leaves the daemon dead and unmounted; the caller restarts it.
 check_kill() {
 	local pid t0 t1 st sb0
 	drop_caches
 	"set_delay_$1" stall
-	"$CFTEST" touch cofault "$MNT/slow" $((44 * MiB)) >/dev/null 2>&1 &
-	pid=$!
-	sleep 2
+	if ! start_touch $((44 * MiB)); then
+		wait "$TPID"
+		report "$1" 4-kill FAIL "cftest gone before the kill, status $?: $(touch_err)"
+		report "$1" 4-daemon-death FAIL "not run"
+		"set_delay_$1" 0
+		stop_daemon
+		return
+	fi
+	pid=$TPID
 	now_us
 	t0=$NOW
 	kill -9 "$pid"
@@ -190,9 +218,8 @@ check_kill() {
 	fi
 
 	sb0=$(stat_of sigbus)
-	"$CFTEST" touch cofault "$MNT/slow" $((52 * MiB)) >/dev/null 2>&1 &
-	pid=$!
-	sleep 2
+	start_touch $((52 * MiB)) || log "$1 daemon-death: cftest gone before the kill"
+	pid=$TPID
 	now_us
 	t0=$NOW
 	kill -9 "$DPID"
@@ -211,7 +238,7 @@ check_kill() {
 	if [ "$st" = 135 ]; then
 		report "$1" 4-daemon-death PASS "SIGBUS $t1 ms after the daemon was killed (sigbus counter +$(($(stat_of sigbus) - sb0)))"
 	else
-		report "$1" 4-daemon-death FAIL "status $st after $t1 ms"
+		report "$1" 4-daemon-death FAIL "status $st after $t1 ms: $(touch_err)"
 	fi
 }
 
