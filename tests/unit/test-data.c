@@ -157,6 +157,17 @@ static unsigned int fx_reads(struct fx *x)
 	return n;
 }
 
+/* Wait, for at most 5 s, until n requests at chunk idx have reached the
+ * origin (they count on arrival, before the gate). */
+static void fx_wait_reads_at(struct fx *x, uint64_t idx, unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < 1000 && fx_reads_at(x, idx) < n; i++)
+		usleep(5 * 1000);
+	assert_int_equal(fx_reads_at(x, idx), n);
+}
+
 /* Read and check bytes against the origin's pattern; returns the count. */
 static size_t check_read(struct fx *x, uint64_t off, size_t len)
 {
@@ -332,7 +343,10 @@ static void test_interrupt_own_fetch(void **state)
 
 	/* The fragment went to the workers, with the whole chunk behind it
 	 * (the origin is slower than the signals); the retry waits on those
-	 * instead of making a request of its own. */
+	 * instead of making a request of its own. Both are at the origin
+	 * before it answers: otherwise the retry can be served by the
+	 * fragment before a worker has taken the chunk from its queue. */
+	fx_wait_reads_at(x, (1u << 20) / CS, 3);
 	gate_open(x);
 	assert_int_equal(check_read(x, (1u << 20) + 100, 100), 100);
 	assert_int_equal(fx_reads_at(x, (1u << 20) / CS), 3);
