@@ -56,7 +56,8 @@ enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
  * fetch, and what the disk tier stores) or a fragment: the pages of one
  * chunk that a small random read asks for, fetched alone so that a 4 KiB
  * read costs a 4 KiB request, not a whole chunk. Fragments live in memory
- * only.
+ * only; the disk tier gets the whole chunk once its fragments have cost
+ * half as much (see frag_fill()).
  */
 struct chunk {
 	uint64_t obj_id, idx; /* idx: the chunk, for both kinds */
@@ -130,6 +131,12 @@ struct data_obj {
 	 * must not pay for one. Bytes are read and set with atomics, no lock.
 	 */
 	uint8_t *disk_map;
+	/*
+	 * Per chunk, the pages its fragments have fetched from the origin
+	 * since the chunk was last fetched whole (saturating), for
+	 * frag_fill(). Allocated by the first fragment; under d->lock.
+	 */
+	uint16_t *frag_pages;
 	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
 	bool disk_tried; /* under disk_lock: joined, or failed to */
 	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
@@ -922,6 +929,62 @@ static void persist_wait_room(struct data *d)
 }
 
 /*
+ * Fragment c of o came from the origin. Random readers never read whole
+ * chunks, so without this the disk tier would never see their data, and
+ * every epoch of a random reader would ask the origin again. Once a
+ * chunk's fragments have fetched half as many bytes as the chunk holds,
+ * the workers fetch it whole (at prefetch priority) and it is persisted
+ * like any chunk; the chunk's later reads wait for it instead of asking
+ * for pages. A rent-or-buy rule, and why half:
+ *  - a reader that goes through all of a chunk, in any order, costs the
+ *    origin 1.5 times the chunk once, then nothing (the threshold's
+ *    fraction, plus the chunk);
+ *  - a reader that touches less than half of every chunk costs its pages
+ *    and nothing more, and one touching more gets its next epoch from
+ *    disk: with the whole chunk as the threshold, a loader sampling 90%
+ *    of the records would never get that;
+ *  - the worst case, a reader that stops right after half a chunk, costs
+ *    three times what it read, for that chunk only;
+ *  - in a random pass over a file every chunk reaches half at about the
+ *    middle of the pass, so the fills are done, and the rest of the pass
+ *    reads from memory or disk, long before an unmount; chunks reach
+ *    their last page only at the very end of the pass.
+ * Only with a disk tier: a whole chunk in memory alone would be evicted
+ * before the next epoch. Caller holds d->lock.
+ */
+static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
+{
+	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+	uint64_t key = data_key_chunk(c->idx);
+	size_t clen = chunk_len(d, o, c->idx);
+	unsigned int pages = (unsigned int)((c->len + DATA_BLOCK - 1) /
+					    DATA_BLOCK);
+	unsigned int sum;
+	int err;
+
+	if (!d->o.disk || o->stale)
+		return;
+	if (!o->frag_pages) {
+		o->frag_pages = calloc(nchunks, sizeof(*o->frag_pages));
+		if (!o->frag_pages)
+			return;
+	}
+	sum = o->frag_pages[c->idx] + pages;
+	o->frag_pages[c->idx] = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
+	if ((uint64_t)o->frag_pages[c->idx] * DATA_BLOCK * 2 < clen)
+		return;
+	if (!chunk_find(d, o->id, key)) {
+		/* Not queued when the budget has no room for it: the next
+		 * fragment of this chunk tries again. */
+		chunk_want(d, o, c->idx, false, &err);
+		if (!chunk_find(d, o->id, key))
+			return;
+		d->stats.fills++;
+	}
+	o->frag_pages[c->idx] = 0;
+}
+
+/*
  * Publish the outcome of c's fetch to its readers, queue a fetched chunk
  * for the disk tier (or write it here when the queue stays full), and drop
  * the fetcher's references (the queue takes them over). Caller holds
@@ -962,8 +1025,10 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		} else {
 			d->stats.origin_reads++;
 			d->stats.origin_bytes += c->len;
-			if (c->frag)
+			if (c->frag) {
 				d->stats.fragments++;
+				frag_fill(d, o, c);
+			}
 		}
 	}
 	pthread_cond_broadcast(&c->cond);
@@ -1209,6 +1274,7 @@ void data_obj_put(struct data_obj *o)
 		return;
 	pthread_mutex_destroy(&o->disk_lock);
 	free(o->disk_map);
+	free(o->frag_pages);
 	free(o->path);
 	free(o);
 }

@@ -133,6 +133,9 @@ struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
 	uint64_t prefetched, errors;
 	uint64_t fragments; /* origin reads of part of a chunk */
+	/* Chunks fetched whole because random reads' fragments of them had
+	 * cost as much (for the disk tier). */
+	uint64_t fills;
 	uint64_t spliced; /* reads served (partly) from held chunks */
 	/* Chunks written to the disk tier, and of those the ones a fetch
 	 * thread wrote through the page cache because the direct writers

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "cache/cache.h"
 #include "common/cancel.h"
 #include "fs/data.h"
 
@@ -100,8 +102,10 @@ struct fx {
 	struct data_obj *o;
 };
 
-static struct fx *fx_new_cs(uint64_t size, uint64_t max_memory, int holddown,
-			    uint32_t chunk_size)
+/* With a disk tier when disk is not NULL (not owned). */
+static struct fx *fx_new_disk(uint64_t size, uint64_t max_memory,
+			      int holddown, uint32_t chunk_size,
+			      struct cache *disk)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 	struct data_opts o = { 0 };
@@ -115,9 +119,17 @@ static struct fx *fx_new_cs(uint64_t size, uint64_t max_memory, int holddown,
 	o.fetch_threads = 4;
 	o.max_memory = max_memory;
 	o.error_holddown_ms = holddown;
+	o.disk = disk;
+	o.origin_id = "fake:";
 	assert_int_equal(data_new(&o, &x->d), 0);
 	assert_int_equal(data_obj_new(x->d, "obj", size, "", 0, &x->o), 0);
 	return x;
+}
+
+static struct fx *fx_new_cs(uint64_t size, uint64_t max_memory, int holddown,
+			    uint32_t chunk_size)
+{
+	return fx_new_disk(size, max_memory, holddown, chunk_size, NULL);
 }
 
 static struct fx *fx_new_hd(uint64_t size, uint64_t max_memory, int holddown)
@@ -606,6 +618,97 @@ static void test_small_object_whole(void **state)
 	fx_free(x);
 }
 
+/* Read the first n pages of chunk 0 of x (1 MiB chunks), one page at
+ * a time, never two in a row (no stream), page n - 1 last. 11 is prime
+ * to n - 1 for the n used here (127, 256), so pages 0 to n - 2 are all
+ * read, once each. */
+static void read_chunk_pages(struct fx *x, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i + 1 < n; i++)
+		assert_int_equal(check_read(x, (i * 11 % (n - 1)) * 4096ULL, 4096),
+				 4096);
+	assert_int_equal(check_read(x, (n - 1) * 4096ULL, 4096), 4096);
+}
+
+static unsigned int fx_max_len(struct fx *x)
+{
+	size_t n;
+
+	pthread_mutex_lock(&x->f.lock);
+	n = x->f.max_len;
+	pthread_mutex_unlock(&x->f.lock);
+	return (unsigned int)n;
+}
+
+static void test_random_fill(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX", cmd[64];
+	struct cache_opts co = { 0 };
+	struct cache_stats cst;
+	struct data_stats st;
+	struct cache *disk;
+	struct fx *x;
+	int i;
+
+	/* Without a disk tier, a chunk read a page at a time stays pages:
+	 * memory alone would not keep the whole chunk for the next pass. */
+	x = fx_new_cs(4ULL << 20, 64ULL << 20, 0, 1u << 20);
+	read_chunk_pages(x, 256);
+	assert_int_equal(fx_reads(x), 256);
+	assert_int_equal(fx_max_len(x), 4096);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 0);
+	fx_free(x);
+
+	/* With one: 127 pages cost 127 requests and nothing more; the
+	 * 128th makes the chunk's pages half a chunk's worth, and the chunk
+	 * is fetched whole and persisted. The other half then asks
+	 * nothing. */
+	assert_non_null(mkdtemp(dir));
+	co.dir = dir;
+	co.max_bytes = 64ULL << 20;
+	co.chunk_size = 1u << 20;
+	assert_int_equal(cache_open(&co, &disk), 0);
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	read_chunk_pages(x, 127);
+	assert_int_equal(fx_reads(x), 127);
+	assert_int_equal(fx_max_len(x), 4096);
+	assert_int_equal(check_read(x, 127 * 4096ULL, 4096), 4096);
+	for (i = 0; i < 1000 && fx_reads(x) < 129; i++)
+		usleep(5 * 1000);
+	assert_int_equal(fx_reads(x), 129);
+	assert_int_equal(fx_max_len(x), 1u << 20);
+	for (i = 128; i < 256; i++)
+		assert_int_equal(check_read(x, i * 4096ULL, 4096), 4096);
+	assert_int_equal(fx_reads(x), 129);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 1);
+	/* On disk once the writers are done with it. */
+	fx_free(x);
+	assert_int_equal(cache_flush(disk), 0);
+	assert_int_equal(cache_stats(disk, &cst), 0);
+	assert_int_equal(cst.chunks, 1);
+
+	/* The next mount of that version reads the chunk from disk. */
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	data_obj_put(x->o);
+	assert_int_equal(data_obj_new(x->d, "obj", 4ULL << 20, "\"v1\"", 0,
+				      &x->o),
+			 0);
+	assert_int_equal(check_read(x, 77 * 4096ULL, 4096), 4096);
+	assert_int_equal(check_read(x, 200 * 4096ULL + 10, 300), 300);
+	assert_int_equal(fx_reads(x), 0);
+	data_get_stats(x->d, &st);
+	assert_true(st.disk_hits >= 1);
+	fx_free(x);
+	cache_close(disk);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	(void)state;
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -638,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_fragment_keep),
 		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
+		cmocka_unit_test(test_random_fill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
