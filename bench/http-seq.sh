@@ -11,14 +11,16 @@
 #   diskpc    the same with the cache files still in the page cache: what
 #             serving the chunk cache costs the daemon, without the disk
 # then random 4 KiB preads (cold, fresh mount), random page touches through
-# mmap (with the daemon's CPU time and page faults), time to first byte, and
+# mmap (with the daemon's CPU time and page faults), two epochs of a random
+# reader (every page of EPOCH_MIB once, then again after a remount, with
+# what each cost the origin), time to first byte, and
 # what one 4 KiB ranged GET costs a bare client and libcurl (reqcost).
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk diskpc random mmap ttfb
-# reqcost (default: all).
+# WORKLOAD is any of: curl nullfs cold warm disk diskpc random mmap epochs
+# ttfb reqcost (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -40,6 +42,7 @@ SIZE_MIB=1024
 MiB=1048576
 RANDOM_READS=2000
 MMAP_PAGES=2000
+EPOCH_MIB=${EPOCH_MIB:-32} # the random reader's epochs cover this much
 CACHE_DIR=${TMPDIR:-/tmp}/cofault-bench
 
 prepare_data() {
@@ -237,6 +240,79 @@ EOF
 	cf_unmount "$MNT"
 }
 
+# Origin requests and bytes sent since line $1 of nginx's access log
+# (combined format: the body's length is field 10).
+origin_since() {
+	tail -n +"$(($1 + 1))" "$NGINX_ACCESS_LOG" | awk '
+		$6 == "\"GET" { n++; b += $10 }
+		END { printf "%d %.1f", n, b / 1048576 }'
+}
+
+# epoch_pass SEED: read every 4 KiB page of the first EPOCH_MIB of the
+# file through $MNT in a seeded random order (no readahead), each page
+# checked outside the timed call; prints "IOPS bad".
+epoch_pass() {
+	timeout 900 python3 - "$MNT/$DATA_NAME" "$DATA" "$EPOCH_MIB" "$1" <<'EOF'
+import os, random, sys, time
+path, orig, mib, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pages = list(range(mib * 256))
+random.Random(seed).shuffle(pages)
+fd, od = os.open(path, os.O_RDONLY), os.open(orig, os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+tot, bad = 0.0, 0
+for p in pages:
+    t0 = time.perf_counter()
+    b = os.pread(fd, 4096, p * 4096)
+    tot += time.perf_counter() - t0
+    bad += b != os.pread(od, 4096, p * 4096)
+print("%.0f %d" % (len(pages) / tot, bad))
+EOF
+}
+
+# Two epochs of a random reader over EPOCH_MIB of the file: every page
+# once, in random order, on a fresh mount and cache; then again after a
+# remount with the page cache dropped. Prints each epoch's IOPS and what
+# it cost the origin (requests, MiB).
+bench_epochs() {
+	local out mark chunks i
+	CF_CACHE_DIR=$T/epoch-cache
+	rm -rf "$CF_CACHE_DIR"
+	fresh_mount
+	mark=$(wc -l <"$NGINX_ACCESS_LOG")
+	# shellcheck disable=SC2046 # two numbers
+	set -- $(epoch_pass 1) || cf_fail "epoch 1 failed"
+	[ "$2" = 0 ] || cf_fail "epoch 1: $2 pages with WRONG DATA"
+	out=$1
+	# The chunks filled at the end of the pass are written in the
+	# background; the second epoch is about what reached the disk.
+	for i in $(seq 300); do
+		chunks=$("$COFAULT" cache stats --cache-dir "$CF_CACHE_DIR" |
+			awk '$1 == "chunks" { print $2 }')
+		[ "${chunks:-0}" -ge "$EPOCH_MIB" ] && break
+		sleep 0.1
+	done
+	cf_unmount "$MNT"
+	# shellcheck disable=SC2046 # two numbers
+	set -- $out $(origin_since "$mark")
+	printf '%-34s %10s IOPS   origin: %s requests, %s MiB; %s chunks cached\n' \
+		"cofault epoch 1 (${EPOCH_MIB} MiB, 4 KiB)" "$1" "$2" "$3" "$chunks"
+	MNT=$T/mnt.$RANDOM
+	# shellcheck disable=SC2086 # options, split on purpose
+	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
+	drop_caches
+	mark=$(wc -l <"$NGINX_ACCESS_LOG")
+	# shellcheck disable=SC2046 # two numbers
+	set -- $(epoch_pass 2) || cf_fail "epoch 2 failed"
+	[ "$2" = 0 ] || cf_fail "epoch 2: $2 pages with WRONG DATA"
+	out=$1
+	cf_unmount "$MNT"
+	# shellcheck disable=SC2046 # two numbers
+	set -- $out $(origin_since "$mark")
+	printf '%-34s %10s IOPS   origin: %s requests, %s MiB\n' \
+		"cofault epoch 2, remounted" "$1" "$2" "$3"
+	unset CF_CACHE_DIR
+}
+
 # Minor page faults a process has taken so far.
 minflt() {
 	awk '{ print $10 }' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -342,7 +418,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|ttfb|reqcost]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|epochs|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -363,5 +439,6 @@ if want_workload cold || want_workload warm; then bench_seq; fi
 if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload random; then bench_random; fi
 if want_workload mmap; then bench_mmap; fi
+if want_workload epochs; then bench_epochs; fi
 if want_workload ttfb; then bench_ttfb; fi
 if want_workload reqcost; then bench_reqcost; fi
