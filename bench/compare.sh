@@ -8,7 +8,8 @@
 #                                            [-d DELAY_MS] [-w WORKLOADS]
 #
 # TOOLS: any of "cofault rclone httpdirfs httpfs2" (default: those found).
-# WORKLOADS: any of "seq random mmap rec64 small ttfb slowseq slowrand"
+# WORKLOADS: any of "seq random epochs mmap rec64 small ttfb slowseq
+# slowrand"
 # (default: all). Peers are the Debian packages rclone (mount :http:
 # --vfs-cache-mode full), httpdirfs (--cache) and httpfs2 (one file per
 # mount, no cache). Every workload verifies the bytes it read, outside the
@@ -34,6 +35,10 @@ DELAY_MS=20
 SLOW_PEER_MIB=256
 RANDOM_READS=2000
 MMAP_PAGES=2000
+# The random reader's epochs cover this much of the file: every 4 KiB
+# page of it once per epoch.
+EPOCH_MIB=16
+CHUNK_BYTES=$MiB # cofault's default chunk size
 REC_PROCS=4
 REC_READS=250
 SMALL_FILES=1000
@@ -46,7 +51,7 @@ STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 MOUNT_OPTS=${MOUNT_OPTS:-}
 DATA_DIR=${TMPDIR:-/tmp}/cofault-bench
 ALL_TOOLS="cofault rclone httpdirfs httpfs2"
-ALL_WORKLOADS="seq random mmap rec64 small ttfb slowseq slowrand"
+ALL_WORKLOADS="seq random epochs mmap rec64 small ttfb slowseq slowrand"
 
 declare -A R # R[tool,workload] = the table cell
 
@@ -115,6 +120,20 @@ def pread(path, orig, n, seed, threads):
     for t in ts: t.join()
     dt = time.perf_counter() - t0
     print("%.0f %d" % (n / dt, check(orig, offs, got, 4096)))
+
+def epoch(path, orig, mib, seed):
+    """Every 4 KiB page of the first mib MiB once, in a seeded random
+    order, without readahead: IOPS."""
+    pages = list(range(mib * 256))
+    random.Random(seed).shuffle(pages)
+    offs = [p * 4096 for p in pages]
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    t0 = time.perf_counter()
+    got = [os.pread(fd, 4096, o) for o in offs]
+    dt = time.perf_counter() - t0
+    os.close(fd)
+    print("%.0f %d" % (len(offs) / dt, check(orig, offs, got, 4096)))
 
 def mm(path, orig, n, seed):
     """n random page touches through a shared mapping: pages/s."""
@@ -191,6 +210,7 @@ def ttfb(path, orig):
 a = sys.argv
 if a[1] == "pread": pread(a[2], a[3], int(a[4]), int(a[5]), int(a[6]))
 elif a[1] == "mmap": mm(a[2], a[3], int(a[4]), int(a[5]))
+elif a[1] == "epoch": epoch(a[2], a[3], int(a[4]), int(a[5]))
 elif a[1] == "rec64": rec64(a[2], a[3], int(a[4]), int(a[5]))
 elif a[1] == "small": small(a[2], a[3])
 elif a[1] == "ttfb": ttfb(a[2], a[3])
@@ -427,6 +447,34 @@ bench_random() {
 	unmount_tool "$tool"
 }
 
+# A random reader's two epochs: every page of the first EPOCH_MIB once,
+# in random order, on a fresh mount and cache; then again on a new mount
+# over the same cache, page cache dropped, so what the tool kept on disk
+# is all that can help. With what each epoch cost the origin.
+bench_epochs() {
+	local tool=$1 mark _
+	fresh "$tool" "$NGINX_URL"
+	mark=$(log_mark)
+	read_with "$tool" epoch1 epoch "$FILE" "$DATA" "$EPOCH_MIB" 1
+	origin_cell "$tool" e1origin "$mark"
+	if [ "$tool" = cofault ]; then
+		# Chunks filled late in the pass are written in the background
+		# (at most a few seconds); what the next epoch finds on disk is
+		# the point, so let them land.
+		for _ in $(seq 100); do
+			[ "$("$COFAULT" cache stats --cache-dir "$CACHE" |
+				awk '$1 == "chunks" { print $2 }')" -ge 				$((EPOCH_MIB * MiB / CHUNK_BYTES)) ] && break
+			sleep 0.1
+		done
+	fi
+	unmount_tool "$tool" keep
+	fresh "$tool" "$NGINX_URL" "$CACHE"
+	mark=$(log_mark)
+	read_with "$tool" epoch2 epoch "$FILE" "$DATA" "$EPOCH_MIB" 2
+	origin_cell "$tool" e2origin "$mark"
+	unmount_tool "$tool"
+}
+
 bench_mmap() {
 	local tool=$1
 	fresh "$tool" "$NGINX_URL"
@@ -590,8 +638,8 @@ print_table() {
 	printf '\n%-36s' ''
 	for t in $TOOLS; do printf ' %14s' "$t"; done
 	printf ' %12s\n' 'cofault/best'
-	for wl in cold warm warmorigin rcold rorigin rwarm mmap rec64 small ttfb \
-		slowseq slowrand; do
+	for wl in cold warm warmorigin rcold rorigin rwarm epoch1 e1origin \
+		epoch2 e2origin mmap rec64 small ttfb slowseq slowrand; do
 		case $wl in
 		warmorigin) label="  origin requests/MiB in warm read" ;;
 		rorigin) label="  origin requests/MiB in cold random" ;;
@@ -599,6 +647,10 @@ print_table() {
 		warm) label="warm seq, own cache, MiB/s (x curl)" ;;
 		rcold) label="random 4K pread cold, IOPS" ;;
 		rwarm) label="random 4K pread warm, IOPS" ;;
+		epoch1) label="random epoch 1 (${EPOCH_MIB} MiB), IOPS" ;;
+		e1origin) label="  origin requests/MiB in epoch 1" ;;
+		epoch2) label="epoch 2, remounted, IOPS" ;;
+		e2origin) label="  origin requests/MiB in epoch 2" ;;
 		mmap) label="mmap random pages cold, pages/s" ;;
 		rec64) label="${REC_PROCS} procs mmap 64K records, MiB/s" ;;
 		small) label="${SMALL_FILES}x4K: ls -l + read all, s" ;;
