@@ -1,11 +1,11 @@
 #!/bin/bash
 # A random reader's second epoch comes from the disk cache. Random reads
 # fetch only the pages they ask for, which the disk tier (whole chunks)
-# cannot keep; once a chunk's pages have cost the origin half a chunk's
-# worth, the chunk is fetched whole and persisted. So a reader that visits
-# every page in random order costs the origin 1.5 times the file once,
-# and nothing at all the next time, after a remount; a reader that touches
-# a few pages costs exactly those pages.
+# cannot keep; once a chunk's pages have cost the origin a chunk's worth,
+# the chunk is fetched whole and persisted. So a reader that visits every
+# page in random order costs the origin twice the file once, and nothing
+# at all the next time, after a remount; a reader that touches a few pages
+# costs exactly those pages.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
@@ -53,15 +53,15 @@ four_cached() { [ "$(chunks_cached)" -ge 4 ]; }
 cf_mount "$NGINX_URL" "$m" --cache-dir "$CACHE"
 bad=$(epoch "$m/all" "$www/all" 1 "$PAGES")
 [ "$bad" = 0 ] || cf_fail "first epoch: $bad bad pages"
-# The chunks are persisted in the background.
+# The last page of a chunk queues the chunk; it is persisted in the
+# background.
 cf_wait_until 60 four_cached ||
 	cf_fail "first epoch: $(chunks_cached) chunks cached after 60 s, want 4"
 cf_unmount "$m"
 first=$(gets all)
-# One request per page until half of its chunk's pages are in, then the
-# chunk once; its other pages wait for that.
-[ "$first" = $((PAGES / 2 + 4)) ] ||
-	cf_fail "first epoch: $first requests, want $((PAGES / 2 + 4)) (half the pages, then 4 chunks)"
+# One request per page, then each chunk once: twice the file.
+[ "$first" = $((PAGES + 4)) ] ||
+	cf_fail "first epoch: $first requests, want $((PAGES + 4)) (a page each, then 4 chunks)"
 filled=$(sed -n 's/.*chunks filled \([0-9]*\).*/\1/p' "$T/cofault-m.log" | tail -n 1)
 [ "$filled" = 4 ] || cf_fail "first epoch: daemon says $filled chunks filled, want 4"
 cf_log "first epoch: $PAGES pages, $first origin requests, 4 chunks filled"

@@ -39,6 +39,7 @@ struct fake {
 	char etag[32];
 	pthread_cond_t gate; /* closed: reads wait until opened */
 	bool gate_closed;
+	size_t gate_min_len; /* the gate holds reads this long or longer */
 };
 
 static uint8_t byte_at(uint64_t off)
@@ -61,7 +62,7 @@ static int fake_read(struct store *s, const char *path, const char *etag,
 		f->reads_at[off / CS]++;
 	/* Like the HTTP client, a request made for a reader ends at once
 	 * when the reader's token fires. */
-	while (f->gate_closed) {
+	while (f->gate_closed && len >= f->gate_min_len) {
 		struct cancel *cx = cancel_current();
 		struct timespec ts;
 
@@ -646,6 +647,10 @@ static void test_random_fill(void **state)
 {
 	char dir[] = "/tmp/cofault-test-data-XXXXXX", cmd[64];
 	struct cache_opts co = { 0 };
+	struct data_wait w;
+	struct data_read r;
+	struct intr_arg ia;
+	pthread_t th;
 	struct cache_stats cst;
 	struct data_stats st;
 	struct cache *disk;
@@ -662,29 +667,55 @@ static void test_random_fill(void **state)
 	assert_int_equal(st.fills, 0);
 	fx_free(x);
 
-	/* With one: 127 pages cost 127 requests and nothing more; the
-	 * 128th makes the chunk's pages half a chunk's worth, and the chunk
-	 * is fetched whole and persisted. The other half then asks
-	 * nothing. */
+	/* With one: 255 pages cost 255 requests and nothing more; the
+	 * 256th makes the chunk's pages a chunk's worth, and the chunk is
+	 * fetched whole and persisted. */
 	assert_non_null(mkdtemp(dir));
 	co.dir = dir;
 	co.max_bytes = 64ULL << 20;
 	co.chunk_size = 1u << 20;
 	assert_int_equal(cache_open(&co, &disk), 0);
 	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
-	read_chunk_pages(x, 127);
-	assert_int_equal(fx_reads(x), 127);
+	read_chunk_pages(x, 255);
+	assert_int_equal(fx_reads(x), 255);
 	assert_int_equal(fx_max_len(x), 4096);
-	assert_int_equal(check_read(x, 127 * 4096ULL, 4096), 4096);
-	for (i = 0; i < 1000 && fx_reads(x) < 129; i++)
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_min_len = 1u << 20; /* the fill waits on the origin */
+	x->f.gate_closed = true;
+	pthread_mutex_unlock(&x->f.lock);
+	assert_int_equal(check_read(x, 255 * 4096ULL, 4096), 4096);
+	for (i = 0; i < 1000 && fx_reads(x) < 256 + 1; i++)
 		usleep(5 * 1000);
-	assert_int_equal(fx_reads(x), 129);
+	assert_int_equal(fx_reads(x), 257);
 	assert_int_equal(fx_max_len(x), 1u << 20);
-	for (i = 128; i < 256; i++)
-		assert_int_equal(check_read(x, i * 4096ULL, 4096), 4096);
-	assert_int_equal(fx_reads(x), 129);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fills, 1);
+	/* Meanwhile a read of the chunk (pages 10 and 11, not in memory as
+	 * one piece) fetches its own pages rather than wait for the fill:
+	 * a read that waited would be interrupted after a second. */
+	data_wait_init(&w, x->d);
+	ia.w = &w;
+	ia.delay_ms = 1000;
+	pthread_create(&th, NULL, interrupter, &ia);
+	assert_int_equal(data_read(x->d, x->o, 10 * 4096ULL, 8192, &w, &r), 0);
+	assert_int_equal(r.bytes, 8192);
+	data_read_release(x->d, &r);
+	pthread_join(th, NULL);
+	data_wait_fini(&w);
+	assert_int_equal(fx_reads(x), 258);
+	gate_open(x);
+	/* Once the fill is in (indexed implies ready), the chunk's reads
+	 * ask the origin nothing. */
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(cache_flush(disk), 0);
+		assert_int_equal(cache_stats(disk, &cst), 0);
+		if (cst.chunks == 1)
+			break;
+		usleep(5 * 1000);
+	}
+	assert_int_equal(cst.chunks, 1);
+	assert_int_equal(check_read(x, 20 * 4096ULL, 8192), 8192);
+	assert_int_equal(fx_reads(x), 258);
 	/* On disk once the writers are done with it. */
 	fx_free(x);
 	assert_int_equal(cache_flush(disk), 0);
