@@ -684,7 +684,7 @@ static void test_random_fill(void **state)
 	x->f.gate_closed = true;
 	pthread_mutex_unlock(&x->f.lock);
 	assert_int_equal(check_read(x, 255 * 4096ULL, 4096), 4096);
-	for (i = 0; i < 1000 && fx_reads(x) < 256 + 1; i++)
+	for (i = 0; i < 1000 && fx_reads(x) < 257; i++)
 		usleep(5 * 1000);
 	assert_int_equal(fx_reads(x), 257);
 	assert_int_equal(fx_max_len(x), 1u << 20);
