@@ -458,7 +458,7 @@ bench_epochs() {
 	read_with "$tool" epoch1 epoch "$FILE" "$DATA" "$EPOCH_MIB" 1
 	origin_cell "$tool" e1origin "$mark"
 	if [ "$tool" = cofault ]; then
-		# Chunks filled late in the pass are written in the background
+		# Chunks filled during the pass are written in the background
 		# (at most a few seconds); what the next epoch finds on disk is
 		# the point, so let them land.
 		for _ in $(seq 100); do

@@ -283,7 +283,7 @@ bench_epochs() {
 	set -- $(epoch_pass 1) || cf_fail "epoch 1 failed"
 	[ "$2" = 0 ] || cf_fail "epoch 1: $2 pages with WRONG DATA"
 	out=$1
-	# The chunks filled at the end of the pass are written in the
+	# The chunks filled during the pass are written in the
 	# background; the second epoch is about what reached the disk.
 	for i in $(seq 300); do
 		chunks=$("$COFAULT" cache stats --cache-dir "$CF_CACHE_DIR" |

@@ -141,6 +141,11 @@ struct data_obj {
 	 * frag_fill(). Allocated by the first fragment; under d->lock.
 	 */
 	uint16_t *frag_pages;
+	uint8_t *frag_reqs; /* and the requests that fetched them, likewise */
+	/* Some chunk's fill fell due (fill_due) but the memory budget
+	 * had no room to fetch it then: frag_fill_retry() tries again when
+	 * one of o's whole chunks is done. Under d->lock. */
+	bool fills_waiting;
 	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
 	bool disk_tried; /* under disk_lock: joined, or failed to */
 	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
@@ -880,6 +885,8 @@ static bool chunk_persist(struct data *d, struct chunk *c, bool direct)
 	return true;
 }
 
+static void frag_fill_retry(struct data *d, struct data_obj *o);
+
 /* A persist thread: write queued chunks until the queue is empty and
  * persist_stop is set, then return. */
 static void *data_persister(void *arg)
@@ -907,6 +914,7 @@ static void *data_persister(void *arg)
 		o = c->obj;
 		c->obj = NULL;
 		chunk_unref(d, c);
+		frag_fill_retry(d, o);
 		pthread_mutex_unlock(&d->lock);
 		data_obj_put(o);
 		pthread_mutex_lock(&d->lock);
@@ -938,12 +946,167 @@ static void persist_wait_room(struct data *d)
 }
 
 /*
+ * Probes of the chunk table that frag_cover() may spend: a chunk read a
+ * page at a time takes one per page (256 for 1 MiB chunks).
+ */
+#define DATA_COVER_PROBES 1024
+
+/*
+ * Find ready fragments of chunk idx of o that together hold all of it,
+ * into parts (room for one per page), walking from the chunk's first page:
+ * at each page not yet covered, a fragment that starts there, the
+ * shortest first, since a random reader's fragments are single pages.
+ * Fragments that start elsewhere (unaligned records) are not found; the
+ * chunk is fetched instead. Returns how many, 0 when they do not cover it
+ * or the probe budget ran out. Caller holds d->lock.
+ */
+static unsigned int frag_cover(struct data *d, const struct data_obj *o,
+			       uint64_t idx, size_t clen, struct chunk **parts)
+{
+	unsigned int npages = (unsigned int)((clen + DATA_BLOCK - 1) /
+					     DATA_BLOCK);
+	unsigned int p = 0, n = 0, probes = 0;
+
+	while (p < npages) {
+		unsigned int e, emax = p + DATA_PIECE_PAGES - 1;
+		struct chunk *f = NULL;
+
+		if (emax > npages - 1)
+			emax = npages - 1;
+		for (e = p; e <= emax; e++) {
+			if (++probes > DATA_COVER_PROBES)
+				return 0;
+			f = chunk_find(d, o->id, data_key_frag(idx, p, e));
+			if (f && f->state == CHUNK_READY && f->buf)
+				break;
+			f = NULL;
+		}
+		if (!f)
+			return 0;
+		parts[n++] = f;
+		p = e + 1;
+	}
+	return n;
+}
+
+/*
+ * Put chunk idx of o together from fragments in memory that cover it
+ * (frag_cover) and queue it for the disk tier, as if fetched whole. The
+ * copy runs without d->lock, the fragments referenced meanwhile. Returns
+ * 1 when the chunk is now on its way to disk (or another thread brought
+ * it in meanwhile, or o went stale), 0 when it must be fetched: not
+ * covered, no memory, or the disk writers are behind. Caller holds
+ * d->lock, dropped and retaken.
+ */
+static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
+{
+	size_t clen = chunk_len(d, o, idx);
+	uint64_t cstart = idx * d->o.chunk_size;
+	struct chunk **parts, *w;
+	unsigned int n, i;
+	char *buf = NULL;
+
+	if (!d->npersisters || d->npersist >= d->persist_cap)
+		return 0;
+	parts = malloc((clen / DATA_BLOCK + 1) * sizeof(*parts));
+	if (!parts)
+		return 0;
+	n = frag_cover(d, o, idx, clen, parts);
+	/* Referenced first: making room evicts from the LRU. */
+	for (i = 0; i < n; i++)
+		chunk_ref(d, parts[i]);
+	if (n && data_make_room(d, clen))
+		buf = spare_take(d);
+	if (!buf) {
+		for (i = 0; i < n; i++)
+			chunk_unref(d, parts[i]);
+		free(parts);
+		return 0;
+	}
+	d->mem_used += clen;
+	pthread_mutex_unlock(&d->lock);
+	/* Ready fragments' bytes no longer change. */
+	for (i = 0; i < n; i++)
+		memcpy(buf + (parts[i]->off - cstart), parts[i]->buf,
+		       parts[i]->len);
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < n; i++)
+		chunk_unref(d, parts[i]);
+	free(parts);
+	w = NULL;
+	if (!o->stale && !chunk_find(d, o->id, data_key_chunk(idx)))
+		w = entry_new(d, o, data_key_chunk(idx), idx, cstart);
+	if (!w) {
+		d->mem_used -= clen;
+		spare_put(d, buf);
+		return o->stale || chunk_find(d, o->id, data_key_chunk(idx));
+	}
+	w->len = clen;
+	w->buf = buf;
+	w->state = CHUNK_READY;
+	w->fill = true;
+	/* The persist queue's references, as chunk_finish() hands over. */
+	w->obj = data_obj_get(o);
+	w->refs = 1;
+	list_append(&d->persist, w);
+	d->npersist++;
+	pthread_cond_signal(&d->persist_cv);
+	d->stats.fills++;
+	d->stats.fills_mem++;
+	return 1;
+}
+
+/*
+ * Requests for fragments of one chunk after which it is fetched whole
+ * (frag_fill), by default: a 1 MiB fetch from a fast origin takes about
+ * as long as 8 to 16 requests for single pages, and from a far one about
+ * as long as one. A single pass of random reads or mmap faults over a
+ * file of many chunks makes one to four requests per chunk and never
+ * gets here.
+ */
+#define DATA_FILL_REQUESTS 16
+
+/* Whether chunk idx of o should be made whole: its fragments fetched as
+ * many bytes as it holds, or took fill_requests requests. Caller holds
+ * d->lock; o->frag_pages is set. */
+static bool fill_due(const struct data *d, const struct data_obj *o,
+		     uint64_t idx)
+{
+	return (uint64_t)o->frag_pages[idx] * DATA_BLOCK >=
+		       chunk_len(d, o, idx) ||
+	       o->frag_reqs[idx] >= d->o.fill_requests;
+}
+
+/*
+ * Have the workers fetch chunk idx of o whole for the disk tier, at
+ * prefetch priority, marked as a fill. False when the memory budget has
+ * no room for it now. Caller holds d->lock.
+ */
+static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
+{
+	struct chunk *f;
+	int err;
+
+	chunk_want(d, o, idx, false, &err);
+	f = chunk_find(d, o->id, data_key_chunk(idx));
+	if (!f)
+		return false;
+	f->fill = true;
+	d->stats.fills++;
+	return true;
+}
+
+/*
  * Fragment c of o came from the origin. Random readers never read whole
  * chunks, so without this the disk tier would never see their data, and
  * every epoch of a random reader would ask the origin again. Once a
  * chunk's fragments have fetched as many bytes as the chunk holds, the
- * workers fetch it whole (at prefetch priority, marked as a fill) and it
- * is persisted like any chunk. A rent-or-buy rule, and why that much:
+ * chunk is made whole and persisted like any chunk: put together from
+ * its fragments when they are all still in memory (frag_assemble: a
+ * reader that went through the whole chunk while it fitted in memory,
+ * the usual random epoch, costs the origin its pages and nothing more),
+ * else fetched whole by the workers, at prefetch priority and marked as
+ * a fill. That is a rent-or-buy rule, and why that much:
  *  - a reader that goes through all of a chunk, in any order, costs the
  *    origin at most twice the chunk once (its pages, then the chunk),
  *    and nothing after: within twice the least any rule can promise
@@ -957,46 +1120,77 @@ static void persist_wait_room(struct data *d)
  *  - pages fetched again (the memory tier let them go, or an epoch
  *    ended) count again, so a chunk read over and over is filled even
  *    when no single pass covers it.
- * A pass over a whole file fills its chunks at its very end, as each
- * chunk's last pages come in; a fill still queued when the file system
- * is unmounted is dropped, and the next pass fills that chunk instead.
- * Only with a disk tier: a whole chunk in memory alone would be evicted
- * before the next epoch. Caller holds d->lock.
+ * A chunk put together from memory is in the disk writers' queue at
+ * once, which is drained before the process exits. A fill still queued
+ * for the origin when the file system is unmounted is dropped, and the
+ * next pass fills that chunk instead. Only with a disk tier: a whole
+ * chunk in memory alone would be evicted before the next epoch. Caller
+ * holds d->lock, which frag_assemble() drops and retakes.
  */
 static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
 {
 	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
 	uint64_t key = data_key_chunk(c->idx);
-	size_t clen = chunk_len(d, o, c->idx);
 	unsigned int pages = (unsigned int)((c->len + DATA_BLOCK - 1) /
 					    DATA_BLOCK);
 	unsigned int sum;
-	int err;
 
 	if (!d->o.disk || o->stale)
 		return;
 	if (!o->frag_pages) {
 		o->frag_pages = calloc(nchunks, sizeof(*o->frag_pages));
-		if (!o->frag_pages)
+		o->frag_reqs = calloc(nchunks, sizeof(*o->frag_reqs));
+		if (!o->frag_pages || !o->frag_reqs) {
+			free(o->frag_pages);
+			free(o->frag_reqs);
+			o->frag_pages = NULL;
+			o->frag_reqs = NULL;
 			return;
+		}
 	}
 	sum = o->frag_pages[c->idx] + pages;
 	o->frag_pages[c->idx] = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
-	if ((uint64_t)o->frag_pages[c->idx] * DATA_BLOCK < clen)
+	if (o->frag_reqs[c->idx] < UINT8_MAX)
+		o->frag_reqs[c->idx]++;
+	if (!fill_due(d, o, c->idx))
 		return;
-	if (!chunk_find(d, o->id, key)) {
-		struct chunk *f;
-
-		/* Not queued when the budget has no room for it: the next
-		 * fragment of this chunk tries again. */
-		chunk_want(d, o, c->idx, false, &err);
-		f = chunk_find(d, o->id, key);
-		if (!f)
-			return;
-		f->fill = true;
-		d->stats.fills++;
+	if (!chunk_find(d, o->id, key) && !frag_assemble(d, o, c->idx) &&
+	    !fill_queue(d, o, c->idx)) {
+		/* The last pages of a pass fill several chunks at once and
+		 * the budget may have no room for this one yet: the count
+		 * stays, and frag_fill_retry() queues it once memory is let
+		 * go. */
+		o->fills_waiting = true;
+		return;
 	}
 	o->frag_pages[c->idx] = 0;
+	o->frag_reqs[c->idx] = 0;
+}
+
+/*
+ * Queue the fills of o that frag_fill() had no memory for, in chunk
+ * order, until the budget says no again. Called when one of o's whole
+ * chunks is done with, its memory now evictable. Caller holds d->lock.
+ */
+static void frag_fill_retry(struct data *d, struct data_obj *o)
+{
+	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+	uint64_t idx;
+
+	if (!o->fills_waiting || o->stale)
+		return;
+	o->fills_waiting = false;
+	for (idx = 0; idx < nchunks; idx++) {
+		if (!fill_due(d, o, idx))
+			continue;
+		if (!chunk_find(d, o->id, data_key_chunk(idx)) &&
+		    !fill_queue(d, o, idx)) {
+			o->fills_waiting = true;
+			return;
+		}
+		o->frag_pages[idx] = 0;
+		o->frag_reqs[idx] = 0;
+	}
 }
 
 /*
@@ -1009,6 +1203,7 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 			 bool from_disk)
 {
 	struct data_obj *o = c->obj;
+	bool whole = !c->frag;
 
 	if (err) {
 		c->state = CHUNK_FAILED;
@@ -1073,6 +1268,8 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 	}
 	c->obj = NULL;
 	chunk_unref(d, c);
+	if (whole)
+		frag_fill_retry(d, o);
 	pthread_mutex_unlock(&d->lock);
 	data_obj_put(o);
 	pthread_mutex_lock(&d->lock);
@@ -1138,6 +1335,8 @@ int data_new(const struct data_opts *o, struct data **out)
 		d->o.fetch_threads = 16;
 	if (!d->o.max_memory)
 		d->o.max_memory = 256ULL * 1024 * 1024;
+	if (!d->o.fill_requests)
+		d->o.fill_requests = DATA_FILL_REQUESTS;
 	if (d->o.error_holddown_ms < 0)
 		d->o.error_holddown_ms = 0;
 	/* Sized for the most entries the budget allows, all of them 4 KiB
@@ -1293,6 +1492,7 @@ void data_obj_put(struct data_obj *o)
 	pthread_mutex_destroy(&o->disk_lock);
 	free(o->disk_map);
 	free(o->frag_pages);
+	free(o->frag_reqs);
 	free(o->path);
 	free(o);
 }

@@ -34,6 +34,9 @@ struct data_opts {
 	int error_holddown_ms;
 	/* Serve streams' reads of chunks on the disk tier by splice. */
 	bool splice;
+	/* Requests for fragments of one chunk after which it is fetched
+	 * whole for the disk tier (0: 16; more than 255: never). */
+	unsigned int fill_requests;
 };
 
 /*
@@ -133,9 +136,10 @@ struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
 	uint64_t prefetched, errors;
 	uint64_t fragments; /* origin reads of part of a chunk */
-	/* Chunks fetched whole because random reads' fragments of them had
-	 * cost as much (for the disk tier). */
-	uint64_t fills;
+	/* Chunks made whole for the disk tier because random reads'
+	 * fragments of them had cost as much; of those, fills_mem were put
+	 * together from fragments in memory, with no request. */
+	uint64_t fills, fills_mem;
 	uint64_t spliced; /* reads served (partly) from held chunks */
 	/* Chunks written to the disk tier, and of those the ones a fetch
 	 * thread wrote through the page cache because the direct writers

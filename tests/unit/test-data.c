@@ -103,6 +103,9 @@ struct fx {
 	struct data_obj *o;
 };
 
+/* data_opts.fill_requests of the next fixtures (0: the default). */
+static unsigned int fx_fill_requests;
+
 /* With a disk tier when disk is not NULL (not owned). */
 static struct fx *fx_new_disk(uint64_t size, uint64_t max_memory,
 			      int holddown, uint32_t chunk_size,
@@ -122,6 +125,7 @@ static struct fx *fx_new_disk(uint64_t size, uint64_t max_memory,
 	o.error_holddown_ms = holddown;
 	o.disk = disk;
 	o.origin_id = "fake:";
+	o.fill_requests = fx_fill_requests;
 	assert_int_equal(data_new(&o, &x->d), 0);
 	assert_int_equal(data_obj_new(x->d, "obj", size, "", 0, &x->o), 0);
 	return x;
@@ -179,6 +183,19 @@ static void fx_wait_reads_at(struct fx *x, uint64_t idx, unsigned int n)
 	for (i = 0; i < 1000 && fx_reads_at(x, idx) < n; i++)
 		usleep(5 * 1000);
 	assert_int_equal(fx_reads_at(x, idx), n);
+}
+
+/* Wait, at most 5 s, until the origin has had n reads, then check it has
+ * had exactly n and that the longest was a whole fill of 1 MiB. */
+static unsigned int fx_max_len(struct fx *x);
+static void fx_wait_fill(struct fx *x, unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < 1000 && fx_reads(x) < n; i++)
+		usleep(5 * 1000);
+	assert_int_equal(fx_reads(x), n);
+	assert_int_equal(fx_max_len(x), 1u << 20);
 }
 
 /* Read and check bytes against the origin's pattern; returns the count. */
@@ -619,18 +636,38 @@ static void test_small_object_whole(void **state)
 	fx_free(x);
 }
 
-/* Read the first n pages of chunk 0 of x (1 MiB chunks), one page at
- * a time, never two in a row (no stream), page n - 1 last. 11 is prime
- * to n - 1 for the n used here (127, 256), so pages 0 to n - 2 are all
- * read, once each. */
-static void read_chunk_pages(struct fx *x, unsigned int n)
+/* Read the first n pages of the chunk at base of x (1 MiB chunks), one
+ * page at a time, never two in a row (no stream), page n - 1 last. 11 is
+ * prime to n - 1 for the n used here (127, 256), so pages 0 to n - 2 are
+ * all read, once each. */
+static void read_chunk_pages_at(struct fx *x, uint64_t base, unsigned int n)
 {
 	unsigned int i;
 
 	for (i = 0; i + 1 < n; i++)
-		assert_int_equal(check_read(x, (i * 11 % (n - 1)) * 4096ULL, 4096),
+		assert_int_equal(check_read(x, base + (i * 11 % (n - 1)) * 4096ULL,
+					    4096),
 				 4096);
-	assert_int_equal(check_read(x, (n - 1) * 4096ULL, 4096), 4096);
+	assert_int_equal(check_read(x, base + (n - 1) * 4096ULL, 4096), 4096);
+}
+
+static void read_chunk_pages(struct fx *x, unsigned int n)
+{
+	read_chunk_pages_at(x, 0, n);
+}
+
+/* Read pages 1 to 254 of chunk 0 of x as 127 reads of two pages, in an
+ * order where no read follows on from the last (no stream): fragments
+ * that never start at page 0, so they cannot be put together into the
+ * chunk. */
+static void read_chunk_pairs(struct fx *x)
+{
+	unsigned int i;
+
+	for (i = 0; i < 127; i++)
+		assert_int_equal(check_read(x, (1 + 2 * (i * 11 % 127)) * 4096ULL,
+					    8192),
+				 8192);
 }
 
 static unsigned int fx_max_len(struct fx *x)
@@ -643,10 +680,50 @@ static unsigned int fx_max_len(struct fx *x)
 	return (unsigned int)n;
 }
 
+/* A disk tier of 1 MiB chunks in a new directory made from the template
+ * dir; disk_free() closes it and removes the directory. */
+static struct cache *disk_new(char *dir)
+{
+	struct cache_opts co = { 0 };
+	struct cache *disk;
+
+	assert_non_null(mkdtemp(dir));
+	co.dir = dir;
+	co.max_bytes = 64ULL << 20;
+	co.chunk_size = 1u << 20;
+	assert_int_equal(cache_open(&co, &disk), 0);
+	return disk;
+}
+
+static void disk_free(struct cache *disk, const char *dir)
+{
+	char cmd[64];
+
+	cache_close(disk);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The chunks the disk tier indexes once it has n, or after 5 s: the disk
+ * writers work in the background. */
+static uint64_t disk_wait_chunks(struct cache *disk, uint64_t n)
+{
+	struct cache_stats cst;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(cache_flush(disk), 0);
+		assert_int_equal(cache_stats(disk, &cst), 0);
+		if (cst.chunks >= n)
+			break;
+		usleep(5 * 1000);
+	}
+	return cst.chunks;
+}
+
 static void test_random_fill(void **state)
 {
-	char dir[] = "/tmp/cofault-test-data-XXXXXX", cmd[64];
-	struct cache_opts co = { 0 };
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
 	struct data_wait w;
 	struct data_read r;
 	struct intr_arg ia;
@@ -655,8 +732,9 @@ static void test_random_fill(void **state)
 	struct data_stats st;
 	struct cache *disk;
 	struct fx *x;
-	int i;
 
+	/* The rule by bytes alone here; test_fill_requests has the other. */
+	fx_fill_requests = 1000;
 	/* Without a disk tier, a chunk read a page at a time stays pages:
 	 * memory alone would not keep the whole chunk for the next pass. */
 	x = fx_new_cs(4ULL << 20, 64ULL << 20, 0, 1u << 20);
@@ -667,29 +745,44 @@ static void test_random_fill(void **state)
 	assert_int_equal(st.fills, 0);
 	fx_free(x);
 
-	/* With one: 255 pages cost 255 requests and nothing more; the
-	 * 256th makes the chunk's pages a chunk's worth, and the chunk is
-	 * fetched whole and persisted. */
-	assert_non_null(mkdtemp(dir));
-	co.dir = dir;
-	co.max_bytes = 64ULL << 20;
-	co.chunk_size = 1u << 20;
-	assert_int_equal(cache_open(&co, &disk), 0);
+	/* With one, fragments that cover the chunk are put together: 256
+	 * pages cost 256 requests and nothing more, 255 do not fill. */
+	disk = disk_new(dir);
 	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
-	read_chunk_pages(x, 255);
-	assert_int_equal(fx_reads(x), 255);
+	read_chunk_pages_at(x, 1u << 20, 255);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 0);
+	assert_int_equal(check_read(x, (1u << 20) + 255 * 4096ULL, 4096), 4096);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 1);
+	assert_int_equal(st.fills_mem, 1);
+	assert_int_equal(fx_reads(x), 256);
 	assert_int_equal(fx_max_len(x), 4096);
+	/* The whole chunk is in memory now: a read across two of its
+	 * pages asks nothing. */
+	assert_int_equal(check_read(x, (1u << 20) + 4096 * 7 + 100, 8000), 8000);
+	assert_int_equal(fx_reads(x), 256);
+	fx_free(x); /* the disk writers finish first */
+	assert_int_equal(cache_flush(disk), 0);
+	assert_int_equal(cache_stats(disk, &cst), 0);
+	assert_int_equal(cst.chunks, 1);
+
+	/* Fragments that do not cover it from its first page (127 reads of
+	 * two pages, pages 1 to 254, then pages 2 and 3 again): the 256th
+	 * page fetches the chunk whole. */
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	read_chunk_pairs(x);
+	assert_int_equal(fx_reads(x), 127);
+	assert_int_equal(fx_max_len(x), 8192);
 	pthread_mutex_lock(&x->f.lock);
 	x->f.gate_min_len = 1u << 20; /* the fill waits on the origin */
 	x->f.gate_closed = true;
 	pthread_mutex_unlock(&x->f.lock);
-	assert_int_equal(check_read(x, 255 * 4096ULL, 4096), 4096);
-	for (i = 0; i < 1000 && fx_reads(x) < 257; i++)
-		usleep(5 * 1000);
-	assert_int_equal(fx_reads(x), 257);
-	assert_int_equal(fx_max_len(x), 1u << 20);
+	assert_int_equal(check_read(x, 2 * 4096ULL, 8192), 8192);
+	fx_wait_fill(x, 129);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fills, 1);
+	assert_int_equal(st.fills_mem, 0);
 	/* Meanwhile a read of the chunk (pages 10 and 11, not in memory as
 	 * one piece) fetches its own pages rather than wait for the fill:
 	 * a read that waited would be interrupted after a second. */
@@ -702,27 +795,20 @@ static void test_random_fill(void **state)
 	data_read_release(x->d, &r);
 	pthread_join(th, NULL);
 	data_wait_fini(&w);
-	assert_int_equal(fx_reads(x), 258);
+	assert_int_equal(fx_reads(x), 130);
 	gate_open(x);
 	/* Once the fill is in (indexed implies ready), the chunk's reads
 	 * ask the origin nothing. */
-	for (i = 0; i < 1000; i++) {
-		assert_int_equal(cache_flush(disk), 0);
-		assert_int_equal(cache_stats(disk, &cst), 0);
-		if (cst.chunks == 1)
-			break;
-		usleep(5 * 1000);
-	}
-	assert_int_equal(cst.chunks, 1);
+	assert_int_equal(disk_wait_chunks(disk, 2), 2);
 	assert_int_equal(check_read(x, 20 * 4096ULL, 8192), 8192);
-	assert_int_equal(fx_reads(x), 258);
+	assert_int_equal(fx_reads(x), 130);
 	/* On disk once the writers are done with it. */
 	fx_free(x);
 	assert_int_equal(cache_flush(disk), 0);
 	assert_int_equal(cache_stats(disk, &cst), 0);
-	assert_int_equal(cst.chunks, 1);
+	assert_int_equal(cst.chunks, 2);
 
-	/* The next mount of that version reads the chunk from disk. */
+	/* The next mount of that version reads both chunks from disk. */
 	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
 	data_obj_put(x->o);
 	assert_int_equal(data_obj_new(x->d, "obj", 4ULL << 20, "\"v1\"", 0,
@@ -730,13 +816,58 @@ static void test_random_fill(void **state)
 			 0);
 	assert_int_equal(check_read(x, 77 * 4096ULL, 4096), 4096);
 	assert_int_equal(check_read(x, 200 * 4096ULL + 10, 300), 300);
+	assert_int_equal(check_read(x, (1u << 20) + 33 * 4096ULL, 4096), 4096);
 	assert_int_equal(fx_reads(x), 0);
 	data_get_stats(x->d, &st);
 	assert_true(st.disk_hits >= 1);
 	fx_free(x);
-	cache_close(disk);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	(void)state;
+}
+
+/* Pages p0, p0 + 3, ... of the chunk at base: n single-page reads, none
+ * next to another (no stream, no two in one fragment). */
+static void read_spread_pages(struct fx *x, uint64_t base, unsigned int p0,
+			      unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		assert_int_equal(check_read(x, base + (p0 + 3 * i) * 4096ULL,
+					    4096),
+				 4096);
+}
+
+static void test_fill_requests(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct data_stats st;
+	struct cache *disk;
+	struct fx *x;
+	int i;
+
+	disk = disk_new(dir);
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	/* 15 requests in each of four chunks: pages, nothing more. */
+	for (i = 0; i < 4; i++)
+		read_spread_pages(x, (uint64_t)i << 20, 0, 15);
+	assert_int_equal(fx_reads(x), 60);
+	assert_int_equal(fx_max_len(x), 4096);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 0);
+	/* The 16th in chunk 2 fetches it whole (its pages are far from
+	 * covering it), and then its reads ask nothing. */
+	assert_int_equal(check_read(x, (2u << 20) + 100 * 4096ULL, 4096), 4096);
+	fx_wait_fill(x, 62);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 1);
+	assert_int_equal(st.fills_mem, 0);
+	assert_int_equal(disk_wait_chunks(disk, 1), 1);
+	read_spread_pages(x, 2u << 20, 1, 80);
+	assert_int_equal(fx_reads(x), 62);
+	fx_free(x);
+	disk_free(disk, dir);
 	(void)state;
 }
 
@@ -773,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
 		cmocka_unit_test(test_random_fill),
+		cmocka_unit_test(test_fill_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
