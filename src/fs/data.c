@@ -141,7 +141,7 @@ struct data_obj {
 	 * frag_fill(). Allocated by the first fragment; under d->lock.
 	 */
 	uint16_t *frag_pages;
-	uint8_t *frag_reqs; /* and the requests that fetched them, likewise */
+	uint16_t *frag_reqs; /* and the requests that fetched them, likewise */
 	/* Some chunk's fill fell due (fill_due) but the memory budget
 	 * had no room to fetch it then: frag_fill_retry() tries again when
 	 * one of o's whole chunks is done. Under d->lock. */
@@ -1058,13 +1058,14 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 
 /*
  * Requests for fragments of one chunk after which it is fetched whole
- * (frag_fill), by default: a 1 MiB fetch from a fast origin takes about
- * as long as 8 to 16 requests for single pages, and from a far one about
- * as long as one. A single pass of random reads or mmap faults over a
- * file of many chunks makes one to four requests per chunk and never
- * gets here.
+ * (frag_fill), by default, per MiB of chunk: a 1 MiB fetch from a fast
+ * origin takes about as long as 8 to 16 requests for single pages, and
+ * from a far one about as long as one; a bigger chunk takes longer in
+ * proportion. A single pass of random reads or mmap faults over a file of
+ * many chunks makes one to four requests per chunk and never gets here.
  */
-#define DATA_FILL_REQUESTS 16
+#define DATA_FILL_REQUESTS_PER_MIB 16
+#define DATA_FILL_REQUESTS_MIN 4
 
 /* Whether chunk idx of o should be made whole: its fragments fetched as
  * many bytes as it holds, or took fill_requests requests. Caller holds
@@ -1150,7 +1151,7 @@ static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
 	}
 	sum = o->frag_pages[c->idx] + pages;
 	o->frag_pages[c->idx] = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
-	if (o->frag_reqs[c->idx] < UINT8_MAX)
+	if (o->frag_reqs[c->idx] < UINT16_MAX)
 		o->frag_reqs[c->idx]++;
 	if (!fill_due(d, o, c->idx))
 		return;
@@ -1335,8 +1336,15 @@ int data_new(const struct data_opts *o, struct data **out)
 		d->o.fetch_threads = 16;
 	if (!d->o.max_memory)
 		d->o.max_memory = 256ULL * 1024 * 1024;
-	if (!d->o.fill_requests)
-		d->o.fill_requests = DATA_FILL_REQUESTS;
+	if (!d->o.fill_requests) {
+		uint64_t n = (uint64_t)DATA_FILL_REQUESTS_PER_MIB *
+			     d->o.chunk_size / (1024 * 1024);
+
+		d->o.fill_requests = n < DATA_FILL_REQUESTS_MIN ?
+					     DATA_FILL_REQUESTS_MIN :
+				     n > UINT16_MAX ? UINT16_MAX :
+						      (unsigned int)n;
+	}
 	if (d->o.error_holddown_ms < 0)
 		d->o.error_holddown_ms = 0;
 	/* Sized for the most entries the budget allows, all of them 4 KiB

@@ -35,7 +35,8 @@ struct data_opts {
 	/* Serve streams' reads of chunks on the disk tier by splice. */
 	bool splice;
 	/* Requests for fragments of one chunk after which it is fetched
-	 * whole for the disk tier (0: 16; more than 255: never). */
+	 * whole for the disk tier (0: 16 per MiB of chunk, at least 4;
+	 * more than 65535: never). */
 	unsigned int fill_requests;
 };
 

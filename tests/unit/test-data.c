@@ -186,16 +186,16 @@ static void fx_wait_reads_at(struct fx *x, uint64_t idx, unsigned int n)
 }
 
 /* Wait, at most 5 s, until the origin has had n reads, then check it has
- * had exactly n and that the longest was a whole fill of 1 MiB. */
+ * had exactly n and that the longest was a whole chunk of len. */
 static unsigned int fx_max_len(struct fx *x);
-static void fx_wait_fill(struct fx *x, unsigned int n)
+static void fx_wait_fill(struct fx *x, unsigned int n, unsigned int len)
 {
 	int i;
 
 	for (i = 0; i < 1000 && fx_reads(x) < n; i++)
 		usleep(5 * 1000);
 	assert_int_equal(fx_reads(x), n);
-	assert_int_equal(fx_max_len(x), 1u << 20);
+	assert_int_equal(fx_max_len(x), len);
 }
 
 /* Read and check bytes against the origin's pattern; returns the count. */
@@ -680,9 +680,9 @@ static unsigned int fx_max_len(struct fx *x)
 	return (unsigned int)n;
 }
 
-/* A disk tier of 1 MiB chunks in a new directory made from the template
- * dir; disk_free() closes it and removes the directory. */
-static struct cache *disk_new(char *dir)
+/* A disk tier of chunk_size chunks in a new directory made from the
+ * template dir; disk_free() closes it and removes the directory. */
+static struct cache *disk_new_cs(char *dir, uint32_t chunk_size)
 {
 	struct cache_opts co = { 0 };
 	struct cache *disk;
@@ -690,9 +690,14 @@ static struct cache *disk_new(char *dir)
 	assert_non_null(mkdtemp(dir));
 	co.dir = dir;
 	co.max_bytes = 64ULL << 20;
-	co.chunk_size = 1u << 20;
+	co.chunk_size = chunk_size;
 	assert_int_equal(cache_open(&co, &disk), 0);
 	return disk;
+}
+
+static struct cache *disk_new(char *dir)
+{
+	return disk_new_cs(dir, 1u << 20);
 }
 
 static void disk_free(struct cache *disk, const char *dir)
@@ -734,7 +739,7 @@ static void test_random_fill(void **state)
 	struct fx *x;
 
 	/* The rule by bytes alone here; test_fill_requests has the other. */
-	fx_fill_requests = 1000;
+	fx_fill_requests = 100000; /* never */
 	/* Without a disk tier, a chunk read a page at a time stays pages:
 	 * memory alone would not keep the whole chunk for the next pass. */
 	x = fx_new_cs(4ULL << 20, 64ULL << 20, 0, 1u << 20);
@@ -779,7 +784,7 @@ static void test_random_fill(void **state)
 	x->f.gate_closed = true;
 	pthread_mutex_unlock(&x->f.lock);
 	assert_int_equal(check_read(x, 2 * 4096ULL, 8192), 8192);
-	fx_wait_fill(x, 129);
+	fx_wait_fill(x, 129, 1u << 20);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fills, 1);
 	assert_int_equal(st.fills_mem, 0);
@@ -839,10 +844,26 @@ static void read_spread_pages(struct fx *x, uint64_t base, unsigned int p0,
 				 4096);
 }
 
+/* Read page `page` of the chunk at base (len bytes), with no fill so far:
+ * it must fetch the chunk whole, the origin's reads then totalling
+ * total. */
+static void expect_fill(struct fx *x, uint64_t base, unsigned int page,
+			unsigned int total, unsigned int len)
+{
+	struct data_stats st;
+
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 0);
+	assert_int_equal(check_read(x, base + page * 4096ULL, 4096), 4096);
+	fx_wait_fill(x, total, len);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 1);
+	assert_int_equal(st.fills_mem, 0);
+}
+
 static void test_fill_requests(void **state)
 {
 	char dir[] = "/tmp/cofault-test-data-XXXXXX";
-	struct data_stats st;
 	struct cache *disk;
 	struct fx *x;
 	int i;
@@ -854,18 +875,22 @@ static void test_fill_requests(void **state)
 		read_spread_pages(x, (uint64_t)i << 20, 0, 15);
 	assert_int_equal(fx_reads(x), 60);
 	assert_int_equal(fx_max_len(x), 4096);
-	data_get_stats(x->d, &st);
-	assert_int_equal(st.fills, 0);
 	/* The 16th in chunk 2 fetches it whole (its pages are far from
 	 * covering it), and then its reads ask nothing. */
-	assert_int_equal(check_read(x, (2u << 20) + 100 * 4096ULL, 4096), 4096);
-	fx_wait_fill(x, 62);
-	data_get_stats(x->d, &st);
-	assert_int_equal(st.fills, 1);
-	assert_int_equal(st.fills_mem, 0);
+	expect_fill(x, 2u << 20, 100, 62, 1u << 20);
 	assert_int_equal(disk_wait_chunks(disk, 1), 1);
 	read_spread_pages(x, 2u << 20, 1, 80);
 	assert_int_equal(fx_reads(x), 62);
+	fx_free(x);
+	disk_free(disk, dir);
+
+	/* The bound grows with the chunk: 64 requests for 4 MiB. */
+	strcpy(dir, "/tmp/cofault-test-data-XXXXXX");
+	disk = disk_new_cs(dir, 4u << 20);
+	x = fx_new_disk(16ULL << 20, 64ULL << 20, 0, 4u << 20, disk);
+	read_spread_pages(x, 4u << 20, 0, 63);
+	assert_int_equal(fx_reads(x), 63);
+	expect_fill(x, 4u << 20, 1000, 65, 4u << 20);
 	fx_free(x);
 	disk_free(disk, dir);
 	(void)state;
