@@ -14,7 +14,8 @@
 # mmap (with the daemon's CPU time and page faults), two epochs of a random
 # reader (every page of EPOCH_MIB once, then again after a remount, with
 # what each cost the origin), time to first byte, and
-# what one 4 KiB ranged GET costs a bare client and libcurl (reqcost).
+# what one 4 KiB ranged GET costs a bare client, libcurl and cofault's
+# client (reqcost).
 # Every figure's bytes are verified by SHA-256 outside the timed part.
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
@@ -392,9 +393,9 @@ EOF
 	cf_unmount "$MNT"
 }
 
-# What one 4 KiB ranged GET costs a client, without FUSE: a bare socket
-# against libcurl (the floor of cofault's fetcher), and libcurl after an
-# idle second (bench/reqcost.c).
+# What one 4 KiB ranged GET costs a client, without FUSE: a bare socket,
+# libcurl (the floor of cofault's fetcher), cofault's own client, and
+# libcurl after an idle second (bench/reqcost.c).
 bench_reqcost() {
 	local bin=$top_builddir/bench/reqcost out
 	if [ ! -x "$bin" ]; then

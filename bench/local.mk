@@ -5,12 +5,12 @@ check_PROGRAMS += bench/nullfs
 bench_nullfs_SOURCES = bench/nullfs.c
 bench_nullfs_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS)
 bench_nullfs_LDADD = $(FUSE_LIBS)
-# reqcost: one small ranged GET, bare socket against libcurl (http-seq.sh's
-# reqcost workload).
+# reqcost: one small ranged GET, bare socket against libcurl and cofault's
+# own client (http-seq.sh's reqcost workload).
 check_PROGRAMS += bench/reqcost
 bench_reqcost_SOURCES = bench/reqcost.c
 bench_reqcost_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
-bench_reqcost_LDADD = $(CURL_LIBS)
+bench_reqcost_LDADD = src/store/libstore.la $(CURL_LIBS)
 EXTRA_DIST += bench/http-seq.sh
 EXTRA_DIST += bench/interrupt-cost.sh
 # bench/compare.sh: cofault beside rclone, httpdirfs and httpfs2, with

@@ -1,11 +1,14 @@
 /*
  * reqcost: what one small ranged GET costs a client of an HTTP origin, by
- * three clients in one run, so the difference is the client's own:
+ * four clients in one run, so the difference is the client's own:
  *
  *   bare     HTTP/1.1 written and parsed by hand on one kept-alive socket
  *            (what a client without an HTTP library, such as httpfs2, pays)
  *   libcurl  curl_easy_perform on one reused handle, Range set per request
  *            (the floor of cofault's fetcher, which is built on libcurl)
+ *   cofault  cofault's own client (http_perform) on this thread with a
+ *            cancel token, the way a reader fetches its own small read:
+ *            its answer checks, pooled handles, interruptible wait
  *   idle     libcurl again, each request after the connection sat idle for
  *            a second: the wake-up cost a first read after a pause pays
  *
@@ -34,6 +37,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/cancel.h"
+#include "store/http.h"
 
 #define REQ_IDLE_N 5	      /* requests after an idle second */
 #define REQ_HDR_MAX 4096      /* bare client: room for the answer's headers */
@@ -199,6 +205,55 @@ static int curl_series(CURL *h, struct body *b, const uint64_t *offs,
 	return (int)bad;
 }
 
+/*
+ * n GETs at offs by cofault's client, on this thread with a cancel token
+ * (http_run_here, the path of a reader's own small read); times in us.
+ * Returns the wrong answers, -1 when a request failed.
+ */
+static int cofault_series(const char *url, const uint64_t *offs, size_t n,
+			  char *buf, size_t len, int fd, char *want, double *us)
+{
+	struct http_pool_opts o = { .timeout_ms = 30000,
+				    .connect_timeout_ms = 5000,
+				    .max_connections = 4 };
+	struct http_pool *p;
+	struct cancel cx;
+	unsigned int bad = 0;
+	int err = 0;
+	size_t i;
+
+	if (http_pool_new(&o, &p))
+		return -1;
+	cancel_init(&cx);
+	cancel_set_current(&cx);
+	for (i = 0; i < n && !err; i++) {
+		struct http_req q = { .url = url,
+				      .range_off = offs[i],
+				      .range_len = len,
+				      .sink = HTTP_SINK_FIXED,
+				      .buf = buf,
+				      .cap = len };
+		struct http_resp r = { 0 };
+		double t0 = now_us();
+
+		err = http_perform(p, &q, &r);
+		us[i] = now_us() - t0;
+		if (err)
+			fprintf(stderr, "reqcost: cofault's client: %s\n",
+				r.error);
+		else
+			bad += (unsigned int)check(fd, offs[i], buf, len, want);
+		http_resp_free(&r);
+	}
+	cancel_set_current(NULL);
+	cancel_destroy(&cx);
+	http_pool_free(p);
+	if (err)
+		return -1;
+	report("cofault", us, n, bad);
+	return (int)bad;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url, *path;
@@ -270,6 +325,10 @@ int main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	bad = curl_series(h, &b, offs, n, false, fd, want, us, "libcurl");
+	if (bad < 0)
+		return 1;
+	wrong += (unsigned int)bad;
+	bad = cofault_series(url, offs, n, buf, len, fd, want, us);
 	if (bad < 0)
 		return 1;
 	wrong += (unsigned int)bad;

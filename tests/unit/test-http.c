@@ -399,6 +399,61 @@ static void test_if_match_412(void **state)
 	http_pool_free(p);
 }
 
+/*
+ * A pooled handle keeps the options every request shares and sets the
+ * rest per request: nothing one request set (a method, a range, headers,
+ * signing material) reaches the next one on the same handle.
+ */
+static void test_options_per_request(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct curl_slist *extra = curl_slist_append(NULL, "X-Test: 1");
+	struct http_req q = { .sink = HTTP_SINK_NONE };
+	struct http_resp r;
+	char url[64], buf[4];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", S.port);
+	/* A signed HEAD with a header of its own. */
+	script(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n");
+	q.url = url;
+	q.head = true;
+	q.headers = extra;
+	q.aws_sigv4 = "aws:amz:us-east-1:s3";
+	q.userpwd = "AKIDEXAMPLE:secret";
+	assert_int_equal(http_perform(p, &q, &r), 0);
+	http_resp_free(&r);
+	assert_non_null(strstr(S.last_req, "HEAD /obj"));
+	assert_non_null(strstr(S.last_req, "X-Test: 1"));
+	assert_non_null(strstr(S.last_req, "Authorization: AWS4-HMAC-SHA256"));
+	/* Then a plain ranged GET, with If-Match. */
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
+		  "Content-Length: 4\r\n\r\nabcd");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, "\"v1\""), 0);
+	http_resp_free(&r);
+	assert_non_null(strstr(S.last_req, "GET /obj"));
+	assert_non_null(strstr(S.last_req, "Range: bytes=0-3"));
+	assert_null(strstr(S.last_req, "X-Test"));
+	assert_null(strstr(S.last_req, "Authorization"));
+	assert_null(strstr(S.last_req, "AKIDEXAMPLE"));
+	/* Then a whole GET: no range, no If-Match left over. */
+	script(1, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd");
+	memset(&q, 0, sizeof(q));
+	q.url = url;
+	q.sink = HTTP_SINK_GROW;
+	q.cap = 100;
+	assert_int_equal(http_perform(p, &q, &r), 0);
+	assert_int_equal(r.body_len, 4);
+	http_resp_free(&r);
+	assert_non_null(strstr(S.last_req, "GET /obj"));
+	assert_null(strstr(S.last_req, "Range:"));
+	assert_null(strstr(S.last_req, "If-Match"));
+	assert_null(strstr(S.last_req, "Authorization"));
+	assert_int_equal(served(), 1);
+	curl_slist_free_all(extra);
+	http_pool_free(p);
+	(void)state;
+}
+
 static void test_huge_headers(void **state)
 {
 	static char ans[128 * 1024];
@@ -694,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_persistent_503_bounded),
 		cmocka_unit_test(test_not_found_no_retry),
 		cmocka_unit_test(test_if_match_412),
+		cmocka_unit_test(test_options_per_request),
 		cmocka_unit_test(test_huge_headers),
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_connection_bound),
