@@ -144,8 +144,11 @@ struct data_obj {
 	uint16_t *frag_reqs; /* and the requests that fetched them, likewise */
 	/* Some chunk's fill fell due (fill_due) but the memory budget
 	 * had no room to fetch it then: frag_fill_retry() tries again when
-	 * one of o's whole chunks is done. Under d->lock. */
+	 * one of o's whole chunks is done, from fill_next, the lowest such
+	 * chunk (so that a retry with still no room costs one look, not a
+	 * walk over a big object's chunks). Under d->lock. */
 	bool fills_waiting;
+	uint64_t fill_next;
 	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
 	bool disk_tried; /* under disk_lock: joined, or failed to */
 	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
@@ -1101,8 +1104,11 @@ static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
  * Fragment c of o came from the origin. Random readers never read whole
  * chunks, so without this the disk tier would never see their data, and
  * every epoch of a random reader would ask the origin again. Once a
- * chunk's fragments have fetched as many bytes as the chunk holds, the
- * chunk is made whole and persisted like any chunk: put together from
+ * chunk's fragments have fetched as many bytes as the chunk holds, or
+ * taken fill_requests requests (fill_due: a reader going through the
+ * chunk then reads the rest of it from memory, and the chunk costs the
+ * origin those requests' pages and itself), the chunk is made whole and
+ * persisted like any chunk: put together from
  * its fragments when they are all still in memory (frag_assemble: a
  * reader that went through the whole chunk while it fitted in memory,
  * the usual random epoch, costs the origin its pages and nothing more),
@@ -1161,6 +1167,8 @@ static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
 		 * the budget may have no room for this one yet: the count
 		 * stays, and frag_fill_retry() queues it once memory is let
 		 * go. */
+		if (!o->fills_waiting || c->idx < o->fill_next)
+			o->fill_next = c->idx;
 		o->fills_waiting = true;
 		return;
 	}
@@ -1180,18 +1188,18 @@ static void frag_fill_retry(struct data *d, struct data_obj *o)
 
 	if (!o->fills_waiting || o->stale)
 		return;
-	o->fills_waiting = false;
-	for (idx = 0; idx < nchunks; idx++) {
+	for (idx = o->fill_next; idx < nchunks; idx++) {
 		if (!fill_due(d, o, idx))
 			continue;
 		if (!chunk_find(d, o->id, data_key_chunk(idx)) &&
 		    !fill_queue(d, o, idx)) {
-			o->fills_waiting = true;
+			o->fill_next = idx;
 			return;
 		}
 		o->frag_pages[idx] = 0;
 		o->frag_reqs[idx] = 0;
 	}
+	o->fills_waiting = false;
 }
 
 /*

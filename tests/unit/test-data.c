@@ -896,6 +896,45 @@ static void test_fill_requests(void **state)
 	(void)state;
 }
 
+/*
+ * Fills that fall due when the memory budget has no room wait for it: the
+ * last page of a chunk brings no further fragment to try again, so the
+ * end of another fill must. 2 MiB of memory, no disk writers (a quarter
+ * of the budget is less than a chunk), fills by bytes only, and the
+ * first fill held at the origin while two more chunks fall due.
+ */
+static void test_fill_waits_for_room(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct data_stats st;
+	struct cache *disk;
+	struct fx *x;
+	int i;
+
+	fx_fill_requests = 100000; /* never: the rule by bytes alone */
+	disk = disk_new(dir);
+	x = fx_new_disk(4ULL << 20, 2ULL << 20, 0, 1u << 20, disk);
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_min_len = 1u << 20;
+	x->f.gate_closed = true;
+	pthread_mutex_unlock(&x->f.lock);
+	for (i = 0; i < 3; i++)
+		read_chunk_pages_at(x, (uint64_t)i << 20, 256);
+	assert_int_equal(fx_reads(x), 3 * 256 + 1);
+	data_get_stats(x->d, &st);
+	assert_true(st.fills < 3);
+	gate_open(x);
+	fx_wait_fill(x, 3 * 256 + 3, 1u << 20);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 3);
+	assert_int_equal(st.fills_mem, 0);
+	assert_int_equal(disk_wait_chunks(disk, 3), 3);
+	fx_free(x);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	(void)state;
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -930,6 +969,7 @@ int main(void)
 		cmocka_unit_test(test_big_read_small_chunks),
 		cmocka_unit_test(test_random_fill),
 		cmocka_unit_test(test_fill_requests),
+		cmocka_unit_test(test_fill_waits_for_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
