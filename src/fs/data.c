@@ -112,6 +112,13 @@ struct data_stream {
 	uint64_t start; /* where it began */
 };
 
+/* What the fragments of one chunk have cost the origin (saturating). */
+struct frag_cost {
+	uint16_t pages, reqs;
+};
+
+#define DATA_NO_FILL UINT64_MAX /* struct data_obj.fill_next: none */
+
 struct data_obj {
 	struct data *d;
 	uint64_t id;
@@ -136,18 +143,18 @@ struct data_obj {
 	 */
 	uint8_t *disk_map;
 	/*
-	 * Per chunk, the pages its fragments have fetched from the origin
-	 * since the chunk was last fetched whole (saturating), for
-	 * frag_fill(). Allocated by the first fragment; under d->lock.
+	 * Per chunk, what its fragments have cost the origin since the chunk
+	 * was last made whole, for frag_fill(). Allocated by the first
+	 * fragment; under d->lock.
 	 */
-	uint16_t *frag_pages;
-	uint16_t *frag_reqs; /* and the requests that fetched them, likewise */
-	/* Some chunk's fill fell due (fill_due) but the memory budget
-	 * had no room to fetch it then: frag_fill_retry() tries again when
-	 * one of o's whole chunks is done, from fill_next, the lowest such
-	 * chunk (so that a retry with still no room costs one look, not a
-	 * walk over a big object's chunks). Under d->lock. */
-	bool fills_waiting;
+	struct frag_cost *frag;
+	/*
+	 * The lowest chunk whose fill fell due (fill_due) when the memory
+	 * budget had no room to fetch it, DATA_NO_FILL when none:
+	 * frag_fill_retry() tries again from there when one of o's whole
+	 * chunks is done, so a retry with still no room costs one look, not
+	 * a walk over a big object's chunks. Under d->lock.
+	 */
 	uint64_t fill_next;
 	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
 	bool disk_tried; /* under disk_lock: joined, or failed to */
@@ -481,6 +488,11 @@ static bool data_make_room(struct data *d, size_t need)
 	return d->mem_used + need <= d->o.max_memory;
 }
 
+static uint64_t obj_nchunks(const struct data *d, const struct data_obj *o)
+{
+	return (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+}
+
 static size_t chunk_len(const struct data *d, const struct data_obj *o,
 			uint64_t idx)
 {
@@ -723,7 +735,7 @@ static bool disk_may_have(const struct data_obj *o, uint64_t idx)
  */
 static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 {
-	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+	uint64_t nchunks = obj_nchunks(d, o);
 	size_t map_bytes = (size_t)(nchunks / 8 + 1);
 	uint64_t id;
 
@@ -1072,13 +1084,13 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 
 /* Whether chunk idx of o should be made whole: its fragments fetched as
  * many bytes as it holds, or took fill_requests requests. Caller holds
- * d->lock; o->frag_pages is set. */
+ * d->lock; o->frag is set. */
 static bool fill_due(const struct data *d, const struct data_obj *o,
 		     uint64_t idx)
 {
-	return (uint64_t)o->frag_pages[idx] * DATA_BLOCK >=
+	return (uint64_t)o->frag[idx].pages * DATA_BLOCK >=
 		       chunk_len(d, o, idx) ||
-	       o->frag_reqs[idx] >= d->o.fill_requests;
+	       o->frag[idx].reqs >= d->o.fill_requests;
 }
 
 /*
@@ -1136,29 +1148,24 @@ static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
  */
 static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
 {
-	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
 	uint64_t key = data_key_chunk(c->idx);
 	unsigned int pages = (unsigned int)((c->len + DATA_BLOCK - 1) /
 					    DATA_BLOCK);
+	struct frag_cost *f;
 	unsigned int sum;
 
 	if (!d->o.disk || o->stale)
 		return;
-	if (!o->frag_pages) {
-		o->frag_pages = calloc(nchunks, sizeof(*o->frag_pages));
-		o->frag_reqs = calloc(nchunks, sizeof(*o->frag_reqs));
-		if (!o->frag_pages || !o->frag_reqs) {
-			free(o->frag_pages);
-			free(o->frag_reqs);
-			o->frag_pages = NULL;
-			o->frag_reqs = NULL;
+	if (!o->frag) {
+		o->frag = calloc(obj_nchunks(d, o), sizeof(*o->frag));
+		if (!o->frag)
 			return;
-		}
 	}
-	sum = o->frag_pages[c->idx] + pages;
-	o->frag_pages[c->idx] = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
-	if (o->frag_reqs[c->idx] < UINT16_MAX)
-		o->frag_reqs[c->idx]++;
+	f = &o->frag[c->idx];
+	sum = f->pages + pages;
+	f->pages = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
+	if (f->reqs < UINT16_MAX)
+		f->reqs++;
 	if (!fill_due(d, o, c->idx))
 		return;
 	if (!chunk_find(d, o->id, key) && !frag_assemble(d, o, c->idx) &&
@@ -1167,13 +1174,11 @@ static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
 		 * the budget may have no room for this one yet: the count
 		 * stays, and frag_fill_retry() queues it once memory is let
 		 * go. */
-		if (!o->fills_waiting || c->idx < o->fill_next)
+		if (c->idx < o->fill_next)
 			o->fill_next = c->idx;
-		o->fills_waiting = true;
 		return;
 	}
-	o->frag_pages[c->idx] = 0;
-	o->frag_reqs[c->idx] = 0;
+	o->frag[c->idx] = (struct frag_cost){ 0 };
 }
 
 /*
@@ -1183,10 +1188,10 @@ static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
  */
 static void frag_fill_retry(struct data *d, struct data_obj *o)
 {
-	uint64_t nchunks = (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
+	uint64_t nchunks = obj_nchunks(d, o);
 	uint64_t idx;
 
-	if (!o->fills_waiting || o->stale)
+	if (o->fill_next == DATA_NO_FILL || o->stale)
 		return;
 	for (idx = o->fill_next; idx < nchunks; idx++) {
 		if (!fill_due(d, o, idx))
@@ -1196,10 +1201,9 @@ static void frag_fill_retry(struct data *d, struct data_obj *o)
 			o->fill_next = idx;
 			return;
 		}
-		o->frag_pages[idx] = 0;
-		o->frag_reqs[idx] = 0;
+		o->frag[idx] = (struct frag_cost){ 0 };
 	}
-	o->fills_waiting = false;
+	o->fill_next = DATA_NO_FILL;
 }
 
 /*
@@ -1479,6 +1483,7 @@ int data_obj_new(struct data *d, const char *path, uint64_t size,
 	}
 	o->d = d;
 	o->refs = 1;
+	o->fill_next = DATA_NO_FILL;
 	o->size = size;
 	o->mtime = mtime;
 	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
@@ -1507,8 +1512,7 @@ void data_obj_put(struct data_obj *o)
 		return;
 	pthread_mutex_destroy(&o->disk_lock);
 	free(o->disk_map);
-	free(o->frag_pages);
-	free(o->frag_reqs);
+	free(o->frag);
 	free(o->path);
 	free(o);
 }

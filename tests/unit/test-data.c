@@ -185,9 +185,19 @@ static void fx_wait_reads_at(struct fx *x, uint64_t idx, unsigned int n)
 	assert_int_equal(fx_reads_at(x, idx), n);
 }
 
+/* The longest read the origin has had. */
+static unsigned int fx_max_len(struct fx *x)
+{
+	size_t n;
+
+	pthread_mutex_lock(&x->f.lock);
+	n = x->f.max_len;
+	pthread_mutex_unlock(&x->f.lock);
+	return (unsigned int)n;
+}
+
 /* Wait, at most 5 s, until the origin has had n reads, then check it has
  * had exactly n and that the longest was a whole chunk of len. */
-static unsigned int fx_max_len(struct fx *x);
 static void fx_wait_fill(struct fx *x, unsigned int n, unsigned int len)
 {
 	int i;
@@ -668,16 +678,6 @@ static void read_chunk_pairs(struct fx *x)
 		assert_int_equal(check_read(x, (1 + 2 * (i * 11 % 127)) * 4096ULL,
 					    8192),
 				 8192);
-}
-
-static unsigned int fx_max_len(struct fx *x)
-{
-	size_t n;
-
-	pthread_mutex_lock(&x->f.lock);
-	n = x->f.max_len;
-	pthread_mutex_unlock(&x->f.lock);
-	return (unsigned int)n;
 }
 
 /* A disk tier of chunk_size chunks in a new directory made from the
