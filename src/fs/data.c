@@ -69,6 +69,8 @@ struct chunk {
 	 * d->lock. */
 	void *owner;
 	struct chunk *hnext; /* hash chain, while hashed */
+	/* A fragment's chain in struct data.ftable, while hashed. */
+	struct chunk *fnext;
 	struct chunk *prev, *next; /* LRU (ready, unreferenced) or queue */
 	struct data_obj *obj; /* reference while queued or fetching */
 	pthread_cond_t cond; /* broadcast when the fetch ends */
@@ -165,8 +167,16 @@ struct data {
 	struct data_opts o;
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a chunk was queued, or stop */
-	struct chunk **table; /* hashed chunks, by (obj_id, idx) */
-	size_t nbuckets;
+	struct chunk **table; /* hashed chunks, by (obj_id, key) */
+	/*
+	 * The hashed fragments again, by (obj_id, idx) alone, so that a read
+	 * finds one that holds its pages though it asked for other ones: the
+	 * kernel retries a failed read-around page by page, and a page
+	 * whose read-around is still on its way must wait for it rather
+	 * than ask the origin again (and wait out a failing origin twice).
+	 */
+	struct chunk **ftable;
+	size_t nbuckets; /* of both tables */
 	struct chunk_list lru; /* head: least recently used */
 	struct chunk_list demand, prefetch; /* queued fetches */
 	uint64_t mem_used; /* bytes of chunk buffers */
@@ -246,6 +256,21 @@ static uint64_t data_key_frag(uint64_t idx, unsigned int first,
 	return idx << 32 | (uint64_t)first << 16 | (last + 1);
 }
 
+static bool key_is_frag(uint64_t key)
+{
+	return key & 0xffffffffu;
+}
+
+static unsigned int frag_first(const struct chunk *c)
+{
+	return (unsigned int)(c->key >> 16 & 0xffff);
+}
+
+static unsigned int frag_last(const struct chunk *c)
+{
+	return (unsigned int)(c->key & 0xffff) - 1;
+}
+
 static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t key)
 {
 	uint64_t h = obj * 0x9e3779b97f4a7c15ULL ^ (key + 0x632be59bd9b4e019ULL);
@@ -298,6 +323,15 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 	if (*pp)
 		*pp = c->hnext;
 	c->hnext = NULL;
+	if (key_is_frag(c->key)) {
+		pp = &d->ftable[chunk_hash(d, c->obj_id,
+					   data_key_chunk(c->idx))];
+		while (*pp && *pp != c)
+			pp = &(*pp)->fnext;
+		if (*pp)
+			*pp = c->fnext;
+		c->fnext = NULL;
+	}
 	c->hashed = false;
 }
 
@@ -450,6 +484,11 @@ static struct chunk *entry_new(struct data *d, const struct data_obj *o,
 	b = chunk_hash(d, o->id, key);
 	c->hnext = d->table[b];
 	d->table[b] = c;
+	if (key_is_frag(key)) {
+		b = chunk_hash(d, o->id, data_key_chunk(idx));
+		c->fnext = d->ftable[b];
+		d->ftable[b] = c;
+	}
 	return c;
 }
 
@@ -587,6 +626,32 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
 }
 
 /*
+ * A fragment of chunk idx of o that holds page p and is worth waiting
+ * for: ready, on its way, or failed within the hold-down. A ready one
+ * first, then the one reaching furthest. Caller holds d->lock.
+ */
+static struct chunk *frag_holding(struct data *d, const struct data_obj *o,
+				  uint64_t idx, unsigned int p)
+{
+	struct chunk *c = d->ftable[chunk_hash(d, o->id, data_key_chunk(idx))];
+	struct chunk *best = NULL;
+
+	for (; c; c = c->fnext) {
+		if (c->obj_id != o->id || c->idx != idx || frag_first(c) > p ||
+		    frag_last(c) < p || failure_expired(d, c) ||
+		    (c->state == CHUNK_READY && !c->buf))
+			continue;
+		if (!best ||
+		    (c->state == CHUNK_READY) > (best->state == CHUNK_READY) ||
+		    ((c->state == CHUNK_READY) ==
+			     (best->state == CHUNK_READY) &&
+		     frag_last(c) > frag_last(best)))
+			best = c;
+	}
+	return best;
+}
+
+/*
  * Pin in r what an exact read of [off, off + len) needs from chunk idx:
  * the chunk itself when it is in memory (or on its way), else the pages
  * that cover the read, as fragments of at most DATA_PIECE_PAGES pages
@@ -594,7 +659,9 @@ static struct chunk *chunk_want(struct data *d, struct data_obj *o,
  * is fetched as several ranges at once rather than one after the other.
  * Counted from the read, not aligned: a 128 KiB read-around is then one
  * request on the reader's thread, where aligned pieces split half of
- * them in two and handed one half to the workers.
+ * them in two and handed one half to the workers. A page that a fragment
+ * in memory, or on its way, holds is taken from it (frag_holding), and the
+ * next piece starts after that fragment.
  * The first new fragment is owned by the reader w, which fetches it
  * itself (*owned then becomes true): for a 4 KiB read, handing the
  * request to a worker and waking the reader again cost as much as the
@@ -645,14 +712,25 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	for (a = first; a <= last; a = b + 1) {
 		uint64_t pend;
 
+		if (r->npins == DATA_READ_MAX)
+			return -EINVAL;
+		/* Pages another read brought, or is bringing, are not asked
+		 * for again. */
+		c = frag_holding(d, o, idx, a);
+		if (c) {
+			if (c->state == CHUNK_READY)
+				d->stats.mem_hits++;
+			chunk_ref(d, c);
+			r->pins[r->npins++] = c;
+			b = frag_last(c);
+			continue;
+		}
 		b = a + DATA_PIECE_PAGES - 1;
 		if (b > last)
 			b = last;
 		pend = (uint64_t)(b + 1) * DATA_BLOCK;
 		if (pend > clen)
 			pend = clen;
-		if (r->npins == DATA_READ_MAX)
-			return -EINVAL;
 		c = entry_want(d, o, data_key_frag(idx, a, b), idx,
 			       cstart + (uint64_t)a * DATA_BLOCK,
 			       (size_t)(pend - (uint64_t)a * DATA_BLOCK), true,
@@ -1365,15 +1443,18 @@ int data_new(const struct data_opts *o, struct data **out)
 	 * 5% of the daemon's time. */
 	d->nbuckets = d->o.max_memory / DATA_BLOCK / 2 + 1021;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
+	d->ftable = calloc(d->nbuckets, sizeof(*d->ftable));
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
 	/* Enough for every fetch thread and as many readers at once. */
 	d->piece_cap = 2 * (size_t)d->o.fetch_threads;
 	d->piece = calloc(d->piece_cap, sizeof(*d->piece));
 	d->threads = calloc(d->o.fetch_threads, sizeof(*d->threads));
-	if (!d->table || !d->threads || !d->spare || !d->piece) {
+	if (!d->table || !d->ftable || !d->threads || !d->spare ||
+	    !d->piece) {
 		free(d->piece);
 		free(d->spare);
+		free(d->ftable);
 		free(d->table);
 		free(d->threads);
 		free(d);
@@ -1457,6 +1538,7 @@ void data_free(struct data *d)
 	while (d->npiece)
 		free(d->piece[--d->npiece]);
 	free(d->piece);
+	free(d->ftable);
 	free(d->table);
 	free(d->threads);
 	bloom_free(d->known);

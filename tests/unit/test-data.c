@@ -450,6 +450,95 @@ static void test_error_holddown(void **state)
 	fx_free(x);
 }
 
+struct job {
+	struct fx *x;
+	uint64_t off;
+	size_t len;
+	int err; /* data_read's answer */
+	size_t got; /* bytes, each checked against the origin's */
+};
+
+static void *job_run(void *arg)
+{
+	struct job *j = arg;
+	struct data_wait w;
+	struct data_read r;
+	int i;
+
+	data_wait_init(&w, j->x->d);
+	j->err = data_read(j->x->d, j->x->o, j->off, j->len, &w, &r);
+	for (i = 0; !j->err && i < r.niov; i++) {
+		size_t k;
+
+		for (k = 0; k < r.iov[i].iov_len; k++)
+			assert_int_equal(((uint8_t *)r.iov[i].iov_base)[k],
+					 byte_at(j->off + j->got + k));
+		j->got += r.iov[i].iov_len;
+	}
+	if (!j->err)
+		data_read_release(j->x->d, &r);
+	data_wait_fini(&w);
+	return NULL;
+}
+
+/*
+ * A read of pages that a fragment holds, or is fetching, for another read
+ * waits for that fragment instead of asking the origin: the kernel retries
+ * a failed read-around page by page, and the page whose half of it is
+ * still on its way used to make a request of its own and, with the origin
+ * failing, wait out the timeout a second time (a SIGBUS after twice
+ * --timeout). Each round: a 64 KiB read held at the origin, then a 4 KiB
+ * read inside it, then the origin answers (with data, then an error).
+ */
+static void test_read_within_fragment(void **state)
+{
+	struct fx *x = fx_new_cs(4ULL << 20, 64ULL << 20, 1000, 1u << 20);
+	uint64_t base = 1u << 20;
+	struct job big, small;
+	pthread_t tb, ts;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		/* The failure in the next chunk: the hold-down answers
+		 * the whole chunk's reads. */
+		uint64_t at = base + (uint64_t)round * (1u << 20);
+
+		pthread_mutex_lock(&x->f.lock);
+		x->f.gate_min_len = 65536;
+		x->f.gate_closed = true;
+		if (round == 1) {
+			x->f.fail = -ETIMEDOUT;
+			x->f.fail_count = 1;
+		}
+		pthread_mutex_unlock(&x->f.lock);
+		big = (struct job){ .x = x, .off = at, .len = 65536 };
+		small = (struct job){ .x = x, .off = at + 5 * 4096 + 10,
+				      .len = 4000 };
+		pthread_create(&tb, NULL, job_run, &big);
+		fx_wait_reads_at(x, at / CS, 1);
+		pthread_create(&ts, NULL, job_run, &small);
+		/* Whether the small read comes while the big one waits or
+		 * after it is answered, it asks nothing. */
+		usleep(20 * 1000);
+		gate_open(x);
+		pthread_join(tb, NULL);
+		pthread_join(ts, NULL);
+		assert_int_equal(fx_reads(x), round + 1);
+		assert_int_equal(big.err, round ? -ETIMEDOUT : 0);
+		assert_int_equal(small.err, round ? -ETIMEDOUT : 0);
+		assert_int_equal(big.got, round ? 0 : 65536);
+		assert_int_equal(small.got, round ? 0 : 4000);
+	}
+	/* A ready fragment serves a read of some of its pages, and one
+	 * that runs past its end gets the rest from one more request. */
+	assert_int_equal(check_read(x, base + 4096, 8192), 8192);
+	assert_int_equal(fx_reads(x), 2);
+	assert_int_equal(check_read(x, base + 61440, 8192), 8192);
+	assert_int_equal(fx_reads(x), 3);
+	fx_free(x);
+	(void)state;
+}
+
 static void test_version_change(void **state)
 {
 	struct fx *x = fx_new(4 * CS, 1 << 20);
@@ -773,8 +862,9 @@ static void test_random_fill(void **state)
 	assert_int_equal(cst.chunks, 1);
 
 	/* Fragments that do not cover it from its first page (127 reads of
-	 * two pages, pages 1 to 254, then pages 2 and 3 again): the 256th
-	 * page fetches the chunk whole. */
+	 * two pages, pages 1 to 254, then pages 0 and 1, page 1 asked for
+	 * again as it is no fragment's first): the 256th page fetches the
+	 * chunk whole. */
 	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
 	read_chunk_pairs(x);
 	assert_int_equal(fx_reads(x), 127);
@@ -783,19 +873,19 @@ static void test_random_fill(void **state)
 	x->f.gate_min_len = 1u << 20; /* the fill waits on the origin */
 	x->f.gate_closed = true;
 	pthread_mutex_unlock(&x->f.lock);
-	assert_int_equal(check_read(x, 2 * 4096ULL, 8192), 8192);
+	assert_int_equal(check_read(x, 0, 8192), 8192);
 	fx_wait_fill(x, 129, 1u << 20);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fills, 1);
 	assert_int_equal(st.fills_mem, 0);
-	/* Meanwhile a read of the chunk (pages 10 and 11, not in memory as
-	 * one piece) fetches its own pages rather than wait for the fill:
+	/* Meanwhile a read of the chunk (pages 254 and 255, the last not
+	 * in memory) fetches its own page rather than wait for the fill:
 	 * a read that waited would be interrupted after a second. */
 	data_wait_init(&w, x->d);
 	ia.w = &w;
 	ia.delay_ms = 1000;
 	pthread_create(&th, NULL, interrupter, &ia);
-	assert_int_equal(data_read(x->d, x->o, 10 * 4096ULL, 8192, &w, &r), 0);
+	assert_int_equal(data_read(x->d, x->o, 254 * 4096ULL, 8192, &w, &r), 0);
 	assert_int_equal(r.bytes, 8192);
 	data_read_release(x->d, &r);
 	pthread_join(th, NULL);
@@ -920,6 +1010,9 @@ static void test_fill_waits_for_room(void **state)
 	pthread_mutex_unlock(&x->f.lock);
 	for (i = 0; i < 3; i++)
 		read_chunk_pages_at(x, (uint64_t)i << 20, 256);
+	/* The first fill is queued to a fetch thread: it counts when it
+	 * reaches the origin, which may be after the last page's read. */
+	fx_wait_reads_at(x, 0, 2); /* page 0, then the fill at 0 */
 	assert_int_equal(fx_reads(x), 3 * 256 + 1);
 	data_get_stats(x->d, &st);
 	assert_true(st.fills < 3);
@@ -957,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_interrupt_before_wait),
 		cmocka_unit_test(test_error_not_sticky),
 		cmocka_unit_test(test_error_holddown),
+		cmocka_unit_test(test_read_within_fragment),
 		cmocka_unit_test(test_version_change),
 		cmocka_unit_test(test_memory_bound),
 		cmocka_unit_test(test_prefetch_sequential),
