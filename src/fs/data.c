@@ -1,7 +1,9 @@
 /*
  * The data path: chunk single flight, fetch threads, the in-memory LRU and
  * the sequential-stream prefetcher. One mutex (d->lock) guards the chunk
- * table, the queues and the LRU; it is never held across I/O.
+ * table, the queues and the LRU; it is never held across I/O. Random
+ * readers' chunks are made whole for the disk tier in data-fill.c; the
+ * state both share is in data-int.h.
  */
 #include "config.h"
 
@@ -19,8 +21,8 @@
 #include "common/log.h"
 #include "fs/data.h"
 #include "fs/data-disk.h"
+#include "fs/data-int.h"
 
-#define DATA_STREAMS 8 /* sequential streams tracked per object */
 #define DATA_MAX_WINDOW 32 /* chunks a stream may prefetch ahead */
 #define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
 /*
@@ -44,217 +46,9 @@
  * 1 GB/s.
  */
 #define DATA_PERSIST_MAX 32
-#define DATA_PERSIST_THREADS 2
 #define DATA_PERSIST_WAIT_MS 50 /* see persist_wait_room() */
 /* Alignment of chunk buffers: what a direct write needs. */
 #define DATA_BUF_ALIGN CACHE_DIRECT_ALIGN
-
-enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
-
-/*
- * An entry of the chunk table is a whole chunk (what sequential streams
- * fetch, and what the disk tier stores) or a fragment: the pages of one
- * chunk that a small random read asks for, fetched alone so that a 4 KiB
- * read costs a 4 KiB request, not a whole chunk. Fragments live in memory
- * only; the disk tier gets the whole chunk once its fragments have cost
- * as much (see frag_fill()).
- */
-struct chunk {
-	uint64_t obj_id, idx; /* idx: the chunk, for both kinds */
-	uint64_t key; /* table key: data_key_chunk() or data_key_frag() */
-	uint64_t off; /* object offset of buf[0] */
-	bool frag;
-	/* The reader (its data_wait) that fetches this fragment on its own
-	 * thread, until it starts; NULL for the workers' entries. Under
-	 * d->lock. */
-	void *owner;
-	struct chunk *hnext; /* hash chain, while hashed */
-	/* A fragment's chain in struct data.ftable, while hashed. */
-	struct chunk *fnext;
-	struct chunk *prev, *next; /* LRU (ready, unreferenced) or queue */
-	struct data_obj *obj; /* reference while queued or fetching */
-	pthread_cond_t cond; /* broadcast when the fetch ends */
-	enum chunk_state state;
-	int err; /* CHUNK_FAILED */
-	double fail_time; /* CHUNK_FAILED: when, monotonic seconds */
-	int refs; /* readers, plus one for the queue/worker */
-	bool hashed, in_lru, prefetch;
-	/* A whole chunk fetched for the disk tier because random reads of
-	 * it added up (frag_fill): until it is ready, exact reads of the
-	 * chunk fetch their own pages instead of waiting for it. */
-	bool fill;
-	/* A sequential stream read past its end, or a fragment longer
-	 * than DATA_FRAG_KEEP: the kernel's page cache now holds these
-	 * bytes, so the buffer goes back to the spares as soon as the last
-	 * reader lets go instead of aging in the LRU (recycled buffers are
-	 * already faulted in; fresh ones are not). */
-	bool drop_behind;
-	size_t len;
-	char *buf;
-	/*
-	 * A whole chunk the disk tier holds can be served from its data file
-	 * instead of a buffer (buf NULL): held for splicing, verified, and
-	 * locked against eviction until the entry goes. Set by the fetcher
-	 * before CHUNK_READY, then fixed.
-	 */
-	bool held;
-	struct cache_hold hold;
-};
-
-struct chunk_list {
-	struct chunk *head, *tail;
-};
-
-struct data_stream {
-	uint64_t next_off; /* where a sequential reader reads next */
-	uint64_t ahead; /* first chunk index not yet prefetched */
-	unsigned int window; /* chunks to keep ahead */
-	uint64_t used; /* d->tick at last use, for replacement */
-	uint64_t seq; /* bytes read in order by this stream */
-	uint64_t start; /* where it began */
-};
-
-/* What the fragments of one chunk have cost the origin (saturating). */
-struct frag_cost {
-	uint16_t pages, reqs;
-};
-
-#define DATA_NO_FILL UINT64_MAX /* struct data_obj.fill_next: none */
-
-struct data_obj {
-	struct data *d;
-	uint64_t id;
-	int refs; /* atomic */
-	char *path;
-	uint64_t size;
-	int64_t mtime;
-	char etag[STORE_ETAG_MAX]; /* under d->lock once shared */
-	bool stale; /* under d->lock */
-	/*
-	 * Object id in the disk tier, 0 while none. Set once, at open when
-	 * the version is known then, else when the first chunk to persist
-	 * finds the version the origin named (obj_disk_id). Published with
-	 * release after disk_map is filled; read with acquire, no lock.
-	 */
-	uint64_t disk_id;
-	/*
-	 * With disk_id: a bit per chunk that the disk tier may hold (set
-	 * from its index when joining it, and by our own writes), so that a
-	 * chunk it certainly lacks costs no index lookup: a cold random read
-	 * must not pay for one. Bytes are read and set with atomics, no lock.
-	 */
-	uint8_t *disk_map;
-	/*
-	 * Per chunk, what its fragments have cost the origin since the chunk
-	 * was last made whole, for frag_fill(). Allocated by the first
-	 * fragment; under d->lock.
-	 */
-	struct frag_cost *frag;
-	/*
-	 * The lowest chunk whose fill fell due (fill_due) when the memory
-	 * budget had no room to fetch it, DATA_NO_FILL when none:
-	 * frag_fill_retry() tries again from there when one of o's whole
-	 * chunks is done, so a retry with still no room costs one look, not
-	 * a walk over a big object's chunks. Under d->lock.
-	 */
-	uint64_t fill_next;
-	pthread_mutex_t disk_lock; /* one thread joins the disk tier */
-	bool disk_tried; /* under disk_lock: joined, or failed to */
-	struct data_stream streams[DATA_STREAMS]; /* under d->lock */
-};
-
-struct data {
-	struct data_opts o;
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* a chunk was queued, or stop */
-	struct chunk **table; /* hashed chunks, by (obj_id, key) */
-	/*
-	 * The hashed fragments again, by (obj_id, idx) alone, so that a read
-	 * finds one that holds its pages though it asked for other ones: the
-	 * kernel retries a failed read-around page by page, and a page
-	 * whose read-around is still on its way must wait for it rather
-	 * than ask the origin again (and wait out a failing origin twice).
-	 */
-	struct chunk **ftable;
-	size_t nbuckets; /* of both tables */
-	struct chunk_list lru; /* head: least recently used */
-	struct chunk_list demand, prefetch; /* queued fetches */
-	uint64_t mem_used; /* bytes of chunk buffers */
-	unsigned int nheld; /* held entries (struct chunk.held) */
-	/* Recycled chunk_size buffers: a fresh 1 MiB malloc is an mmap whose
-	 * 256 page faults and zeroing cost more than the copy into it. */
-	char **spare;
-	size_t nspare, spare_cap;
-	/*
-	 * Recycled DATA_PIECE_BYTES buffers, for fragments longer than
-	 * DATA_FRAG_KEEP. Every 128 KiB read-around used to get fresh heap
-	 * that then aged in the LRU: 32 page faults, and the heap's growth,
-	 * on the fault's path. Counted against --max-memory like spares.
-	 */
-	char **piece;
-	size_t npiece, piece_cap;
-	uint64_t next_obj_id;
-	uint64_t tick;
-	bool stop;
-	bool aborted; /* data_abort: readers stop waiting */
-	pthread_t *threads;
-	unsigned int nthreads;
-	/*
-	 * Whole chunks fetched from the origin, waiting for a persist
-	 * thread to write them to the disk tier. Each is READY, keeps its
-	 * fetcher's chunk and object references (so it is in no other list)
-	 * and is linked by prev/next. Under lock, like the counts.
-	 */
-	struct chunk_list persist;
-	unsigned int npersist;
-	/* Bound of npersist: DATA_PERSIST_MAX, or a quarter of the memory
-	 * budget's chunks when that is less, as queued chunks cannot be
-	 * evicted. Set at creation. */
-	unsigned int persist_cap;
-	pthread_cond_t persist_cv; /* a chunk was queued, or persist_stop */
-	pthread_cond_t persist_room; /* the queue went below its bound */
-	bool persist_stop; /* set after the fetch threads are joined */
-	pthread_t persisters[DATA_PERSIST_THREADS];
-	unsigned int npersisters;
-	/*
-	 * Paths the disk tier held at start, and those this mount added
-	 * since: a path it says "never" of needs no index query at open
-	 * (which took 0.5 ms after a page-cache drop, under the inode
-	 * table's lock). Another process's additions after the start are
-	 * missed: such a file's first read asks the origin, whose answer
-	 * names the version, and joins the disk tier then. NULL: query
-	 * every time. Lock-free (see bloom.h).
-	 */
-	struct bloom *known;
-	struct data_stats stats;
-};
-
-/* Fragments are whole pages; a key names the first and last page of the
- * chunk in 16 bits each, enough for chunks up to 256 MiB. */
-#define DATA_BLOCK 4096u
-/* Largest fragment: bigger exact reads are fetched in pieces at once. */
-#define DATA_PIECE_PAGES 64u
-#define DATA_PIECE_BYTES (DATA_PIECE_PAGES * DATA_BLOCK)
-/*
- * Longest fragment kept in memory once its readers are done. Longer ones
- * are an mmap fault's read-around or a young stream's read, whose pages
- * the kernel now caches itself: they go back to the piece spares at once
- * (see struct data.piece). Shorter ones are what random readers ask for
- * (a 4 KiB pread, a 64 KiB record) and stay in the LRU for the next
- * epoch.
- */
-#define DATA_FRAG_KEEP (64u * 1024)
-
-static uint64_t data_key_chunk(uint64_t idx)
-{
-	return idx << 32;
-}
-
-static uint64_t data_key_frag(uint64_t idx, unsigned int first,
-			      unsigned int last)
-{
-	return idx << 32 | (uint64_t)first << 16 | (last + 1);
-}
 
 static bool key_is_frag(uint64_t key)
 {
@@ -269,49 +63,6 @@ static unsigned int frag_first(const struct chunk *c)
 static unsigned int frag_last(const struct chunk *c)
 {
 	return (unsigned int)(c->key & 0xffff) - 1;
-}
-
-static size_t chunk_hash(const struct data *d, uint64_t obj, uint64_t key)
-{
-	uint64_t h = obj * 0x9e3779b97f4a7c15ULL ^ (key + 0x632be59bd9b4e019ULL);
-
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return (size_t)(h % d->nbuckets);
-}
-
-static void list_remove(struct chunk_list *l, struct chunk *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		l->tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_append(struct chunk_list *l, struct chunk *c)
-{
-	c->next = NULL;
-	c->prev = l->tail;
-	if (l->tail)
-		l->tail->next = c;
-	else
-		l->head = c;
-	l->tail = c;
-}
-
-static struct chunk *chunk_find(struct data *d, uint64_t obj, uint64_t key)
-{
-	struct chunk *c = d->table[chunk_hash(d, obj, key)];
-
-	while (c && !(c->obj_id == obj && c->key == key))
-		c = c->hnext;
-	return c;
 }
 
 static void chunk_unhash(struct data *d, struct chunk *c)
@@ -359,7 +110,7 @@ static uint64_t spare_bytes(const struct data *d)
 
 /* A chunk_size buffer: a spare if there is one. Aligned for a direct
  * write to the disk tier. Caller holds d->lock. */
-static char *spare_take(struct data *d)
+char *data_spare_take(struct data *d)
 {
 	void *buf;
 
@@ -372,7 +123,7 @@ static char *spare_take(struct data *d)
 /* Keep a chunk_size buffer for reuse, or free it. Spares (both kinds)
  * count against --max-memory like chunks: one is kept only while chunks
  * and spares together stay within it. Caller holds d->lock. */
-static void spare_put(struct data *d, char *buf)
+void data_spare_put(struct data *d, char *buf)
 {
 	if (d->nspare < d->spare_cap &&
 	    d->mem_used + spare_bytes(d) + d->o.chunk_size <= d->o.max_memory)
@@ -411,7 +162,7 @@ static void chunk_drop_buf(struct data *d, struct chunk *c)
 	if (c->frag)
 		frag_buf_put(d, c->buf, c->len);
 	else
-		spare_put(d, c->buf);
+		data_spare_put(d, c->buf);
 	c->buf = NULL;
 }
 
@@ -430,7 +181,7 @@ static void chunk_destroy(struct data *d, struct chunk *c)
 }
 
 /* Caller holds d->lock. */
-static void chunk_ref(struct data *d, struct chunk *c)
+void data_chunk_ref(struct data *d, struct chunk *c)
 {
 	if (c->in_lru) {
 		list_remove(&d->lru, c);
@@ -440,7 +191,7 @@ static void chunk_ref(struct data *d, struct chunk *c)
 }
 
 /* Caller holds d->lock. */
-static void chunk_unref(struct data *d, struct chunk *c)
+void data_chunk_unref(struct data *d, struct chunk *c)
 {
 	if (--c->refs)
 		return;
@@ -466,8 +217,8 @@ static void chunk_unref(struct data *d, struct chunk *c)
  * A new entry of o under key, hashed; no buffer, no references, state
  * CHUNK_QUEUED. Caller holds d->lock.
  */
-static struct chunk *entry_new(struct data *d, const struct data_obj *o,
-			       uint64_t key, uint64_t idx, uint64_t off)
+struct chunk *data_entry_new(struct data *d, const struct data_obj *o,
+			     uint64_t key, uint64_t idx, uint64_t off)
 {
 	struct chunk *c = calloc(1, sizeof(*c));
 	size_t b;
@@ -504,7 +255,7 @@ static void entry_to_workers(struct data *d, struct chunk *c)
 
 /* Make room for need more bytes by dropping unreferenced ready chunks.
  * Caller holds d->lock. Returns true when the budget now allows it. */
-static bool data_make_room(struct data *d, size_t need)
+bool data_make_room(struct data *d, size_t need)
 {
 	/* A spare buffer is memory already counted: use it before evicting
 	 * (the caller takes one), and free the rest while over budget. */
@@ -525,20 +276,6 @@ static bool data_make_room(struct data *d, size_t need)
 		chunk_destroy(d, c);
 	}
 	return d->mem_used + need <= d->o.max_memory;
-}
-
-static uint64_t obj_nchunks(const struct data *d, const struct data_obj *o)
-{
-	return (o->size + d->o.chunk_size - 1) / d->o.chunk_size;
-}
-
-static size_t chunk_len(const struct data *d, const struct data_obj *o,
-			uint64_t idx)
-{
-	uint64_t start = idx * d->o.chunk_size;
-	uint64_t left = o->size - start;
-
-	return left < d->o.chunk_size ? (size_t)left : d->o.chunk_size;
 }
 
 /*
@@ -577,7 +314,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 		}
 		if (c->state == CHUNK_READY)
 			d->stats.mem_hits++;
-		chunk_ref(d, c);
+		data_chunk_ref(d, c);
 		return c;
 	}
 	/* Demand may overshoot the budget (readers must progress);
@@ -586,8 +323,8 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 		return NULL;
 	/* Every chunk buffer is chunk_size long, tail chunks too, so any
 	 * can be recycled for any chunk; fragments are small mallocs. */
-	buf = frag ? frag_buf_take(d, len) : spare_take(d);
-	c = buf ? entry_new(d, o, key, idx, off) : NULL;
+	buf = frag ? frag_buf_take(d, len) : data_spare_take(d);
+	c = buf ? data_entry_new(d, o, key, idx, off) : NULL;
 	if (!c) {
 		free(buf);
 		*err = -ENOMEM;
@@ -617,8 +354,8 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 }
 
 /* The whole chunk idx of o; see entry_want. */
-static struct chunk *chunk_want(struct data *d, struct data_obj *o,
-				uint64_t idx, bool for_demand, int *err)
+struct chunk *data_chunk_want(struct data *d, struct data_obj *o,
+			      uint64_t idx, bool for_demand, int *err)
 {
 	return entry_want(d, o, data_key_chunk(idx), idx,
 			  idx * d->o.chunk_size, chunk_len(d, o, idx), false,
@@ -703,7 +440,7 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen) ||
 	    clen <= DATA_PIECE_BYTES) {
 		/* A demand entry comes back, or -ENOMEM in err. */
-		c = chunk_want(d, o, idx, true, &err);
+		c = data_chunk_want(d, o, idx, true, &err);
 		if (!c)
 			return err;
 		r->pins[r->npins++] = c;
@@ -720,7 +457,7 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		if (c) {
 			if (c->state == CHUNK_READY)
 				d->stats.mem_hits++;
-			chunk_ref(d, c);
+			data_chunk_ref(d, c);
 			r->pins[r->npins++] = c;
 			b = frag_last(c);
 			continue;
@@ -766,14 +503,14 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	/* A spare is already faulted in; most lookups of a cold object
 	 * miss, and a fresh buffer per miss would cost page faults. */
 	pthread_mutex_lock(&d->lock);
-	whole = spare_take(d);
+	whole = data_spare_take(d);
 	pthread_mutex_unlock(&d->lock);
 	if (!whole)
 		return -ENOMEM;
 	err = data_disk_read(d->o.disk, obj_disk(o), c->idx, whole, clen);
 	if (err) {
 		pthread_mutex_lock(&d->lock);
-		spare_put(d, whole);
+		data_spare_put(d, whole);
 		pthread_mutex_unlock(&d->lock);
 		return err;
 	}
@@ -781,8 +518,8 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	pthread_mutex_lock(&d->lock);
 	if (!chunk_find(d, o->id, data_key_chunk(c->idx)) &&
 	    data_make_room(d, clen)) {
-		struct chunk *w = entry_new(d, o, data_key_chunk(c->idx),
-					    c->idx, cstart);
+		struct chunk *w = data_entry_new(d, o, data_key_chunk(c->idx),
+						 c->idx, cstart);
 
 		if (w) {
 			w->len = clen;
@@ -953,7 +690,7 @@ static void chunk_mark_failed(struct data *d, struct data_obj *o, uint64_t idx,
 
 	if (m)
 		return; /* the chunk's own entry speaks for it */
-	m = entry_new(d, o, key, idx, idx * d->o.chunk_size);
+	m = data_entry_new(d, o, key, idx, idx * d->o.chunk_size);
 	if (!m)
 		return;
 	m->state = CHUNK_FAILED;
@@ -977,8 +714,6 @@ static bool chunk_persist(struct data *d, struct chunk *c, bool direct)
 	disk_mark(o, c->idx);
 	return true;
 }
-
-static void frag_fill_retry(struct data *d, struct data_obj *o);
 
 /* A persist thread: write queued chunks until the queue is empty and
  * persist_stop is set, then return. */
@@ -1006,8 +741,8 @@ static void *data_persister(void *arg)
 		pthread_cond_signal(&d->persist_room);
 		o = c->obj;
 		c->obj = NULL;
-		chunk_unref(d, c);
-		frag_fill_retry(d, o);
+		data_chunk_unref(d, c);
+		data_fill_retry(d, o);
 		pthread_mutex_unlock(&d->lock);
 		data_obj_put(o);
 		pthread_mutex_lock(&d->lock);
@@ -1036,252 +771,6 @@ static void persist_wait_room(struct data *d)
 		if (pthread_cond_timedwait(&d->persist_room, &d->lock,
 					   &until) == ETIMEDOUT)
 			break;
-}
-
-/*
- * Probes of the chunk table that frag_cover() may spend: a chunk read a
- * page at a time takes one per page (256 for 1 MiB chunks).
- */
-#define DATA_COVER_PROBES 1024
-
-/*
- * Find ready fragments of chunk idx of o that together hold all of it,
- * into parts (room for one per page), walking from the chunk's first page:
- * at each page not yet covered, a fragment that starts there, the
- * shortest first, since a random reader's fragments are single pages.
- * Fragments that start elsewhere (unaligned records) are not found; the
- * chunk is fetched instead. Returns how many, 0 when they do not cover it
- * or the probe budget ran out. Caller holds d->lock.
- */
-static unsigned int frag_cover(struct data *d, const struct data_obj *o,
-			       uint64_t idx, size_t clen, struct chunk **parts)
-{
-	unsigned int npages = (unsigned int)((clen + DATA_BLOCK - 1) /
-					     DATA_BLOCK);
-	unsigned int p = 0, n = 0, probes = 0;
-
-	while (p < npages) {
-		unsigned int e, emax = p + DATA_PIECE_PAGES - 1;
-		struct chunk *f = NULL;
-
-		if (emax > npages - 1)
-			emax = npages - 1;
-		for (e = p; e <= emax; e++) {
-			if (++probes > DATA_COVER_PROBES)
-				return 0;
-			f = chunk_find(d, o->id, data_key_frag(idx, p, e));
-			if (f && f->state == CHUNK_READY && f->buf)
-				break;
-			f = NULL;
-		}
-		if (!f)
-			return 0;
-		parts[n++] = f;
-		p = e + 1;
-	}
-	return n;
-}
-
-/*
- * Put chunk idx of o together from fragments in memory that cover it
- * (frag_cover) and queue it for the disk tier, as if fetched whole. The
- * copy runs without d->lock, the fragments referenced meanwhile. Returns
- * 1 when the chunk is now on its way to disk (or another thread brought
- * it in meanwhile, or o went stale), 0 when it must be fetched: not
- * covered, no memory, or the disk writers are behind. Caller holds
- * d->lock, dropped and retaken.
- */
-static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
-{
-	size_t clen = chunk_len(d, o, idx);
-	uint64_t cstart = idx * d->o.chunk_size;
-	struct chunk **parts, *w;
-	unsigned int n, i;
-	char *buf = NULL;
-
-	if (!d->npersisters || d->npersist >= d->persist_cap)
-		return 0;
-	parts = malloc((clen / DATA_BLOCK + 1) * sizeof(*parts));
-	if (!parts)
-		return 0;
-	n = frag_cover(d, o, idx, clen, parts);
-	/* Referenced first: making room evicts from the LRU. */
-	for (i = 0; i < n; i++)
-		chunk_ref(d, parts[i]);
-	if (n && data_make_room(d, clen))
-		buf = spare_take(d);
-	if (!buf) {
-		for (i = 0; i < n; i++)
-			chunk_unref(d, parts[i]);
-		free(parts);
-		return 0;
-	}
-	d->mem_used += clen;
-	pthread_mutex_unlock(&d->lock);
-	/* Ready fragments' bytes no longer change. */
-	for (i = 0; i < n; i++)
-		memcpy(buf + (parts[i]->off - cstart), parts[i]->buf,
-		       parts[i]->len);
-	pthread_mutex_lock(&d->lock);
-	for (i = 0; i < n; i++)
-		chunk_unref(d, parts[i]);
-	free(parts);
-	w = NULL;
-	if (!o->stale && !chunk_find(d, o->id, data_key_chunk(idx)))
-		w = entry_new(d, o, data_key_chunk(idx), idx, cstart);
-	if (!w) {
-		d->mem_used -= clen;
-		spare_put(d, buf);
-		return o->stale || chunk_find(d, o->id, data_key_chunk(idx));
-	}
-	w->len = clen;
-	w->buf = buf;
-	w->state = CHUNK_READY;
-	w->fill = true;
-	/* The persist queue's references, as chunk_finish() hands over. */
-	w->obj = data_obj_get(o);
-	w->refs = 1;
-	list_append(&d->persist, w);
-	d->npersist++;
-	pthread_cond_signal(&d->persist_cv);
-	d->stats.fills++;
-	d->stats.fills_mem++;
-	return 1;
-}
-
-/*
- * Requests for fragments of one chunk after which it is fetched whole
- * (frag_fill), by default, per MiB of chunk: a 1 MiB fetch from a fast
- * origin takes about as long as 8 to 16 requests for single pages, and
- * from a far one about as long as one; a bigger chunk takes longer in
- * proportion. A single pass of random reads or mmap faults over a file of
- * many chunks makes one to four requests per chunk and never gets here.
- */
-#define DATA_FILL_REQUESTS_PER_MIB 16
-#define DATA_FILL_REQUESTS_MIN 4
-
-/* Whether chunk idx of o should be made whole: its fragments fetched as
- * many bytes as it holds, or took fill_requests requests. Caller holds
- * d->lock; o->frag is set. */
-static bool fill_due(const struct data *d, const struct data_obj *o,
-		     uint64_t idx)
-{
-	return (uint64_t)o->frag[idx].pages * DATA_BLOCK >=
-		       chunk_len(d, o, idx) ||
-	       o->frag[idx].reqs >= d->o.fill_requests;
-}
-
-/*
- * Have the workers fetch chunk idx of o whole for the disk tier, at
- * prefetch priority, marked as a fill. False when the memory budget has
- * no room for it now. Caller holds d->lock.
- */
-static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
-{
-	struct chunk *f;
-	int err;
-
-	chunk_want(d, o, idx, false, &err);
-	f = chunk_find(d, o->id, data_key_chunk(idx));
-	if (!f)
-		return false;
-	f->fill = true;
-	d->stats.fills++;
-	return true;
-}
-
-/*
- * Fragment c of o came from the origin. Random readers never read whole
- * chunks, so without this the disk tier would never see their data, and
- * every epoch of a random reader would ask the origin again. Once a
- * chunk's fragments have fetched as many bytes as the chunk holds, or
- * taken fill_requests requests (fill_due: a reader going through the
- * chunk then reads the rest of it from memory, and the chunk costs the
- * origin those requests' pages and itself), the chunk is made whole and
- * persisted like any chunk: put together from
- * its fragments when they are all still in memory (frag_assemble: a
- * reader that went through the whole chunk while it fitted in memory,
- * the usual random epoch, costs the origin its pages and nothing more),
- * else fetched whole by the workers, at prefetch priority and marked as
- * a fill. That is a rent-or-buy rule, and why that much:
- *  - a reader that goes through all of a chunk, in any order, costs the
- *    origin at most twice the chunk once (its pages, then the chunk),
- *    and nothing after: within twice the least any rule can promise
- *    without knowing what comes next;
- *  - a reader that reads less than a chunk's worth of a chunk, the
- *    usual single pass of random reads or mmap faults over a big file,
- *    costs its pages and nothing more. With half the chunk as the
- *    threshold (and readers then waiting for fills), a measured pass
- *    of 64 KiB records through mmap fetched 35% more bytes and ran at
- *    0.3 to 0.8 of the speed;
- *  - pages fetched again (the memory tier let them go, or an epoch
- *    ended) count again, so a chunk read over and over is filled even
- *    when no single pass covers it.
- * A chunk put together from memory is in the disk writers' queue at
- * once, which is drained before the process exits. A fill still queued
- * for the origin when the file system is unmounted is dropped, and the
- * next pass fills that chunk instead. Only with a disk tier: a whole
- * chunk in memory alone would be evicted before the next epoch. Caller
- * holds d->lock, which frag_assemble() drops and retakes.
- */
-static void frag_fill(struct data *d, struct data_obj *o, struct chunk *c)
-{
-	uint64_t key = data_key_chunk(c->idx);
-	unsigned int pages = (unsigned int)((c->len + DATA_BLOCK - 1) /
-					    DATA_BLOCK);
-	struct frag_cost *f;
-	unsigned int sum;
-
-	if (!d->o.disk || o->stale)
-		return;
-	if (!o->frag) {
-		o->frag = calloc(obj_nchunks(d, o), sizeof(*o->frag));
-		if (!o->frag)
-			return;
-	}
-	f = &o->frag[c->idx];
-	sum = f->pages + pages;
-	f->pages = sum > UINT16_MAX ? UINT16_MAX : (uint16_t)sum;
-	if (f->reqs < UINT16_MAX)
-		f->reqs++;
-	if (!fill_due(d, o, c->idx))
-		return;
-	if (!chunk_find(d, o->id, key) && !frag_assemble(d, o, c->idx) &&
-	    !fill_queue(d, o, c->idx)) {
-		/* The last pages of a pass fill several chunks at once and
-		 * the budget may have no room for this one yet: the count
-		 * stays, and frag_fill_retry() queues it once memory is let
-		 * go. */
-		if (c->idx < o->fill_next)
-			o->fill_next = c->idx;
-		return;
-	}
-	o->frag[c->idx] = (struct frag_cost){ 0 };
-}
-
-/*
- * Queue the fills of o that frag_fill() had no memory for, in chunk
- * order, until the budget says no again. Called when one of o's whole
- * chunks is done with, its memory now evictable. Caller holds d->lock.
- */
-static void frag_fill_retry(struct data *d, struct data_obj *o)
-{
-	uint64_t nchunks = obj_nchunks(d, o);
-	uint64_t idx;
-
-	if (o->fill_next == DATA_NO_FILL || o->stale)
-		return;
-	for (idx = o->fill_next; idx < nchunks; idx++) {
-		if (!fill_due(d, o, idx))
-			continue;
-		if (!chunk_find(d, o->id, data_key_chunk(idx)) &&
-		    !fill_queue(d, o, idx)) {
-			o->fill_next = idx;
-			return;
-		}
-		o->frag[idx] = (struct frag_cost){ 0 };
-	}
-	o->fill_next = DATA_NO_FILL;
 }
 
 /*
@@ -1331,7 +820,7 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 			d->stats.origin_bytes += c->len;
 			if (c->frag) {
 				d->stats.fragments++;
-				frag_fill(d, o, c);
+				data_fill_account(d, o, c);
 			}
 		}
 	}
@@ -1358,9 +847,9 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		d->stats.disk_writes_buffered += written;
 	}
 	c->obj = NULL;
-	chunk_unref(d, c);
+	data_chunk_unref(d, c);
 	if (whole)
-		frag_fill_retry(d, o);
+		data_fill_retry(d, o);
 	pthread_mutex_unlock(&d->lock);
 	data_obj_put(o);
 	pthread_mutex_lock(&d->lock);
@@ -1747,7 +1236,7 @@ static void stream_advance(struct data *d, struct data_obj *o,
 		 * later mount reads the file without the origin.
 		 */
 		for (idx = s->start / cs; idx < off / cs; idx++)
-			chunk_want(d, o, idx, false, &err);
+			data_chunk_want(d, o, idx, false, &err);
 	}
 	s->window = s->window ? s->window * 2 : 2;
 	if (s->window > DATA_MAX_WINDOW)
@@ -1764,7 +1253,7 @@ static void stream_advance(struct data *d, struct data_obj *o,
 	for (; idx <= end_idx; idx++) {
 		if (d->mem_used + cs > d->o.max_memory && !d->lru.head)
 			break;
-		chunk_want(d, o, idx, false, &err);
+		data_chunk_want(d, o, idx, false, &err);
 	}
 	s->ahead = idx;
 }
@@ -1799,7 +1288,7 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 		 * the retries wait on it instead of each starting a request
 		 * of its own that the next signal ends again.
 		 */
-		chunk_want(d, c->obj, c->idx, false, &e);
+		data_chunk_want(d, c->obj, c->idx, false, &e);
 		return;
 	}
 	chunk_finish(d, c, err, from_disk);
@@ -1846,7 +1335,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 				goto out_unpin;
 			continue;
 		}
-		c = chunk_want(d, o, idx, true, &err);
+		c = data_chunk_want(d, o, idx, true, &err);
 		if (!c)
 			goto out_unpin;
 		r->pins[r->npins++] = c;
@@ -1903,7 +1392,7 @@ out_unpin:
 		/* Never fetched here: the workers take it over. */
 		if (c->owner == w)
 			entry_to_workers(d, c);
-		chunk_unref(d, c);
+		data_chunk_unref(d, c);
 	}
 	r->npins = 0;
 	r->niov = 0;
@@ -1919,7 +1408,7 @@ void data_read_release(struct data *d, struct data_read *r)
 
 	pthread_mutex_lock(&d->lock);
 	for (i = 0; i < r->npins; i++)
-		chunk_unref(d, r->pins[i]);
+		data_chunk_unref(d, r->pins[i]);
 	pthread_mutex_unlock(&d->lock);
 	r->npins = 0;
 }

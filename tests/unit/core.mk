@@ -5,7 +5,7 @@ check_PROGRAMS += tests/unit/test-data tests/unit/test-http \
 TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom
 
 tests_unit_test_data_SOURCES = tests/unit/test-data.c \
-	src/fs/data.c src/fs/data-disk.c
+	src/fs/data.c src/fs/data-fill.c src/fs/data-disk.c
 tests_unit_test_data_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_data_LDADD = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
