@@ -48,6 +48,9 @@ static const char mount_usage_text[] =
 	"      --chunk-size SIZE   unit of fetching and caching (1M)\n"
 	"      --fetch-threads N   parallel origin requests (16)\n"
 	"      --max-memory SIZE   bound on data held in memory (256M)\n"
+	"      --fill-requests N   fetch a chunk whole for the cache once random\n"
+	"                          reads made N requests in it (16 per MiB of\n"
+	"                          chunk; 0: only once they add up to the chunk)\n"
 	"      --readahead SIZE    kernel readahead window, when run as root (128K;\n"
 	"                          512K or 1M read faster sequentially, and make\n"
 	"                          every mmap fault read that much; 0: the kernel's)\n"
@@ -86,6 +89,7 @@ enum {
 	OPT_CHUNK_SIZE,
 	OPT_FETCH_THREADS,
 	OPT_MAX_MEMORY,
+	OPT_FILL_REQUESTS,
 	OPT_READAHEAD,
 	OPT_CACHE_DIR,
 	OPT_CACHE_SIZE,
@@ -115,6 +119,7 @@ static const struct option mount_longopts[] = {
 	{ "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
 	{ "fetch-threads", required_argument, NULL, OPT_FETCH_THREADS },
 	{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+	{ "fill-requests", required_argument, NULL, OPT_FILL_REQUESTS },
 	{ "readahead", required_argument, NULL, OPT_READAHEAD },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
@@ -469,6 +474,17 @@ int fs_cmd_mount(int argc, char **argv)
 			if (parse_size_opt("--max-memory", optarg, &v))
 				goto out_usage;
 			o.max_memory = v;
+			break;
+		case OPT_FILL_REQUESTS:
+			if (parse_size_opt("--fill-requests", optarg, &v) ||
+			    v > 65535) {
+				fprintf(stderr, "cofault: --fill-requests takes "
+						"0 to 65535\n");
+				goto out_usage;
+			}
+			/* 0 here is "never by requests", which the data
+			 * path spells as more than 16 bits hold. */
+			o.fill_requests = v ? (unsigned int)v : 65536;
 			break;
 		case OPT_READAHEAD:
 			if (parse_size_opt("--readahead", optarg, &v))

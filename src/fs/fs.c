@@ -806,6 +806,7 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	dopts.chunk_size = o->chunk_size;
 	dopts.fetch_threads = o->fetch_threads;
 	dopts.max_memory = o->max_memory;
+	dopts.fill_requests = o->fill_requests;
 	dopts.error_holddown_ms = 1000;
 	dopts.splice = o->splice;
 	err = data_new(&dopts, &fs->data);

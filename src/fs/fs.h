@@ -21,6 +21,9 @@ struct fs_opts {
 	uint32_t chunk_size;
 	unsigned int fetch_threads;
 	uint64_t max_memory;
+	/* Small requests in one chunk after which it is fetched whole for
+	 * the disk tier: data_opts.fill_requests (0: its default). */
+	unsigned int fill_requests;
 	uint32_t readahead; /* kernel readahead to ask for, bytes; 0: leave */
 	const char *cache_dir; /* NULL: no persistent cache */
 	uint64_t cache_size;

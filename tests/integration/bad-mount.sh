@@ -44,6 +44,12 @@ check_usage() {
 	rc=0
 	out=$("$COFAULT" mount 2>&1) || rc=$?
 	[ "$rc" = 2 ] || cf_fail "mount without arguments: exit $rc, want 2"
+	rc=0
+	out=$("$COFAULT" mount --fill-requests 65536 "$NGINX_URL" \
+		"$T/m-usage" 2>&1) || rc=$?
+	[ "$rc" = 2 ] || cf_fail "--fill-requests 65536: exit $rc, want 2"
+	printf '%s\n' "$out" | grep -q -- "--fill-requests takes 0 to 65535" ||
+		cf_fail "--fill-requests 65536: $out"
 	"$COFAULT" --help >"$T/help.out" 2>&1 || cf_fail "--help failed"
 	grep -qi usage "$T/help.out" || cf_fail "--help shows no usage"
 	"$COFAULT" mount --help >"$T/help.out" 2>&1 ||

@@ -7,8 +7,10 @@
 # whole. So a reader that visits every page in random order costs the
 # origin 16 requests a chunk and the chunk, and nothing at all the next
 # time; one that reads aligned 64 KiB records costs exactly its records,
-# even when the file system is unmounted the moment it is done; a reader
-# that touches a few pages of each chunk costs exactly those pages.
+# even when the file system is unmounted the moment it is done; with
+# --fill-requests 0 a reader costs exactly its pages, the chunks then put
+# together from memory; a reader that touches a few pages of each chunk
+# costs exactly those pages.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
@@ -22,6 +24,7 @@ cf_random_file "$www/all" $((4 * MiB)) # 4 chunks of the default 1 MiB
 cf_random_file "$www/few" $((16 * MiB))
 cf_random_file "$www/tight" $((4 * MiB))
 cf_random_file "$www/rec" $((4 * MiB))
+cf_random_file "$www/bytes" $((4 * MiB))
 cf_nginx_start "$www"
 CACHE=$T/cache
 m=$T/m
@@ -143,7 +146,20 @@ want_filled "tight memory" "4 (0 from memory)"
 again tight 5 --max-memory 2M
 cf_log "tight memory: $PAGES pages, $tight origin requests, 4 chunks fetched whole; then 0"
 
-# --- 5. a sparse reader costs exactly its pages -----------------------------
+# --- 5. --fill-requests 0: only the bytes count ----------------------------
+# No chunk is fetched whole: each is due at its 256th page, which
+# completes it in memory. Exactly one request a page, then none.
+cf_mount "$NGINX_URL" "$m" --cache-dir "$CACHE" --fill-requests 0
+bad=$(epoch "$m/bytes" "$www/bytes" 8 "$PAGES")
+[ "$bad" = 0 ] || cf_fail "--fill-requests 0: $bad bad pages"
+cf_unmount "$m"
+[ "$(gets bytes)" = "$PAGES" ] ||
+	cf_fail "--fill-requests 0: $(gets bytes) requests for $PAGES pages"
+want_filled "--fill-requests 0" "4 (4 from memory)"
+again bytes 9 --fill-requests 0
+cf_log "--fill-requests 0: $PAGES pages, $PAGES origin requests, 4 chunks from memory; then 0"
+
+# --- 6. a sparse reader costs exactly its pages -----------------------------
 # 64 pages of 16 chunks: about 4 a chunk, never 16.
 cf_mount "$NGINX_URL" "$m" --cache-dir "$CACHE"
 bad=$(epoch "$m/few" "$www/few" 3 64)
