@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "fs/cmd.h"
+#include "fs/data.h"
 #include "fs/fs.h"
 
 static const char mount_usage_text[] =
@@ -482,9 +483,10 @@ int fs_cmd_mount(int argc, char **argv)
 						"0 to 65535\n");
 				goto out_usage;
 			}
-			/* 0 here is "never by requests", which the data
-			 * path spells as more than 16 bits hold. */
-			o.fill_requests = v ? (unsigned int)v : 65536;
+			/* 0 here is "never by requests"; 0 in the data
+			 * path is its default. */
+			o.fill_requests = v ? (unsigned int)v :
+					      DATA_FILL_NEVER;
 			break;
 		case OPT_READAHEAD:
 			if (parse_size_opt("--readahead", optarg, &v))

@@ -36,9 +36,11 @@ struct data_opts {
 	bool splice;
 	/* Requests for fragments of one chunk after which it is fetched
 	 * whole for the disk tier (0: 16 per MiB of chunk, at least 4;
-	 * more than 65535: never). */
+	 * DATA_FILL_NEVER: never, only the rule by bytes). */
 	unsigned int fill_requests;
 };
+/* data_opts.fill_requests: more than a chunk's 16-bit count reaches. */
+#define DATA_FILL_NEVER 65536u
 
 /*
  * One version of one object: path, size and validator are fixed for its

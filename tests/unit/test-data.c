@@ -828,7 +828,7 @@ static void test_random_fill(void **state)
 	struct fx *x;
 
 	/* The rule by bytes alone here; test_fill_requests has the other. */
-	fx_fill_requests = 100000; /* never */
+	fx_fill_requests = DATA_FILL_NEVER;
 	/* Without a disk tier, a chunk read a page at a time stays pages:
 	 * memory alone would not keep the whole chunk for the next pass. */
 	x = fx_new_cs(4ULL << 20, 64ULL << 20, 0, 1u << 20);
@@ -1001,7 +1001,7 @@ static void test_fill_waits_for_room(void **state)
 	struct fx *x;
 	int i;
 
-	fx_fill_requests = 100000; /* never: the rule by bytes alone */
+	fx_fill_requests = DATA_FILL_NEVER; /* the rule by bytes alone */
 	disk = disk_new(dir);
 	x = fx_new_disk(4ULL << 20, 2ULL << 20, 0, 1u << 20, disk);
 	pthread_mutex_lock(&x->f.lock);
