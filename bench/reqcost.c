@@ -5,10 +5,13 @@
  *   bare     HTTP/1.1 written and parsed by hand on one kept-alive socket
  *            (what a client without an HTTP library, such as httpfs2, pays)
  *   libcurl  curl_easy_perform on one reused handle, Range set per request
- *            (the floor of cofault's fetcher, which is built on libcurl)
+ *            (the floor of a libcurl transfer, which cofault's transfer
+ *            loop and fetch threads use)
  *   cofault  cofault's own client (http_perform) on this thread with a
  *            cancel token, the way a reader fetches its own small read:
- *            its answer checks, pooled handles, interruptible wait
+ *            the lean path (a connection libcurl opened, the request and
+ *            the answer's framing by cofault), its answer checks, pooled
+ *            handles, interruptible wait
  *   idle     libcurl again, each request after the connection sat idle for
  *            a second: the wake-up cost a first read after a pause pays
  *

@@ -204,6 +204,15 @@ struct data {
 #define DATA_PIECE_PAGES 64u
 #define DATA_PIECE_BYTES (DATA_PIECE_PAGES * DATA_BLOCK)
 /*
+ * Of an exact read's new fragments, the reader fetches this many bytes
+ * itself, one after the other; the rest go to the workers at once. A
+ * 128 KiB read-around across a chunk boundary is then two requests on
+ * the reader's thread (about as fast as one of them through a worker,
+ * whose hand-offs and libcurl transfer cost as much again), while a
+ * 1 MiB read-around still has its pieces fetched side by side.
+ */
+#define DATA_OWN_BYTES DATA_PIECE_BYTES
+/*
  * Longest fragment kept in memory once its readers are done. Longer ones
  * are an mmap fault's read-around or a young stream's read, whose pages
  * the kernel now caches itself: they go back to the piece spares at once

@@ -399,14 +399,15 @@ static struct chunk *frag_holding(struct data *d, const struct data_obj *o,
  * them in two and handed one half to the workers. A page that a fragment
  * in memory, or on its way, holds is taken from it (frag_holding), and the
  * next piece starts after that fragment.
- * The first new fragment is owned by the reader w, which fetches it
- * itself (*owned then becomes true): for a 4 KiB read, handing the
- * request to a worker and waking the reader again cost as much as the
- * transfer. The rest go to the workers. Caller holds d->lock.
+ * New fragments are owned by the reader w, which fetches them itself,
+ * the first always and the next while *owned (the bytes it took so far)
+ * stays within DATA_OWN_BYTES: for a 4 KiB read, handing the request to a
+ * worker and waking the reader again cost as much as the transfer. The
+ * rest go to the workers. Caller holds d->lock.
  */
 static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		      uint64_t off, size_t len, struct data_wait *w,
-		      bool *owned, struct data_read *r)
+		      size_t *owned, struct data_read *r)
 {
 	uint64_t cstart = idx * d->o.chunk_size;
 	size_t clen = chunk_len(d, o, idx);
@@ -448,6 +449,8 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	}
 	for (a = first; a <= last; a = b + 1) {
 		uint64_t pend;
+		size_t plen;
+		bool own;
 
 		if (r->npins == DATA_READ_MAX)
 			return -EINVAL;
@@ -468,14 +471,15 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		pend = (uint64_t)(b + 1) * DATA_BLOCK;
 		if (pend > clen)
 			pend = clen;
+		plen = (size_t)(pend - (uint64_t)a * DATA_BLOCK);
+		own = !*owned || *owned + plen <= DATA_OWN_BYTES;
 		c = entry_want(d, o, data_key_frag(idx, a, b), idx,
-			       cstart + (uint64_t)a * DATA_BLOCK,
-			       (size_t)(pend - (uint64_t)a * DATA_BLOCK), true,
-			       true, *owned ? NULL : w, &err);
+			       cstart + (uint64_t)a * DATA_BLOCK, plen, true,
+			       true, own ? w : NULL, &err);
 		if (!c)
 			return err;
 		if (c->owner == w)
-			*owned = true;
+			*owned += plen;
 		r->pins[r->npins++] = c;
 	}
 	return 0;
@@ -1299,7 +1303,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 {
 	uint64_t cs = d->o.chunk_size, idx, first, last;
 	struct data_stream *stream;
-	bool exact, owned = false;
+	size_t owned = 0;
+	bool exact;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));

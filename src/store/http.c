@@ -27,12 +27,8 @@
 
 #include "common/cancel.h"
 #include "common/log.h"
-#include "store/http.h"
+#include "store/http-int.h"
 
-/* Bound on all headers of one answer: a lying or hostile server cannot
- * make us buffer without limit. */
-#define HTTP_MAX_HEADER_BYTES (64 * 1024)
-/* Error bodies are only ever parsed for a code and a message. */
 #define HTTP_MAX_ERROR_BODY (64 * 1024)
 #define HTTP_BACKOFF_BASE_MS 100
 #define HTTP_BACKOFF_MAX_MS 2000
@@ -70,29 +66,9 @@ struct http_pool {
 	/* Submitted, not yet in the multi handle, in order. */
 	struct http_job *incoming, *incoming_tail;
 	bool loop_stop;
-};
-
-/*
- * A pooled easy handle and, once a transfer has run on its caller's own
- * thread (http_run_here), the private multi handle that drove it. They are
- * kept together so that a reader's first small read costs no multi set-up
- * (a socketpair and more) on whichever FUSE thread it lands.
- */
-struct http_handle {
-	CURL *easy;
-	CURLM *multi; /* NULL until needed; holds no easy handle when idle */
-	bool configured; /* the options every request shares are set */
-};
-
-/* State of one attempt, reached from the libcurl callbacks. */
-struct http_xfer {
-	const struct http_req *req;
-	struct http_resp *resp;
-	size_t header_bytes;
-	bool aborted_range; /* a 200 to a ranged GET: stopped reading */
-	bool overflow; /* more body than asked for */
-	bool header_overflow;
-	size_t cap_grow;
+	/* Readers' own ranged GETs may take the lean path (http-lean.c):
+	 * no proxy is configured. Set at creation. */
+	bool lean;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a,
@@ -261,6 +237,7 @@ int http_pool_new(const struct http_pool_opts *o, struct http_pool **out)
 	if (!p->opts.connect_timeout_ms)
 		p->opts.connect_timeout_ms = 10000;
 	p->cap = 64;
+	p->lean = http_lean_usable();
 	p->idle = calloc(p->cap, sizeof(*p->idle));
 	p->share = curl_share_init();
 	if (!p->idle || !p->share)
@@ -312,6 +289,7 @@ static void handle_free(struct http_handle *h)
 		return;
 	if (h->multi)
 		curl_multi_cleanup(h->multi);
+	http_lean_free(&h->lean);
 	curl_easy_cleanup(h->easy);
 	free(h);
 }
@@ -360,10 +338,25 @@ static struct http_handle *pool_get(struct http_pool *p)
 	return h;
 }
 
+/*
+ * Idle handles beyond this many keep no lean connection open: a burst of
+ * readers leaves the origin no more idle connections than libcurl's own
+ * cache keeps. pool_get takes the handle parked last, so the ones still
+ * connected are reused first.
+ */
+static size_t pool_lean_keep(const struct http_pool *p)
+{
+	return p->opts.max_connections ? p->opts.max_connections : 8;
+}
+
 static void pool_put(struct http_pool *p, struct http_handle *h)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->nidle < p->cap) {
+		/* Before it is parked: from then on another thread may
+		 * take it. Rare, and a close is short. */
+		if (p->nidle >= pool_lean_keep(p))
+			http_lean_close(&h->lean);
 		p->idle[p->nidle++] = h;
 		h = NULL;
 	}
@@ -519,11 +512,9 @@ static void copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
 	dst[n] = '\0';
 }
 
-static size_t header_cb(char *buf, size_t size, size_t n, void *user)
+bool http_header_line(struct http_xfer *x, const char *buf, size_t len)
 {
-	struct http_xfer *x = user;
 	struct http_resp *r = x->resp;
-	size_t len = size * n;
 	char value[256];
 	const char *colon;
 	size_t name_len;
@@ -531,7 +522,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *user)
 	x->header_bytes += len;
 	if (x->header_bytes > HTTP_MAX_HEADER_BYTES) {
 		x->header_overflow = true;
-		return 0;
+		return false;
 	}
 	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
 		/* A new answer (after a redirect or a 100): start afresh. */
@@ -544,11 +535,11 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *user)
 		r->content_type[0] = '\0';
 		r->has_range = false;
 		r->accept_ranges = false;
-		return len;
+		return true;
 	}
 	colon = memchr(buf, ':', len);
 	if (!colon)
-		return len;
+		return true;
 	name_len = (size_t)(colon - buf);
 	copy_trimmed(value, sizeof(value), colon + 1, len - name_len - 1);
 
@@ -572,7 +563,12 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *user)
 		parse_content_range(value, r);
 	}
 #undef HDR_IS
-	return len;
+	return true;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *user)
+{
+	return http_header_line(user, buf, size * n) ? size * n : 0;
 }
 
 static size_t write_cb(char *data, size_t size, size_t n, void *user)
@@ -700,7 +696,7 @@ static CURLcode http_run_loop(struct http_pool *p, CURL *h)
 	return j.result;
 }
 
-static void http_multi_wake(void *m)
+void http_multi_wake(void *m)
 {
 	curl_multi_wakeup(m);
 }
@@ -756,6 +752,22 @@ static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
 	return rc;
 }
 
+/* What an attempt answers, back to nothing. */
+static void resp_reset(struct http_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	r->status = 0;
+	r->content_length = -1;
+	r->has_range = false;
+	r->etag[0] = '\0';
+	r->mtime = 0;
+	r->accept_ranges = false;
+	r->redirected_to_dir = false;
+	r->error[0] = '\0';
+}
+
 /* One try. Sets *err and resp->error on failure. */
 static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 				   const struct http_req *q,
@@ -768,18 +780,27 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	struct curl_slist *hdrs = NULL, *it;
 	char ifm[STORE_ETAG_MAX + 16];
 	char detail[CURL_ERROR_SIZE] = "";
-	struct cancel *cx;
+	struct cancel *cx = cancel_current();
+	bool lean = false;
 	CURLcode rc;
 	enum attempt_result res = ATTEMPT_FAIL;
 
-	free(r->body);
-	r->body = NULL;
-	r->body_len = 0;
-	r->status = 0;
-	r->content_length = -1;
-	r->has_range = false;
-	r->etag[0] = '\0';
-	r->error[0] = '\0';
+	resp_reset(r);
+	if (cx && p->lean) {
+		struct http_lean_env env = { .opts = &p->opts,
+					     .aborted = &p->aborted,
+					     .cx = cx,
+					     .budget_ms = budget_ms };
+
+		lean = http_lean_get(&hh->lean, &env, &x, &rc, detail);
+		if (lean)
+			goto answered;
+		/* Declined, perhaps after reading an answer it would not
+		 * frame: libcurl starts from nothing. */
+		resp_reset(r);
+		x = (struct http_xfer){ .req = q, .resp = r };
+		detail[0] = '\0';
+	}
 
 	/*
 	 * What every request of the pool shares is set once per handle: a
@@ -854,7 +875,6 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	if (q->aws_sigv4)
 		curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
 
-	cx = cancel_current();
 	rc = cx ? http_run_here(hh, cx) : http_run_loop(p, h);
 	/* The buffer, the range and the headers are ours only during the
 	 * call. */
@@ -865,6 +885,7 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 		curl_easy_setopt(h, CURLOPT_USERPWD, NULL);
 	curl_slist_free_all(hdrs);
 
+answered:
 	if (x.header_overflow) {
 		snprintf(r->error, sizeof(r->error),
 			 "answer headers exceed %d bytes",
@@ -944,7 +965,8 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	*err = 0;
 	res = ATTEMPT_OK;
 out:
-	if (r->status) {
+	/* The lean path follows no redirect. */
+	if (r->status && !lean) {
 		char *eff = NULL;
 		size_t ql = strcspn(q->url, "?#");
 

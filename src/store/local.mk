@@ -2,6 +2,7 @@ noinst_LTLIBRARIES += src/store/libstore.la
 src_store_libstore_la_SOURCES = \
 	src/store/store.c src/store/store.h \
 	src/store/http.c src/store/http.h \
+	src/store/http-lean.c src/store/http-int.h \
 	src/store/listing.c src/store/listing.h \
 	src/store/store-dir.c \
 	src/store/store-httpdir.c \

@@ -31,6 +31,7 @@ struct fake {
 	pthread_mutex_t lock;
 	unsigned int reads; /* under lock */
 	unsigned int cancelled; /* reads cut short by a reader's token */
+	unsigned int own_reads; /* made on a reader's thread, under lock */
 	unsigned int reads_at[1024]; /* per chunk index, under lock */
 	size_t max_len; /* longest read asked for, under lock */
 	unsigned int delay_ms;
@@ -56,6 +57,8 @@ static int fake_read(struct store *s, const char *path, const char *etag,
 
 	pthread_mutex_lock(&f->lock);
 	f->reads++;
+	if (cancel_current())
+		f->own_reads++;
 	if (len > f->max_len)
 		f->max_len = len;
 	if (off / CS < 1024)
@@ -677,12 +680,23 @@ static void test_exact_read_in_pieces(void **state)
 	assert_int_equal(st.fragments, 4);
 	assert_int_equal(st.origin_bytes, 1 << 20);
 	assert_int_equal(x->f.max_len, 256 * 1024);
+	/* The reader fetched one piece itself, the workers the others. */
+	assert_int_equal(x->f.own_reads, 1);
 	/* A 128 KiB read-around across a 256 KiB boundary of its chunk:
 	 * one request, pieces count from the read. */
 	assert_int_equal(check_read(x, (20ULL << 20) + 200 * 1024, 128 * 1024),
 			 128 * 1024);
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fragments, 5);
+	assert_int_equal(x->f.own_reads, 2);
+	/* Across a chunk boundary: two requests, both on the reader's
+	 * thread (DATA_OWN_BYTES), none handed to a worker. */
+	assert_int_equal(check_read(x, (30ULL << 20) - 64 * 1024, 128 * 1024),
+			 128 * 1024);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fragments, 7);
+	assert_int_equal(x->f.reads, 7);
+	assert_int_equal(x->f.own_reads, 4);
 	fx_free(x);
 }
 

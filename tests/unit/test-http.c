@@ -2,7 +2,10 @@
  * Unit tests of the HTTP client core (src/store/http.c) against a scripted
  * server on 127.0.0.1 that answers what real servers only do by accident:
  * ignored ranges, short and long bodies, wrong Content-Range, huge
- * headers, transient 503s. Also the status-to-errno and date rules.
+ * headers, transient 503s. Also the status-to-errno and date rules. The
+ * answer tests run twice: as the transfer loop's requests, and as a
+ * reader's own (a cancel token set), which take the lean path
+ * (src/store/http-lean.c) and must come to the same results.
  */
 #include "config.h"
 
@@ -44,6 +47,10 @@ struct srv {
 };
 
 static struct srv S;
+/* The token get_range's requests run under: NULL for the loop's path,
+ * set for the lean group's. */
+static struct cancel *T_CX;
+static struct cancel lean_cx;
 
 static void *srv_main(void *arg)
 {
@@ -165,6 +172,7 @@ static int get_range(struct http_pool *p, uint64_t off, size_t len, char *buf,
 {
 	char url[64];
 	struct http_req q = { .sink = HTTP_SINK_FIXED };
+	int err;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", S.port);
 	q.url = url;
@@ -173,7 +181,10 @@ static int get_range(struct http_pool *p, uint64_t off, size_t len, char *buf,
 	q.buf = buf;
 	q.cap = len;
 	q.if_match = if_match;
-	return http_perform(p, &q, r);
+	cancel_set_current(T_CX);
+	err = http_perform(p, &q, r);
+	cancel_set_current(NULL);
+	return err;
 }
 
 static void test_errno_map(void **state)
@@ -234,6 +245,9 @@ static void test_range_ok(void **state)
 	assert_memory_equal(buf, "0123456789", 10);
 	assert_string_equal(r.etag, "\"abc\"");
 	assert_non_null(strstr(S.last_req, "Range: bytes=10-19"));
+	assert_non_null(strstr(S.last_req, "\r\nHost: 127.0.0.1:"));
+	assert_non_null(strstr(S.last_req, "\r\nUser-Agent: " PACKAGE_NAME "/"));
+	assert_int_equal(served(), 1);
 	http_resp_free(&r);
 	http_pool_free(p);
 }
@@ -454,22 +468,30 @@ static void test_options_per_request(void **state)
 	(void)state;
 }
 
+/* A 206 of "abcd" (bytes 0-3 of 4) after lines padding headers of about
+ * lines x 100 bytes, into ans[cap]. */
+static const char *padded_answer(char *ans, size_t cap, int lines)
+{
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(ans, cap, "HTTP/1.1 206 Partial Content\r\n");
+	for (i = 0; i < lines; i++)
+		n += (size_t)snprintf(ans + n, cap - n, "X-Pad-%d: %080d\r\n",
+				      i, i);
+	snprintf(ans + n, cap - n,
+		 "Content-Range: bytes 0-3/4\r\nContent-Length: 4\r\n\r\nabcd");
+	return ans;
+}
+
 static void test_huge_headers(void **state)
 {
 	static char ans[128 * 1024];
 	struct http_pool *p = pool(2000);
 	struct http_resp r;
-	size_t n;
 	char buf[4];
-	int i;
 
-	n = (size_t)snprintf(ans, sizeof(ans), "HTTP/1.1 206 Partial Content\r\n");
-	for (i = 0; i < 1000; i++)
-		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
-				      "X-Pad-%d: %080d\r\n", i, i);
-	snprintf(ans + n, sizeof(ans) - n,
-		 "Content-Range: bytes 0-3/4\r\nContent-Length: 4\r\n\r\nabcd");
-	script(1, ans);
+	script(1, padded_answer(ans, sizeof(ans), 1000));
 	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), -EIO);
 	print_message("huge headers: %s\n", r.error);
 	assert_non_null(strstr(r.error, "headers"));
@@ -733,6 +755,131 @@ static void test_stalled_abort_and_cancel(void **state)
 	hold_stop();
 }
 
+/*
+ * Answers the lean path leaves to libcurl (a chunked body, a redirect,
+ * headers over its 16 KiB): the request is made again through libcurl,
+ * which gets them right.
+ */
+static void test_lean_declines(void **state)
+{
+	static char big[32 * 1024];
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char loc[128], buf[4];
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "abcd", 4);
+	assert_int_equal(served(), 2);
+	http_resp_free(&r);
+
+	snprintf(loc, sizeof(loc),
+		 "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/other\r\n"
+		 "Content-Length: 0\r\n\r\n", S.port);
+	script(3, loc, loc,
+	       "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
+	       "Content-Length: 4\r\n\r\nefgh");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "efgh", 4);
+	assert_non_null(strstr(S.last_req, "GET /other"));
+	http_resp_free(&r);
+
+	/* About 20 KiB of headers. */
+	script(1, padded_answer(big, sizeof(big), 200));
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "abcd", 4);
+	assert_int_equal(served(), 2);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+/*
+ * The scripted server closes every connection after its answer: the next
+ * request finds its kept-alive connection gone and opens another, without
+ * an error and without asking twice.
+ */
+static void test_lean_closed_keepalive(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+	int i;
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/4\r\n"
+		  "Content-Length: 4\r\n\r\nabcd");
+	for (i = 0; i < 3; i++) {
+		memset(buf, 0, sizeof(buf));
+		assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+		assert_memory_equal(buf, "abcd", 4);
+		http_resp_free(&r);
+	}
+	assert_int_equal(served(), 3);
+	http_pool_free(p);
+}
+
+/* A server that keeps connections open: a reader's requests all go over
+ * one, kept alive between them. */
+static void test_lean_keepalive(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 5000,
+				    .connect_timeout_ms = 1000 };
+	struct getter g = { .n = 20, .cx = &lean_cx };
+	pthread_t t;
+
+	hold_start(0, false);
+	assert_int_equal(http_pool_new(&o, &g.p), 0);
+	pthread_create(&t, NULL, getter_main, &g);
+	pthread_join(t, NULL);
+	assert_int_equal(g.ok, 20);
+	http_pool_free(g.p);
+	hold_stop();
+	assert_int_equal(H.requests, 20);
+	assert_int_equal(H.max_open, 1);
+}
+
+/*
+ * Six readers at once open six connections; once they are done, no more
+ * stay open than the pool's bound on connections (2 here).
+ */
+static void test_lean_idle_bound(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 5000,
+				    .connect_timeout_ms = 1000,
+				    .max_connections = 2 };
+	struct cancel cx[6];
+	struct getter g[6];
+	pthread_t t[6];
+	double t0;
+	int i, open = -1;
+
+	hold_start(50, false);
+	assert_int_equal(http_pool_new(&o, &g[0].p), 0);
+	for (i = 0; i < 6; i++) {
+		cancel_init(&cx[i]);
+		g[i] = (struct getter){ .p = g[0].p, .n = 2, .cx = &cx[i] };
+		pthread_create(&t[i], NULL, getter_main, &g[i]);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(g[i].ok, 2);
+	}
+	for (t0 = mono_ms(); mono_ms() - t0 < 3000;) {
+		pthread_mutex_lock(&H.lock);
+		open = H.open;
+		pthread_mutex_unlock(&H.lock);
+		if (open <= 2)
+			break;
+		usleep(10000);
+	}
+	assert_true(H.max_open > 2); /* they did run at once */
+	assert_true(open >= 1 && open <= 2);
+	http_pool_free(g[0].p);
+	for (i = 0; i < 6; i++)
+		cancel_destroy(&cx[i]);
+	hold_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,5 +903,31 @@ int main(void)
 		cmocka_unit_test(test_stalled_abort_and_cancel),
 	};
 
-	return cmocka_run_group_tests(tests, srv_setup, srv_teardown);
+	const struct CMUnitTest lean[] = {
+		cmocka_unit_test(test_range_ok),
+		cmocka_unit_test(test_range_ignored),
+		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_short_body),
+		cmocka_unit_test(test_wrong_content_range),
+		cmocka_unit_test(test_long_body),
+		cmocka_unit_test(test_retry_503),
+		cmocka_unit_test(test_persistent_503_bounded),
+		cmocka_unit_test(test_not_found_no_retry),
+		cmocka_unit_test(test_if_match_412),
+		cmocka_unit_test(test_huge_headers),
+		cmocka_unit_test(test_lean_declines),
+		cmocka_unit_test(test_lean_closed_keepalive),
+		cmocka_unit_test(test_lean_keepalive),
+		cmocka_unit_test(test_lean_idle_bound),
+	};
+	int failed;
+
+	failed = cmocka_run_group_tests_name("loop", tests, srv_setup,
+					     srv_teardown);
+	cancel_init(&lean_cx);
+	T_CX = &lean_cx;
+	failed += cmocka_run_group_tests_name("lean", lean, srv_setup,
+					      srv_teardown);
+	cancel_destroy(&lean_cx);
+	return failed;
 }

@@ -1,0 +1,97 @@
+/*
+ * Private to src/store/http*.c: the pooled handle, one attempt's state as
+ * the answer's callbacks see it, and the lean path of a reader's own
+ * ranged GET (http-lean.c).
+ */
+#ifndef STORE_HTTP_INT_H
+#define STORE_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "common/cancel.h"
+#include "store/http.h"
+
+/* Bound on all headers of one answer: a lying or hostile server cannot
+ * make us buffer without limit. */
+#define HTTP_MAX_HEADER_BYTES (64 * 1024)
+
+/*
+ * A kept-alive connection that libcurl opened (CONNECT_ONLY) and that the
+ * lean path speaks HTTP/1.1 on itself. Owned by its http_handle, used by
+ * one thread at a time (the handle's).
+ */
+struct http_lean {
+	CURL *easy; /* NULL: no connection */
+	/* Drove the connect, keeps easy (and so its connection) and wakes
+	 * a wait on curl_multi_wakeup. Kept across connections. */
+	CURLM *multi;
+	curl_socket_t sock;
+	char origin[256]; /* "scheme://authority" easy is connected to */
+};
+
+/*
+ * A pooled easy handle and, once a transfer has run on its caller's own
+ * thread (http_run_here), the private multi handle that drove it. They are
+ * kept together so that a reader's first small read costs no multi set-up
+ * (a socketpair and more) on whichever FUSE thread it lands.
+ */
+struct http_handle {
+	CURL *easy;
+	CURLM *multi; /* NULL until needed; holds no easy handle when idle */
+	bool configured; /* the options every request shares are set */
+	struct http_lean lean;
+};
+
+/* State of one attempt, reached from the libcurl callbacks. */
+struct http_xfer {
+	const struct http_req *req;
+	struct http_resp *resp;
+	size_t header_bytes;
+	bool aborted_range; /* a 200 to a ranged GET: stopped reading */
+	bool overflow; /* more body than asked for */
+	bool header_overflow;
+	size_t cap_grow;
+};
+
+/* One header line of an answer (the status line included, with or
+ * without its CRLF) into x->resp; false once the headers exceed
+ * HTTP_MAX_HEADER_BYTES. */
+bool http_header_line(struct http_xfer *x, const char *line, size_t len);
+
+void http_multi_wake(void *multi);
+
+/* What the lean path needs of its pool for one attempt. */
+struct http_lean_env {
+	const struct http_pool_opts *opts;
+	const int *aborted; /* the pool's abort flag, read atomically */
+	struct cancel *cx; /* the calling reader's token */
+	uint64_t budget_ms; /* for this attempt, connecting included */
+};
+
+/*
+ * Run x->req, a plain ranged GET into a fixed buffer, on l's connection
+ * (opened, or reopened to another origin, as needed), answering as
+ * libcurl's transfer would: x->resp's status and headers, the body in
+ * req->buf, x's flags, *rc as the transfer's end and detail (at least
+ * CURL_ERROR_SIZE bytes) with the reason of a failure. False when the
+ * request is not one for it (signed, with extra headers, through a proxy,
+ * not HTTP/1.1-shaped) or the answer was not (a redirect, a chunked body,
+ * headers over 16 KiB): nothing of x is set then and the caller runs the
+ * request through libcurl. Calling thread only.
+ */
+bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
+		   struct http_xfer *x, CURLcode *rc, char *detail);
+
+/* Whether requests may take the lean path at all: no proxy is set in the
+ * environment (the lean path does not speak to proxies). */
+bool http_lean_usable(void);
+
+/* Close l's connection, if any; l->multi stays. */
+void http_lean_close(struct http_lean *l);
+/* Close l's connection and free its multi handle. */
+void http_lean_free(struct http_lean *l);
+
+#endif

@@ -1,0 +1,522 @@
+/*
+ * The lean path of a reader's own ranged GET. libcurl opens the connection
+ * (TCP, TLS with its checks, the pool's options) and keeps it; the request
+ * and the framing of its answer are written here, on that connection,
+ * with curl_easy_send and curl_easy_recv, the body received straight into
+ * the caller's buffer. A libcurl transfer costs about 25 us more per
+ * request than that on loopback (bench/reqcost: its state machine,
+ * callbacks, buffer copy and polls), a quarter of a random 4 KiB read
+ * through the mount. Anything but the plain case (redirects, chunked
+ * bodies, interim answers, odd status lines) goes back to libcurl.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "store/http-int.h"
+
+/* Headers beyond this are left to libcurl, which allows more and says
+ * why it gives up. */
+#define LEAN_HEADER_MAX (16 * 1024)
+#define LEAN_REQUEST_MAX (8 * 1024)
+/* An error answer's body up to this is read, so the connection stays. */
+#define LEAN_DISCARD_MAX (64 * 1024)
+/* How often a wait looks at the pool's abort flag (a reader's token
+ * wakes it at once). libcurl's transfers look about as often. */
+#define LEAN_WAIT_SLICE_MS 250
+
+enum lean_answer {
+	LEAN_DONE, /* an answer, or a failure that libcurl's would match */
+	LEAN_STALE, /* the connection ended before any byte of an answer */
+	LEAN_DECLINE, /* not one for this path: ask libcurl */
+};
+
+static uint64_t lean_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool http_lean_usable(void)
+{
+	/* libcurl reads these; so would a lean connection's connect,
+	 * and then speak to the proxy as if it were the origin. */
+	static const char *const vars[] = { "http_proxy",  "HTTP_PROXY",
+					    "https_proxy", "HTTPS_PROXY",
+					    "all_proxy",   "ALL_PROXY" };
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v && *v)
+			return false;
+	}
+	return true;
+}
+
+void http_lean_close(struct http_lean *l)
+{
+	if (!l->easy)
+		return;
+	curl_multi_remove_handle(l->multi, l->easy);
+	curl_easy_cleanup(l->easy);
+	l->easy = NULL;
+	l->origin[0] = '\0';
+}
+
+void http_lean_free(struct http_lean *l)
+{
+	http_lean_close(l);
+	if (l->multi)
+		curl_multi_cleanup(l->multi);
+	l->multi = NULL;
+}
+
+/*
+ * url as "scheme://authority" in origin and the request target that
+ * follows it; false for what this path does not send: userinfo, other
+ * schemes, bytes a request line cannot carry.
+ */
+static bool lean_split(const char *url, char *origin, size_t cap,
+		       const char **target)
+{
+	const char *a, *e, *s;
+	size_t n;
+
+	if (!strncmp(url, "http://", 7))
+		a = url + 7;
+	else if (!strncmp(url, "https://", 8))
+		a = url + 8;
+	else
+		return false;
+	e = a + strcspn(a, "/?#");
+	if (e == a || memchr(a, '@', (size_t)(e - a)))
+		return false;
+	n = (size_t)(e - url);
+	if (n >= cap)
+		return false;
+	for (s = url; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '#')
+			return false;
+	memcpy(origin, url, n);
+	origin[n] = '\0';
+	*target = e;
+	return true;
+}
+
+/* Wait until l's socket is ready for events, the deadline, the reader's
+ * token or the pool's abort. */
+static CURLcode lean_wait(struct http_lean *l, const struct http_lean_env *env,
+			  int events, uint64_t deadline)
+{
+	struct curl_waitfd w = { .fd = l->sock, .events = (short)events };
+
+	for (;;) {
+		uint64_t now = lean_now_ms(), left;
+		int nfds = 0;
+
+		if (cancel_fired(env->cx) ||
+		    __atomic_load_n(env->aborted, __ATOMIC_ACQUIRE))
+			return CURLE_ABORTED_BY_CALLBACK;
+		if (now >= deadline)
+			return CURLE_OPERATION_TIMEDOUT;
+		left = deadline - now;
+		w.revents = 0;
+		if (curl_multi_poll(l->multi, &w, 1,
+				    left < LEAN_WAIT_SLICE_MS ? (int)left :
+								LEAN_WAIT_SLICE_MS,
+				    &nfds) != CURLM_OK)
+			return CURLE_RECV_ERROR;
+		if (w.revents)
+			return CURLE_OK;
+	}
+}
+
+/*
+ * Open l's connection to origin through l->multi, so that the reader's
+ * token (armed on l->multi by the caller) ends a stalled connect or TLS
+ * handshake at once. detail gets libcurl's reason of a failure.
+ */
+static CURLcode lean_connect(struct http_lean *l,
+			     const struct http_lean_env *env,
+			     const char *origin, uint64_t deadline,
+			     char *detail)
+{
+	const struct http_pool_opts *o = env->opts;
+	char url[sizeof(l->origin) + 1];
+	uint64_t now = lean_now_ms();
+	long ctimeout;
+	CURLcode rc = CURLE_COULDNT_CONNECT;
+	int running = 1, queued;
+	CURLMsg *msg;
+	CURL *e;
+
+	if (now >= deadline)
+		return CURLE_OPERATION_TIMEDOUT;
+	ctimeout = (long)(o->connect_timeout_ms &&
+					  o->connect_timeout_ms < deadline - now ?
+				  o->connect_timeout_ms :
+				  deadline - now);
+	e = curl_easy_init();
+	if (!e)
+		return CURLE_OUT_OF_MEMORY;
+	snprintf(url, sizeof(url), "%s/", origin);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, detail);
+	if (curl_multi_add_handle(l->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		return CURLE_OUT_OF_MEMORY;
+	}
+	for (;;) {
+		if (curl_multi_perform(l->multi, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running)
+			break;
+		if (cancel_fired(env->cx) ||
+		    __atomic_load_n(env->aborted, __ATOMIC_ACQUIRE)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		curl_multi_poll(l->multi, NULL, 0, LEAN_WAIT_SLICE_MS, NULL);
+	}
+	while (!running && (msg = curl_multi_info_read(l->multi, &queued)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == e)
+			rc = msg->data.result;
+	/* detail is the caller's for this attempt only. */
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	if (rc == CURLE_OK &&
+	    (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &l->sock) !=
+		     CURLE_OK ||
+	     l->sock == CURL_SOCKET_BAD))
+		rc = CURLE_COULDNT_CONNECT;
+	if (rc != CURLE_OK) {
+		/* A connect-only handle stays in the multi that drove it:
+		 * the connection lives in that multi's cache. */
+		curl_multi_remove_handle(l->multi, e);
+		curl_easy_cleanup(e);
+		return rc;
+	}
+	l->easy = e;
+	snprintf(l->origin, sizeof(l->origin), "%s", origin);
+	return CURLE_OK;
+}
+
+static CURLcode lean_send(struct http_lean *l, const struct http_lean_env *env,
+			  const char *buf, size_t len, uint64_t deadline)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		size_t n = 0;
+		CURLcode rc = curl_easy_send(l->easy, buf + off, len - off, &n);
+
+		if (rc == CURLE_AGAIN) {
+			rc = lean_wait(l, env, CURL_WAIT_POLLOUT, deadline);
+			if (rc != CURLE_OK)
+				return rc;
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return rc;
+		off += n;
+	}
+	return CURLE_OK;
+}
+
+/*
+ * Up to cap bytes into buf, at least one unless *n is 0: the end of the
+ * stream. TLS may hold bytes the socket no longer shows, so this reads
+ * before it waits, but for the first read of an answer (wait_first):
+ * nothing of it can be here yet, and the read would only say so.
+ */
+static CURLcode lean_recv(struct http_lean *l, const struct http_lean_env *env,
+			  char *buf, size_t cap, size_t *n, uint64_t deadline,
+			  bool wait_first)
+{
+	for (;;) {
+		CURLcode rc;
+
+		if (wait_first) {
+			rc = lean_wait(l, env, CURL_WAIT_POLLIN, deadline);
+			if (rc != CURLE_OK)
+				return rc;
+			wait_first = false;
+		}
+		*n = 0;
+		rc = curl_easy_recv(l->easy, buf, cap, n);
+		if (rc != CURLE_AGAIN)
+			return rc;
+		wait_first = true;
+	}
+}
+
+/* Whether the header line [line, line + len) is named name. */
+static bool lean_hdr_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && line[n] == ':' && !strncasecmp(line, name, n);
+}
+
+/*
+ * Read the error answer's body of length len, of which have bytes are
+ * already here, to keep the connection; close it when that cannot be
+ * done cheaply. The status is the answer either way.
+ */
+static void lean_discard(struct http_lean *l, const struct http_lean_env *env,
+			 int64_t len, size_t have, bool keep, char *scratch,
+			 size_t cap, uint64_t deadline)
+{
+	size_t left;
+
+	if (!keep || len < 0 || len > LEAN_DISCARD_MAX || have > (size_t)len) {
+		http_lean_close(l);
+		return;
+	}
+	left = (size_t)len - have;
+	while (left) {
+		size_t n = 0;
+
+		if (lean_recv(l, env, scratch, left < cap ? left : cap, &n,
+			      deadline, false) != CURLE_OK ||
+		    !n) {
+			http_lean_close(l);
+			return;
+		}
+		left -= n;
+	}
+}
+
+/*
+ * The answer to x->req on l: headers into x->resp through the same
+ * parser as libcurl's answers, the body into the request's buffer.
+ */
+static enum lean_answer lean_answer(struct http_lean *l,
+				    const struct http_lean_env *env,
+				    struct http_xfer *x, uint64_t deadline,
+				    CURLcode *rc, char *detail)
+{
+	const struct http_req *q = x->req;
+	struct http_resp *r = x->resp;
+	char h[LEAN_HEADER_MAX + 1];
+	size_t got = 0, hlen, extra, want, body;
+	const char *end = NULL, *line, *eol;
+	bool keep = true, have_len = false;
+
+	/* The headers, whole. */
+	while (!end) {
+		size_t n = 0, from = got > 3 ? got - 3 : 0;
+
+		if (got == LEAN_HEADER_MAX)
+			goto decline;
+		*rc = lean_recv(l, env, h + got, LEAN_HEADER_MAX - got, &n,
+				deadline, !got);
+		if (*rc == CURLE_RECV_ERROR && !got) {
+			/* Reset by a server that had closed it. */
+			http_lean_close(l);
+			return LEAN_STALE;
+		}
+		if (*rc != CURLE_OK)
+			goto fail;
+		if (!n) {
+			if (!got) {
+				http_lean_close(l);
+				return LEAN_STALE;
+			}
+			*rc = CURLE_RECV_ERROR;
+			snprintf(detail, CURL_ERROR_SIZE,
+				 "connection closed in the answer's headers");
+			goto fail;
+		}
+		got += n;
+		h[got] = '\0';
+		end = memmem(h + from, got - from, "\r\n\r\n", 4);
+	}
+	hlen = (size_t)(end - h) + 4;
+	/* HTTP/1.1 and a three-digit status, or libcurl's rules apply. */
+	if (strncmp(h, "HTTP/1.1 ", 9) || !isdigit((unsigned char)h[9]) ||
+	    !isdigit((unsigned char)h[10]) || !isdigit((unsigned char)h[11]) ||
+	    (h[12] != ' ' && h[12] != '\r'))
+		goto decline;
+	for (line = h; line < end + 2; line = eol + 2) {
+		size_t len;
+
+		eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+		len = (size_t)(eol - line);
+		if (line != h) {
+			/* Folded or unnamed lines, a transfer coding, two
+			 * lengths: framing this path does not guess at. */
+			if (*line == ' ' || *line == '\t' ||
+			    !memchr(line, ':', len) ||
+			    lean_hdr_is(line, len, "transfer-encoding"))
+				goto decline;
+			if (lean_hdr_is(line, len, "content-length")) {
+				if (have_len)
+					goto decline;
+				have_len = true;
+			}
+			if (lean_hdr_is(line, len, "connection") &&
+			    memmem(line, len, "close", 5))
+				keep = false;
+		}
+		http_header_line(x, line, len + 2);
+	}
+	extra = got - hlen;
+	if ((r->status >= 100 && r->status < 200) ||
+	    (r->status >= 300 && r->status < 400))
+		goto decline; /* interim answers and redirects */
+	if (r->status < 200 || r->status >= 300) {
+		lean_discard(l, env, r->content_length, extra, keep, h,
+			     LEAN_HEADER_MAX, deadline);
+		*rc = CURLE_OK;
+		return LEAN_DONE;
+	}
+	if (r->content_length < 0)
+		goto decline; /* a body that ends with the connection */
+	if (r->status == 200 &&
+	    !(q->range_off == 0 && (uint64_t)r->content_length == q->range_len)) {
+		/* The whole object instead of the range: as libcurl's
+		 * write callback, stop rather than download it. */
+		x->aborted_range = true;
+		*rc = CURLE_WRITE_ERROR;
+		http_lean_close(l);
+		return LEAN_DONE;
+	}
+	if ((uint64_t)r->content_length > q->cap) {
+		x->overflow = true;
+		*rc = CURLE_WRITE_ERROR;
+		http_lean_close(l);
+		return LEAN_DONE;
+	}
+	want = (size_t)r->content_length;
+	/* Bytes past the body answer nothing we asked. */
+	if (extra > want)
+		keep = false;
+	body = extra < want ? extra : want;
+	memcpy(q->buf, h + hlen, body);
+	while (body < want) {
+		size_t n = 0;
+
+		*rc = lean_recv(l, env, (char *)q->buf + body, want - body, &n,
+				deadline, false);
+		if (*rc != CURLE_OK) {
+			r->body_len = body;
+			goto fail;
+		}
+		if (!n) {
+			r->body_len = body;
+			*rc = CURLE_PARTIAL_FILE;
+			http_lean_close(l);
+			return LEAN_DONE;
+		}
+		body += n;
+	}
+	r->body_len = body;
+	if (!keep)
+		http_lean_close(l);
+	*rc = CURLE_OK;
+	return LEAN_DONE;
+
+fail:
+	http_lean_close(l);
+	return LEAN_DONE;
+decline:
+	http_lean_close(l);
+	return LEAN_DECLINE;
+}
+
+bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
+		   struct http_xfer *x, CURLcode *rc, char *detail)
+{
+	const struct http_req *q = x->req;
+	char origin[sizeof(l->origin)], req[LEAN_REQUEST_MAX];
+	const char *target, *host, *s;
+	uint64_t deadline;
+	bool ran = true;
+	int len, tries;
+
+	if (!env->cx || q->head || !q->range_len ||
+	    q->sink != HTTP_SINK_FIXED || q->headers || q->aws_sigv4 ||
+	    q->userpwd || q->want_error_body ||
+	    !lean_split(q->url, origin, sizeof(origin), &target))
+		return false;
+	if (q->if_match)
+		for (s = q->if_match; *s; s++)
+			if ((unsigned char)*s < ' ' || *s == 0x7f)
+				return false;
+	host = strstr(origin, "://") + 3;
+	len = snprintf(req, sizeof(req),
+		       "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
+		       "User-Agent: " PACKAGE_NAME "/" PACKAGE_VERSION "\r\n"
+		       "Accept: */*\r\nRange: bytes=%llu-%llu\r\n%s%s%s\r\n",
+		       *target == '/' ? "" : "/", target, host,
+		       (unsigned long long)q->range_off,
+		       (unsigned long long)(q->range_off + q->range_len - 1),
+		       q->if_match && q->if_match[0] ? "If-Match: " : "",
+		       q->if_match && q->if_match[0] ? q->if_match : "",
+		       q->if_match && q->if_match[0] ? "\r\n" : "");
+	if (len < 0 || (size_t)len >= sizeof(req))
+		return false;
+	if (!l->multi && !(l->multi = curl_multi_init()))
+		return false;
+	if (!cancel_arm(env->cx, http_multi_wake, l->multi)) {
+		*rc = CURLE_ABORTED_BY_CALLBACK;
+		return true;
+	}
+	deadline = lean_now_ms() + env->budget_ms;
+	/*
+	 * A kept-alive connection the server has closed meanwhile fails
+	 * before any byte of an answer: then once more on a new one (a GET
+	 * is safe to repeat). A new connection's failure is the answer.
+	 */
+	for (tries = 0; tries < 2; tries++) {
+		enum lean_answer a;
+		bool reused;
+
+		if (l->easy && strcmp(l->origin, origin))
+			http_lean_close(l);
+		reused = l->easy != NULL;
+		if (!reused) {
+			*rc = lean_connect(l, env, origin, deadline, detail);
+			if (*rc != CURLE_OK)
+				break;
+		}
+		*rc = lean_send(l, env, req, (size_t)len, deadline);
+		if (*rc == CURLE_OK) {
+			a = lean_answer(l, env, x, deadline, rc, detail);
+		} else {
+			http_lean_close(l);
+			a = *rc == CURLE_SEND_ERROR ? LEAN_STALE : LEAN_DONE;
+		}
+		if (a == LEAN_STALE && reused)
+			continue;
+		if (a == LEAN_STALE) {
+			*rc = CURLE_GOT_NOTHING;
+			snprintf(detail, CURL_ERROR_SIZE,
+				 "connection closed without an answer");
+		}
+		ran = a != LEAN_DECLINE;
+		break;
+	}
+	cancel_disarm(env->cx);
+	return ran;
+}
