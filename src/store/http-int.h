@@ -63,6 +63,16 @@ bool http_header_line(struct http_xfer *x, const char *line, size_t len);
 
 void http_multi_wake(void *multi);
 
+/*
+ * Drive e, already in m, on the calling thread until it ends (its result),
+ * cx fires or the pool's abort flag is set (CURLE_ABORTED_BY_CALLBACK).
+ * The caller arms cx with http_multi_wake on m around the call.
+ */
+CURLcode http_drive(CURLM *m, CURL *e, struct cancel *cx, const int *aborted);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t http_now_ms(void);
+
 /* What the lean path needs of its pool for one attempt. */
 struct http_lean_env {
 	const struct http_pool_opts *opts;

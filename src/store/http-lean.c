@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "store/http-int.h"
 
@@ -35,14 +34,6 @@ enum lean_answer {
 	LEAN_STALE, /* the connection ended before any byte of an answer */
 	LEAN_DECLINE, /* not one for this path: ask libcurl */
 };
-
-static uint64_t lean_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 bool http_lean_usable(void)
 {
@@ -120,7 +111,7 @@ static CURLcode lean_wait(struct http_lean *l, const struct http_lean_env *env,
 	struct curl_waitfd w = { .fd = l->sock, .events = (short)events };
 
 	for (;;) {
-		uint64_t now = lean_now_ms(), left;
+		uint64_t now = http_now_ms(), left;
 		int nfds = 0;
 
 		if (cancel_fired(env->cx) ||
@@ -152,11 +143,9 @@ static CURLcode lean_connect(struct http_lean *l,
 {
 	const struct http_pool_opts *o = env->opts;
 	char url[sizeof(l->origin) + 1];
-	uint64_t now = lean_now_ms();
+	uint64_t now = http_now_ms();
 	long ctimeout;
-	CURLcode rc = CURLE_COULDNT_CONNECT;
-	int running = 1, queued;
-	CURLMsg *msg;
+	CURLcode rc;
 	CURL *e;
 
 	if (now >= deadline)
@@ -184,23 +173,7 @@ static CURLcode lean_connect(struct http_lean *l,
 		curl_easy_cleanup(e);
 		return CURLE_OUT_OF_MEMORY;
 	}
-	for (;;) {
-		if (curl_multi_perform(l->multi, &running) != CURLM_OK) {
-			rc = CURLE_OUT_OF_MEMORY;
-			break;
-		}
-		if (!running)
-			break;
-		if (cancel_fired(env->cx) ||
-		    __atomic_load_n(env->aborted, __ATOMIC_ACQUIRE)) {
-			rc = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		curl_multi_poll(l->multi, NULL, 0, LEAN_WAIT_SLICE_MS, NULL);
-	}
-	while (!running && (msg = curl_multi_info_read(l->multi, &queued)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == e)
-			rc = msg->data.result;
+	rc = http_drive(l->multi, e, env->cx, env->aborted);
 	/* detail is the caller's for this attempt only. */
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
 	if (rc == CURLE_OK &&
@@ -209,12 +182,12 @@ static CURLcode lean_connect(struct http_lean *l,
 	     l->sock == CURL_SOCKET_BAD))
 		rc = CURLE_COULDNT_CONNECT;
 	if (rc != CURLE_OK) {
-		/* A connect-only handle stays in the multi that drove it:
-		 * the connection lives in that multi's cache. */
 		curl_multi_remove_handle(l->multi, e);
 		curl_easy_cleanup(e);
 		return rc;
 	}
+	/* It stays in the multi that drove it: its connection lives in
+	 * that multi's cache. */
 	l->easy = e;
 	snprintf(l->origin, sizeof(l->origin), "%s", origin);
 	return CURLE_OK;
@@ -482,7 +455,7 @@ bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
 		*rc = CURLE_ABORTED_BY_CALLBACK;
 		return true;
 	}
-	deadline = lean_now_ms() + env->budget_ms;
+	deadline = http_now_ms() + env->budget_ms;
 	/*
 	 * A kept-alive connection the server has closed meanwhile fails
 	 * before any byte of an answer: then once more on a new one (a GET

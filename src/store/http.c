@@ -640,7 +640,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *user)
 	return 0;
 }
 
-static uint64_t now_ms(void)
+uint64_t http_now_ms(void)
 {
 	struct timespec ts;
 
@@ -701,6 +701,34 @@ void http_multi_wake(void *m)
 	curl_multi_wakeup(m);
 }
 
+/* How often a driven transfer looks at its token and the pool's abort
+ * between libcurl's own wake-ups (the token's firing wakes it at once). */
+#define HTTP_DRIVE_SLICE_MS 250
+
+CURLcode http_drive(CURLM *m, CURL *e, struct cancel *cx, const int *aborted)
+{
+	CURLcode rc = CURLE_OK;
+	int running = 1, queued;
+	CURLMsg *msg;
+
+	for (;;) {
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+			return CURLE_OUT_OF_MEMORY;
+		if (!running)
+			break;
+		if (cancel_fired(cx) || __atomic_load_n(aborted, __ATOMIC_ACQUIRE))
+			return CURLE_ABORTED_BY_CALLBACK;
+		/* libcurl shortens the wait to its own next timeout. */
+		if (curl_multi_poll(m, NULL, 0, HTTP_DRIVE_SLICE_MS, NULL) !=
+		    CURLM_OK)
+			return CURLE_OUT_OF_MEMORY;
+	}
+	while ((msg = curl_multi_info_read(m, &queued)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == e)
+			rc = msg->data.result;
+	return rc;
+}
+
 /*
  * Run the transfer on h on the calling thread, through h's private multi
  * handle, so that firing cx (curl_multi_wakeup) ends it at once whatever
@@ -711,11 +739,10 @@ void http_multi_wake(void *m)
  * fast origin (measured). Such transfers are outside the loop's bound:
  * one connection per waiting reader.
  */
-static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
+static CURLcode http_run_here(struct http_pool *p, struct http_handle *h,
+				struct cancel *cx)
 {
-	CURLcode rc = CURLE_OK;
-	int running = 1, queued;
-	CURLMsg *msg;
+	CURLcode rc;
 	CURLM *m;
 
 	if (!h->multi)
@@ -727,26 +754,7 @@ static CURLcode http_run_here(struct http_handle *h, struct cancel *cx)
 		curl_multi_remove_handle(m, h->easy);
 		return CURLE_ABORTED_BY_CALLBACK;
 	}
-	for (;;) {
-		if (curl_multi_perform(m, &running) != CURLM_OK) {
-			rc = CURLE_OUT_OF_MEMORY;
-			break;
-		}
-		if (!running)
-			break;
-		if (cancel_fired(cx)) {
-			rc = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		/* libcurl shortens the wait to its own next timeout. */
-		if (curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
-			rc = CURLE_OUT_OF_MEMORY;
-			break;
-		}
-	}
-	while (!running && (msg = curl_multi_info_read(m, &queued)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->easy)
-			rc = msg->data.result;
+	rc = http_drive(m, h->easy, cx, &p->aborted);
 	cancel_disarm(cx);
 	curl_multi_remove_handle(m, h->easy);
 	return rc;
@@ -875,7 +883,7 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	if (q->aws_sigv4)
 		curl_easy_setopt(h, CURLOPT_USERPWD, q->userpwd);
 
-	rc = cx ? http_run_here(hh, cx) : http_run_loop(p, h);
+	rc = cx ? http_run_here(p, hh, cx) : http_run_loop(p, h);
 	/* The buffer, the range and the headers are ours only during the
 	 * call. */
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
@@ -995,7 +1003,7 @@ static bool http_backoff(struct cancel *cx, uint64_t ms)
 int http_perform(struct http_pool *p, const struct http_req *q,
 		 struct http_resp *r)
 {
-	uint64_t start = now_ms();
+	uint64_t start = http_now_ms();
 	uint64_t deadline = start + p->opts.timeout_ms;
 	struct cancel *cx = cancel_current();
 	unsigned int tries = 0;
@@ -1010,7 +1018,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		return -ENOMEM;
 	}
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = http_now_ms();
 		enum attempt_result res;
 		uint64_t backoff, cap;
 
@@ -1045,7 +1053,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		if (cap > HTTP_BACKOFF_MAX_MS)
 			cap = HTTP_BACKOFF_MAX_MS;
 		backoff = (uint64_t)random() % (cap + 1);
-		now = now_ms();
+		now = http_now_ms();
 		if (now + backoff >= deadline)
 			break;
 		log_debug("retrying %s after %s (try %u, %llu ms)",
@@ -1058,7 +1066,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		}
 	}
 	pool_put(p, h);
-	if (now_ms() >= deadline && tries > 1) {
+	if (http_now_ms() >= deadline && tries > 1) {
 		char prev[sizeof(r->error)];
 
 		memcpy(prev, r->error, sizeof(prev));
