@@ -165,6 +165,9 @@ static CURLcode lean_connect(struct http_lean *l,
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* TLS offers only HTTP/1.1 (ALPN): this path speaks nothing else,
+	 * and an origin that also speaks HTTP/2 would otherwise pick it. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);

@@ -233,7 +233,9 @@ cf_nginx_up() { kill -0 "$1" && cf_port_open "$2"; }
 
 cf_nginx_conf() {
 	local dir=$1 root=$2 port=$3 fmt=$4 cert=${5:-} key=${6:-} tls=
-	[ -z "$cert" ] || tls="ssl;
+	# HTTP/2 offered too, as most TLS origins do: a client must still
+	# get HTTP/1.1 when it asks for it (cofault's lean path does).
+	[ -z "$cert" ] || tls="ssl http2;
 		ssl_certificate $cert;
 		ssl_certificate_key $key"
 	cat <<EOF
