@@ -81,19 +81,29 @@ struct http_lean_env {
 	uint64_t budget_ms; /* for this attempt, connecting included */
 };
 
+/* What http_lean_get did with a request. */
+enum http_lean_result {
+	HTTP_LEAN_RAN, /* answered, or failed as a transfer would */
+	HTTP_LEAN_NOT_MINE, /* not a request for it: nothing was sent */
+	HTTP_LEAN_DECLINED, /* sent, but the answer was not one for it */
+};
+
 /*
  * Run x->req, a plain ranged GET into a fixed buffer, on l's connection
  * (opened, or reopened to another origin, as needed), answering as
  * libcurl's transfer would: x->resp's status and headers, the body in
  * req->buf, x's flags, *rc as the transfer's end and detail (at least
- * CURL_ERROR_SIZE bytes) with the reason of a failure. False when the
- * request is not one for it (signed, with extra headers, through a proxy,
- * not HTTP/1.1-shaped) or the answer was not (a redirect, a chunked body,
- * headers over 16 KiB): nothing of x is set then and the caller runs the
- * request through libcurl. Calling thread only.
+ * CURL_ERROR_SIZE bytes) with the reason of a failure. NOT_MINE for a
+ * request it does not take (signed, with extra headers, not a ranged GET
+ * into a buffer); DECLINED for an answer it does not frame (a redirect,
+ * a chunked body, headers over 16 KiB, not HTTP/1.x): then x and *rc
+ * mean nothing and the caller runs the request through libcurl. Calling
+ * thread only.
  */
-bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
-		   struct http_xfer *x, CURLcode *rc, char *detail);
+enum http_lean_result http_lean_get(struct http_lean *l,
+				    const struct http_lean_env *env,
+				    struct http_xfer *x, CURLcode *rc,
+				    char *detail);
 
 /* Whether requests may take the lean path at all: no proxy is set in the
  * environment (the lean path does not speak to proxies). */

@@ -253,6 +253,17 @@ static bool lean_hdr_is(const char *line, size_t len, const char *name)
 	return len > n && line[n] == ':' && !strncasecmp(line, name, n);
 }
 
+/* Whether the header line [line, line + len) holds token, in any case. */
+static bool lean_hdr_has(const char *line, size_t len, const char *token)
+{
+	size_t n = strlen(token), i;
+
+	for (i = 0; i + n <= len; i++)
+		if (!strncasecmp(line + i, token, n))
+			return true;
+	return false;
+}
+
 /*
  * Read the error answer's body of length len, of which have bytes are
  * already here, to keep the connection; close it when that cannot be
@@ -296,7 +307,7 @@ static enum lean_answer lean_answer(struct http_lean *l,
 	char h[LEAN_HEADER_MAX + 1];
 	size_t got = 0, hlen, extra, want, body;
 	const char *end = NULL, *line, *eol;
-	bool keep = true, have_len = false;
+	bool keep = true, have_len = false, http10;
 
 	/* The headers, whole. */
 	while (!end) {
@@ -328,8 +339,12 @@ static enum lean_answer lean_answer(struct http_lean *l,
 		end = memmem(h + from, got - from, "\r\n\r\n", 4);
 	}
 	hlen = (size_t)(end - h) + 4;
-	/* HTTP/1.1 and a three-digit status, or libcurl's rules apply. */
-	if (strncmp(h, "HTTP/1.1 ", 9) || !isdigit((unsigned char)h[9]) ||
+	/* HTTP/1.x and a three-digit status, or libcurl's rules apply. An
+	 * HTTP/1.0 answer ends its connection unless it says otherwise. */
+	http10 = !strncmp(h, "HTTP/1.0 ", 9);
+	keep = !http10;
+	if ((!http10 && strncmp(h, "HTTP/1.1 ", 9)) ||
+	    !isdigit((unsigned char)h[9]) ||
 	    !isdigit((unsigned char)h[10]) || !isdigit((unsigned char)h[11]) ||
 	    (h[12] != ' ' && h[12] != '\r'))
 		goto decline;
@@ -350,9 +365,12 @@ static enum lean_answer lean_answer(struct http_lean *l,
 					goto decline;
 				have_len = true;
 			}
-			if (lean_hdr_is(line, len, "connection") &&
-			    memmem(line, len, "close", 5))
-				keep = false;
+			if (lean_hdr_is(line, len, "connection")) {
+				if (lean_hdr_has(line, len, "close"))
+					keep = false;
+				else if (lean_hdr_has(line, len, "keep-alive"))
+					keep = true;
+			}
 		}
 		http_header_line(x, line, len + 2);
 	}
@@ -420,25 +438,27 @@ decline:
 	return LEAN_DECLINE;
 }
 
-bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
-		   struct http_xfer *x, CURLcode *rc, char *detail)
+enum http_lean_result http_lean_get(struct http_lean *l,
+				    const struct http_lean_env *env,
+				    struct http_xfer *x, CURLcode *rc,
+				    char *detail)
 {
 	const struct http_req *q = x->req;
 	char origin[sizeof(l->origin)], req[LEAN_REQUEST_MAX];
 	const char *target, *host, *s;
+	enum http_lean_result res = HTTP_LEAN_RAN;
 	uint64_t deadline;
-	bool ran = true;
 	int len, tries;
 
 	if (!env->cx || q->head || !q->range_len ||
 	    q->sink != HTTP_SINK_FIXED || q->headers || q->aws_sigv4 ||
 	    q->userpwd || q->want_error_body ||
 	    !lean_split(q->url, origin, sizeof(origin), &target))
-		return false;
+		return HTTP_LEAN_NOT_MINE;
 	if (q->if_match)
 		for (s = q->if_match; *s; s++)
 			if ((unsigned char)*s < ' ' || *s == 0x7f)
-				return false;
+				return HTTP_LEAN_NOT_MINE;
 	host = strstr(origin, "://") + 3;
 	len = snprintf(req, sizeof(req),
 		       "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
@@ -451,12 +471,12 @@ bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
 		       q->if_match && q->if_match[0] ? q->if_match : "",
 		       q->if_match && q->if_match[0] ? "\r\n" : "");
 	if (len < 0 || (size_t)len >= sizeof(req))
-		return false;
+		return HTTP_LEAN_NOT_MINE;
 	if (!l->multi && !(l->multi = curl_multi_init()))
-		return false;
+		return HTTP_LEAN_NOT_MINE;
 	if (!cancel_arm(env->cx, http_multi_wake, l->multi)) {
 		*rc = CURLE_ABORTED_BY_CALLBACK;
-		return true;
+		return HTTP_LEAN_RAN;
 	}
 	deadline = http_now_ms() + env->budget_ms;
 	/*
@@ -490,9 +510,10 @@ bool http_lean_get(struct http_lean *l, const struct http_lean_env *env,
 			snprintf(detail, CURL_ERROR_SIZE,
 				 "connection closed without an answer");
 		}
-		ran = a != LEAN_DECLINE;
+		if (a == LEAN_DECLINE)
+			res = HTTP_LEAN_DECLINED;
 		break;
 	}
 	cancel_disarm(env->cx);
-	return ran;
+	return res;
 }

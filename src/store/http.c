@@ -67,8 +67,11 @@ struct http_pool {
 	struct http_job *incoming, *incoming_tail;
 	bool loop_stop;
 	/* Readers' own ranged GETs may take the lean path (http-lean.c):
-	 * no proxy is configured. Set at creation. */
-	bool lean;
+	 * no proxy is configured, and the origin's answers did not have to
+	 * go back to libcurl HTTP_LEAN_MAX_DECLINES times in a row.
+	 * Atomic, both. */
+	int lean;
+	int lean_declines;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a,
@@ -87,6 +90,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 }
 
 #define HTTP_RECV_BUFFER (512 * 1024)
+/* Answers in a row the lean path gave back before it is given up. */
+#define HTTP_LEAN_MAX_DECLINES 3
 
 static bool pool_aborted(struct http_pool *p)
 {
@@ -794,15 +799,33 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	enum attempt_result res = ATTEMPT_FAIL;
 
 	resp_reset(r);
-	if (cx && p->lean) {
+	if (cx && __atomic_load_n(&p->lean, __ATOMIC_RELAXED)) {
 		struct http_lean_env env = { .opts = &p->opts,
 					     .aborted = &p->aborted,
 					     .cx = cx,
 					     .budget_ms = budget_ms };
 
-		lean = http_lean_get(&hh->lean, &env, &x, &rc, detail);
-		if (lean)
+		switch (http_lean_get(&hh->lean, &env, &x, &rc, detail)) {
+		case HTTP_LEAN_RAN:
+			lean = true;
+			if (__atomic_load_n(&p->lean_declines,
+					    __ATOMIC_RELAXED))
+				__atomic_store_n(&p->lean_declines, 0,
+						 __ATOMIC_RELAXED);
 			goto answered;
+		case HTTP_LEAN_DECLINED:
+			/* An origin whose answers the lean path cannot
+			 * frame (always chunked, say) would cost every read
+			 * a request twice: give up on it. */
+			if (__atomic_add_fetch(&p->lean_declines, 1,
+					       __ATOMIC_RELAXED) >=
+			    HTTP_LEAN_MAX_DECLINES)
+				__atomic_store_n(&p->lean, 0,
+						 __ATOMIC_RELAXED);
+			break;
+		case HTTP_LEAN_NOT_MINE:
+			break;
+		}
 		/* Declined, perhaps after reading an answer it would not
 		 * frame: libcurl starts from nothing. */
 		resp_reset(r);

@@ -794,6 +794,43 @@ static void test_lean_declines(void **state)
 	http_pool_free(p);
 }
 
+/* An HTTP/1.0 answer is framed as well (its connection then ends). */
+static void test_lean_http10(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+
+	script(1, "HTTP/1.0 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
+		  "Content-Length: 4\r\n\r\nabcd");
+	assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+	assert_memory_equal(buf, "abcd", 4);
+	assert_int_equal(served(), 1);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+/* An origin whose every answer goes back to libcurl (always chunked)
+ * costs two requests a read three times, then one: the lean path gives
+ * up on it. */
+static void test_lean_gives_up(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[4];
+	int i;
+
+	script(1, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/10\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(get_range(p, 0, 4, buf, &r, NULL), 0);
+		assert_memory_equal(buf, "abcd", 4);
+		http_resp_free(&r);
+	}
+	assert_int_equal(served(), 3 * 2 + 2);
+	http_pool_free(p);
+}
+
 /*
  * The scripted server closes every connection after its answer: the next
  * request finds its kept-alive connection gone and opens another, without
@@ -916,6 +953,8 @@ int main(void)
 		cmocka_unit_test(test_if_match_412),
 		cmocka_unit_test(test_huge_headers),
 		cmocka_unit_test(test_lean_declines),
+		cmocka_unit_test(test_lean_http10),
+		cmocka_unit_test(test_lean_gives_up),
 		cmocka_unit_test(test_lean_closed_keepalive),
 		cmocka_unit_test(test_lean_keepalive),
 		cmocka_unit_test(test_lean_idle_bound),
