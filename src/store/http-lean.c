@@ -307,7 +307,7 @@ static enum lean_answer lean_answer(struct http_lean *l,
 	char h[LEAN_HEADER_MAX + 1];
 	size_t got = 0, hlen, extra, want, body;
 	const char *end = NULL, *line, *eol;
-	bool keep = true, have_len = false, http10;
+	bool keep, have_len = false, http10;
 
 	/* The headers, whole. */
 	while (!end) {

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "store/http-int.h"
 
+/* Error bodies are only ever parsed for a code and a message. */
 #define HTTP_MAX_ERROR_BODY (64 * 1024)
 #define HTTP_BACKOFF_BASE_MS 100
 #define HTTP_BACKOFF_MAX_MS 2000
@@ -822,15 +823,15 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 			    HTTP_LEAN_MAX_DECLINES)
 				__atomic_store_n(&p->lean, 0,
 						 __ATOMIC_RELAXED);
+			/* It may have read an answer it would not frame:
+			 * libcurl starts from nothing. */
+			resp_reset(r);
+			x = (struct http_xfer){ .req = q, .resp = r };
+			detail[0] = '\0';
 			break;
 		case HTTP_LEAN_NOT_MINE:
 			break;
 		}
-		/* Declined, perhaps after reading an answer it would not
-		 * frame: libcurl starts from nothing. */
-		resp_reset(r);
-		x = (struct http_xfer){ .req = q, .resp = r };
-		detail[0] = '\0';
 	}
 
 	/*
