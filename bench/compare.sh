@@ -16,6 +16,11 @@
 # timed part. Needs root (dropping the page cache, unmounting peers).
 # MOUNT_OPTS (environment) adds options to every cofault mount; LOG_DIR
 # (environment), an existing directory, keeps the cofault daemons' logs.
+# ROUNDS (environment, default 1) runs every workload that many times,
+# the tools in reverse order every other round: each cell is then the
+# median of the rounds, and cofault/best the median of the ratios taken
+# within each round, so that a minute in which the machine was slow
+# weighs on both sides of a ratio (the rounds are logged).
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 export top_srcdir
@@ -46,6 +51,7 @@ SLOW_READS=400
 SLOW_THREADS=8
 MAX_MEMORY=256M
 SEQ_REPS=${SEQ_REPS:-3}
+ROUNDS=${ROUNDS:-1}
 # No peer may hang the run: every timed step is bounded.
 STEP_TIMEOUT=${STEP_TIMEOUT:-240}
 MOUNT_OPTS=${MOUNT_OPTS:-}
@@ -53,7 +59,9 @@ DATA_DIR=${TMPDIR:-/tmp}/cofault-bench
 ALL_TOOLS="cofault rclone httpdirfs httpfs2"
 ALL_WORKLOADS="seq random epochs mmap rec64 small ttfb slowseq slowrand"
 
-declare -A R # R[tool,workload] = the table cell
+declare -A R # R[tool,workload] = the table cell (this round's)
+declare -A RS # RS[tool,workload] = the cell of every round so far
+declare -A RATIOS # RATIOS[workload] = cofault/best of every round
 
 # --- the origin's data -----------------------------------------------------
 
@@ -424,7 +432,15 @@ median() {
 	for v in "$@"; do
 		numeric "$v" || { echo "$v"; return 0; }
 	done
-	printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"
+	# Of an even count, the mean of the middle two, in the values' own
+	# precision.
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+		END {
+			if (NR % 2) { print v[(NR + 1) / 2]; exit }
+			a = v[NR / 2]; b = v[NR / 2 + 1]
+			d = index(a, ".") ? length(a) - index(a, ".") : 0
+			printf "%.*f\n", d, (a + b) / 2
+		}'
 }
 
 time_seq_cat() {
@@ -623,6 +639,66 @@ vs_best() {
 	fi
 }
 
+# Every row of the table, in order.
+ROWS="cold warm warmorigin rcold rorigin rwarm epoch1 e1origin epoch2
+e2origin mmap rec64 small ttfb slowseq slowrand"
+
+# end_round: keep this round's cells and ratios. Curl, the cache's cat
+# and peak memory are kept per round as well.
+end_round() {
+	local wl t v
+	for wl in $ROWS; do
+		for t in $TOOLS; do
+			v=${R[$t,$wl]:-}
+			[ -n "$v" ] && RS[$t,$wl]="${RS[$t,$wl]:-} $v"
+		done
+		v=$(vs_best "$wl")
+		[ "$v" = - ] || RATIOS[$wl]="${RATIOS[$wl]:-} ${v%x}"
+	done
+	CURLS="$CURLS $CURL_MIBS"
+	CATS="$CATS $CAT_MIBS"
+	PEAKS="$PEAKS $PEAK_MIB"
+}
+
+# end_rounds: the table's cells from all rounds (a number row is the
+# median; a request count is the last round's), each round logged.
+# shellcheck disable=SC2086 # lists of samples, split on purpose
+end_rounds() {
+	local wl t last
+	for wl in $ROWS; do
+		for t in $TOOLS; do
+			[ -n "${RS[$t,$wl]:-}" ] || continue
+			[ "$ROUNDS" -gt 1 ] &&
+				cf_log "rounds: $t $wl:${RS[$t,$wl]}"
+			last=${RS[$t,$wl]##* }
+			if [ "$(sense "$wl")" = none ]; then
+				R[$t,$wl]=$last
+			else
+				R[$t,$wl]=$(median ${RS[$t,$wl]})
+			fi
+		done
+		[ "$ROUNDS" -gt 1 ] && [ -n "${RATIOS[$wl]:-}" ] &&
+			cf_log "rounds: cofault/best $wl:${RATIOS[$wl]}"
+	done
+	CURL_MIBS=$(median $CURLS)
+	CAT_MIBS=$(median $CATS)
+	PEAK_MIB=$(printf '%s\n' $PEAKS | sort -n | tail -n 1)
+}
+
+# The last column: with rounds, the median of the ratios within rounds.
+# shellcheck disable=SC2086 # a list of samples, split on purpose
+ratio_col() {
+	if [ "$ROUNDS" -gt 1 ]; then
+		if [ -n "${RATIOS[$1]:-}" ]; then
+			echo "$(median ${RATIOS[$1]})x"
+		else
+			echo -
+		fi
+	else
+		vs_best "$1"
+	fi
+}
+
 # Sequential cells carry their ratio to curl.
 cell() {
 	local v=${R[$1,$2]:--}
@@ -638,8 +714,7 @@ print_table() {
 	printf '\n%-36s' ''
 	for t in $TOOLS; do printf ' %14s' "$t"; done
 	printf ' %12s\n' 'cofault/best'
-	for wl in cold warm warmorigin rcold rorigin rwarm epoch1 e1origin \
-		epoch2 e2origin mmap rec64 small ttfb slowseq slowrand; do
+	for wl in $ROWS; do
 		case $wl in
 		warmorigin) label="  origin requests/MiB in warm read" ;;
 		rorigin) label="  origin requests/MiB in cold random" ;;
@@ -660,7 +735,7 @@ print_table() {
 		esac
 		printf '%-36s' "$label"
 		for t in $TOOLS; do printf ' %14s' "$(cell "$t" "$wl")"; done
-		printf ' %12s\n' "$(vs_best "$wl")"
+		printf ' %12s\n' "$(ratio_col "$wl")"
 	done
 }
 
@@ -703,18 +778,32 @@ echo "$("$COFAULT" --version 2>/dev/null | head -n 1)" \
 	"httpdirfs $(httpdirfs -V 2>&1 | grep -io 'version [0-9.]*' | head -n 1 | cut -d' ' -f2);" \
 	"httpfs2 $(httpfs2 2>&1 | sed -n 's/.*Version: \([0-9.]*\).*/\1/p')"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-bench_curl
 bench_nullfs
-PEAK_MIB='-'
-CAT_MIBS='-'
-for wl in $WORKLOADS; do
-	for t in $TOOLS; do
-		cf_log "$wl: $t"
-		CUR_WL=$wl
-		"bench_$wl" "$t"
+CURLS=''
+CATS=''
+PEAKS=''
+ORDER=$TOOLS
+for round in $(seq "$ROUNDS"); do
+	bench_curl
+	PEAK_MIB='-'
+	CAT_MIBS='-'
+	R=()
+	for wl in $WORKLOADS; do
+		for t in $ORDER; do
+			cf_log "round $round: $wl: $t"
+			CUR_WL=$wl
+			"bench_$wl" "$t"
+		done
 	done
+	end_round
+	# The other way round next time: no tool always goes first.
+	# shellcheck disable=SC2086 # the tools, split on purpose
+	ORDER=$(printf '%s\n' $ORDER | tac | tr '\n' ' ')
 done
-echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3);" \
+end_rounds
+ROUNDS_NOTE=
+[ "$ROUNDS" -gt 1 ] && ROUNDS_NOTE=", median of $ROUNDS rounds"
+echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3$ROUNDS_NOTE);" \
 	"nullfs (FUSE ceiling) ${NULLFS_MIBS} MiB/s" \
 	"($(awk -v a="$NULLFS_MIBS" -v b="$CURL_MIBS" 'BEGIN { if (a + 0 > 0) printf "%.2f", a / b; else print "-" }') x curl);" \
 	"curl through the delay proxy ${PROXY_MIBS} MiB/s"
