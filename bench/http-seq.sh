@@ -21,7 +21,7 @@
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
 # WORKLOAD is any of: curl nullfs cold warm disk diskpc random mmap epochs
-# ttfb reqcost (default: all).
+# slowreader ttfb reqcost (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -211,8 +211,11 @@ bench_disk() {
 # Random aligned 4 KiB preads on a fresh mount, each checked against the
 # original (the comparison is outside the timed calls).
 bench_random() {
-	local out
+	local out pid t0 f0
 	fresh_mount
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	t0=$(cpu_ns "$pid")
+	f0=$(minflt "$pid")
 	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" \
 		"$RANDOM_READS" <<'EOF'
 import os, random, sys, time
@@ -238,6 +241,11 @@ EOF
 	[ "$5" = 0 ] || cf_fail "random reads: $5 blocks with WRONG DATA"
 	printf '%-34s %10s IOPS   p50 %s ms  p99 %s ms  max %s ms\n' \
 		"cofault random 4 KiB preads (cold)" "$1" "$2" "$3" "$4"
+	printf '%-34s %s us CPU, %s minor page faults per 100\n' \
+		"  daemon, per read" \
+		"$(awk -v t=$(($(cpu_ns "$pid") - t0)) -v n="$RANDOM_READS" \
+			'BEGIN { printf "%.1f", t / 1000 / n }')" \
+		"$((($(minflt "$pid") - f0) * 100 / RANDOM_READS))"
 	cf_unmount "$MNT"
 }
 
@@ -319,6 +327,13 @@ minflt() {
 	awk '{ print $10 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# CPU time a process's threads have used so far, in nanoseconds: clock
+# ticks (10 ms) are too coarse for 2,000 reads of some 50 us each.
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
+		awk '{ s += $1 } END { printf "%d", s }'
+}
+
 # Random page touches through a shared mapping of a fresh mount, each
 # page checked against the original outside the timed part; with the
 # daemon's CPU time and minor page faults per touch, steadier than time
@@ -362,6 +377,45 @@ EOF
 			'BEGIN { printf "%.1f", t / hz * 1000 / n * 100 }')" \
 		"$((($(minflt "$pid") - f0) * 100 / MMAP_PAGES))"
 	cf_unmount "$MNT"
+}
+
+# A sequential reader slower than the origin (a training loop that works
+# on what it reads) that stops part of the way: SLOW_MIB MiB in 1 MiB
+# reads with SLOW_MS between them, each checked. What it cost the origin
+# beyond what it read is the prefetch it did not need; with the daemon's
+# peak memory and the deepest prefetch window it logged.
+SLOW_MIB=64
+SLOW_MS=5
+bench_slowreader() {
+	local out pid mark orig win
+	fresh_mount
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	mark=$(wc -l <"$NGINX_ACCESS_LOG")
+	out=$(timeout 600 python3 - "$MNT/$DATA_NAME" "$DATA" "$SLOW_MIB" \
+		"$SLOW_MS" <<'EOF'
+import os, sys, time
+path, orig, mib, ms = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+fd, od = os.open(path, os.O_RDONLY), os.open(orig, os.O_RDONLY)
+bad, t0 = 0, time.perf_counter()
+for i in range(mib):
+    bad += os.pread(fd, 1 << 20, i << 20) != os.pread(od, 1 << 20, i << 20)
+    time.sleep(ms / 1000)
+print("%.0f %d" % (mib / (time.perf_counter() - t0), bad))
+EOF
+) || cf_fail "slow reader failed"
+	# shellcheck disable=SC2086 # two numbers, split on purpose
+	set -- $out
+	[ "$2" = 0 ] || cf_fail "slow reader: $2 MiB with WRONG DATA"
+	sleep 1 # what was prefetched lands, and nginx logs it
+	orig=$(origin_since "$mark")
+	printf '%-34s %s MiB/s; origin sent %s MiB in %s requests; daemon peak %s MiB\n' \
+		"slow reader, ${SLOW_MIB} MiB then stop" "$1" "${orig#* }" \
+		"${orig% *}" "$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' \
+			"/proc/$pid/status")"
+	cf_unmount "$MNT"
+	win=$(grep -o 'window up to [0-9]*' \
+		"$T/cofault-$(basename "$MNT").log" | tail -n 1 | grep -o '[0-9]*$')
+	printf '%-34s window up to %s chunks\n' "  prefetch" "${win:-?}"
 }
 
 # Time to the first 4 KiB of a file: curl's ranged GET, against open +
@@ -419,7 +473,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|epochs|ttfb|reqcost]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -441,5 +495,6 @@ if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload random; then bench_random; fi
 if want_workload mmap; then bench_mmap; fi
 if want_workload epochs; then bench_epochs; fi
+if want_workload slowreader; then bench_slowreader; fi
 if want_workload ttfb; then bench_ttfb; fi
 if want_workload reqcost; then bench_reqcost; fi

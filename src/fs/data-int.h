@@ -77,6 +77,9 @@ struct data_stream {
 	uint64_t next_off; /* where a sequential reader reads next */
 	uint64_t ahead; /* first chunk index not yet prefetched */
 	unsigned int window; /* chunks to keep ahead */
+	/* Its reader waited for a chunk since the window last grew. */
+	bool starved;
+	uint64_t calm; /* bytes it read since its reader last waited */
 	uint64_t used; /* d->tick at last use, for replacement */
 	uint64_t seq; /* bytes read in order by this stream */
 	uint64_t start; /* where it began */

@@ -23,7 +23,19 @@
 #include "fs/data-disk.h"
 #include "fs/data-int.h"
 
-#define DATA_MAX_WINDOW 32 /* chunks a stream may prefetch ahead */
+/*
+ * Chunks a stream prefetches ahead: DATA_MIN_WINDOW once it is proven,
+ * twice as many each time its reader had to wait for one, up to
+ * DATA_MAX_WINDOW, and half as many after DATA_CALM_WINDOWS windows' worth
+ * read without a wait (stream_advance). An origin faster than the reader
+ * rarely makes it wait, and a deeper window would only hold more chunks
+ * in memory, on more connections, long enough to fall out of the CPU's
+ * caches before they are read; a slow one (20 ms a request) keeps the
+ * whole window.
+ */
+#define DATA_MIN_WINDOW 2
+#define DATA_MAX_WINDOW 32
+#define DATA_CALM_WINDOWS 4
 #define DATA_STREAM_SLACK (128u * 1024) /* see stream_find() */
 /*
  * Bytes a stream reads in order before it counts as one (whole chunks,
@@ -1202,10 +1214,12 @@ static bool stream_proven(const struct data *d, const struct data_obj *o,
 /*
  * Record a read in its stream s, or in a new one when s is NULL, and
  * queue chunks ahead of a continuing stream once it is proven
- * (stream_proven): its window then doubles with each read that continues
- * it (up to DATA_MAX_WINDOW). A read that continues none starts a stream
- * with no prefetch, so random access costs nothing extra. Caller holds
- * d->lock.
+ * (stream_proven): DATA_MIN_WINDOW of them at first, twice as many after
+ * a read of the stream had to wait for its chunk (data_read marks the
+ * stream starved), up to DATA_MAX_WINDOW, and half as many once it has
+ * read DATA_CALM_WINDOWS windows without a wait. A read that continues
+ * none starts a stream with no prefetch, so random access costs nothing
+ * extra. Caller holds d->lock.
  */
 static void stream_advance(struct data *d, struct data_obj *o,
 			   struct data_stream *s, uint64_t off, size_t len)
@@ -1242,9 +1256,20 @@ static void stream_advance(struct data *d, struct data_obj *o,
 		for (idx = s->start / cs; idx < off / cs; idx++)
 			data_chunk_want(d, o, idx, false, &err);
 	}
-	s->window = s->window ? s->window * 2 : 2;
-	if (s->window > DATA_MAX_WINDOW)
-		s->window = DATA_MAX_WINDOW;
+	if (!s->window) {
+		s->window = DATA_MIN_WINDOW;
+	} else if (s->starved) {
+		s->window *= 2;
+		if (s->window > DATA_MAX_WINDOW)
+			s->window = DATA_MAX_WINDOW;
+	} else if (s->window > DATA_MIN_WINDOW &&
+		   s->calm >= (uint64_t)s->window * cs * DATA_CALM_WINDOWS) {
+		s->window /= 2;
+		s->calm = 0;
+	}
+	s->starved = false;
+	if (s->window > d->stats.window_max)
+		d->stats.window_max = s->window;
 	if (!o->size)
 		return;
 	last = (o->size - 1) / cs;
@@ -1304,7 +1329,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	uint64_t cs = d->o.chunk_size, idx, first, last;
 	struct data_stream *stream;
 	size_t owned = 0;
-	bool exact;
+	bool exact, waited = false, ahead;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));
@@ -1331,6 +1356,9 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	 * Streams then fetch whole chunks.
 	 */
 	exact = !stream || !stream_proven(d, o, stream, len);
+	/* Whether this read's chunks had a window fetched ahead for them: a
+	 * wait of the read that proves a stream says nothing of its size. */
+	ahead = !exact && stream->window;
 	for (idx = first; idx <= last; idx++) {
 		struct chunk *c;
 
@@ -1357,6 +1385,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		while ((c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING) &&
 		       !w->interrupted && !d->aborted) {
 			w->chunk = c;
+			waited = true;
 			pthread_cond_wait(&c->cond, &d->lock);
 		}
 		w->chunk = NULL;
@@ -1387,6 +1416,19 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	}
 	if (r->nfd)
 		d->stats.spliced++;
+	/*
+	 * Whether the stream's reader caught up with what was fetched for it
+	 * (its window grows at its next read) or not. Unless the slot went
+	 * to another stream while the lock was dropped.
+	 */
+	if (ahead && stream->next_off == off + len) {
+		if (waited) {
+			stream->starved = true;
+			stream->calm = 0;
+		} else {
+			stream->calm += len;
+		}
+	}
 	pthread_mutex_unlock(&d->lock);
 	return 0;
 

@@ -148,6 +148,8 @@ struct data_stats {
 	 * thread wrote through the page cache because the direct writers
 	 * were behind. */
 	uint64_t disk_writes, disk_writes_buffered;
+	/* The deepest prefetch window a stream reached, in chunks. */
+	uint64_t window_max;
 };
 void data_get_stats(struct data *d, struct data_stats *st);
 

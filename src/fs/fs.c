@@ -847,13 +847,15 @@ void fs_free(struct fs *fs)
 	if (fs->data && fs->served) {
 		data_get_stats(fs->data, &st);
 		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
-			 "%llu, chunks filled %llu (%llu from memory), memory "
+			 "%llu (window up to %llu chunks), chunks filled %llu "
+			 "(%llu from memory), memory "
 			 "hits %llu, disk hits %llu, spliced reads %llu, disk "
 			 "writes %llu (%llu buffered), errors %llu",
 			 (unsigned long long)st.origin_reads,
 			 (unsigned long long)(st.origin_bytes >> 20),
 			 (unsigned long long)st.fragments,
 			 (unsigned long long)st.prefetched,
+			 (unsigned long long)st.window_max,
 			 (unsigned long long)st.fills,
 			 (unsigned long long)st.fills_mem,
 			 (unsigned long long)st.mem_hits,

@@ -23,6 +23,7 @@
 #include "cache/cache.h"
 #include "common/cancel.h"
 #include "fs/data.h"
+#include "fs/data-int.h"
 
 #define CS 4096u /* small chunks keep the tests fast */
 
@@ -595,6 +596,97 @@ static void test_prefetch_sequential(void **state)
 	fx_free(x);
 }
 
+/* Read [off, off + len) of x's object, checking its length and the first
+ * and last byte of every piece: for tests of what is fetched, not of the
+ * bytes (check_read checks every one). */
+static void read_quick(struct fx *x, uint64_t off, size_t len)
+{
+	struct data_wait w;
+	struct data_read r;
+	uint64_t at = off;
+	int i;
+
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, off, len, &w, &r), 0);
+	assert_int_equal(r.bytes, len);
+	for (i = 0; i < r.niov; i++) {
+		const uint8_t *b = r.iov[i].iov_base;
+		size_t n = r.iov[i].iov_len;
+
+		assert_int_equal(b[0], byte_at(at));
+		assert_int_equal(b[n - 1], byte_at(at + n - 1));
+		at += n;
+	}
+	data_read_release(x->d, &r);
+	data_wait_fini(&w);
+}
+
+/* The prefetch window of x's stream that reads next at next_off (0: no
+ * such stream). */
+static unsigned int fx_window(struct fx *x, uint64_t next_off)
+{
+	unsigned int i, win = 0;
+
+	pthread_mutex_lock(&x->d->lock);
+	for (i = 0; i < DATA_STREAMS; i++)
+		if (x->o->streams[i].next_off == next_off)
+			win = x->o->streams[i].window;
+	pthread_mutex_unlock(&x->d->lock);
+	return win;
+}
+
+#define WCS (64u * 1024) /* chunks of the window tests */
+
+static void test_window_fast_origin(void **state)
+{
+	/* An origin that keeps ahead of its reader never makes it wait:
+	 * the stream keeps the smallest window, never the 32 chunks a slow
+	 * origin needs. */
+	struct fx *x = fx_new_cs(64ULL << 20, 16 << 20, 0, WCS);
+	struct data_stats st;
+	uint64_t off;
+
+	for (off = 0; off < 72 * WCS; off += WCS) {
+		read_quick(x, off, WCS);
+		usleep(3000); /* the reader is the slow side */
+	}
+	assert_int_equal(fx_window(x, off), 2);
+	data_get_stats(x->d, &st);
+	assert_true(st.prefetched > 0);
+	/* A stray scheduling delay may have made one read wait. */
+	assert_true(st.window_max <= 4);
+	fx_free(x);
+}
+
+static void test_window_follows_origin(void **state)
+{
+	/* A stream's window doubles while its reader waits for the origin,
+	 * to 32 chunks, and halves back once the origin keeps ahead. */
+	struct fx *x = fx_new_cs(64ULL << 20, 16 << 20, 0, WCS);
+	struct data_stats st;
+	uint64_t off;
+	unsigned int i;
+
+	/* 2 MiB in order prove the stream; then a slow origin. */
+	for (off = 0; off < 32 * WCS; off += WCS)
+		read_quick(x, off, WCS);
+	x->f.delay_ms = 5;
+	for (i = 0; i < 12; i++, off += WCS)
+		read_quick(x, off, WCS);
+	assert_int_equal(fx_window(x, off), 32);
+	/* A fast origin: 4 windows' worth without a wait halves it, down
+	 * to 2 within 128 + 64 + 32 + 16 chunks and what was in flight. */
+	x->f.delay_ms = 0;
+	for (i = 0; i < 300; i++, off += WCS) {
+		read_quick(x, off, WCS);
+		usleep(3000);
+	}
+	assert_true(fx_window(x, off) <= 4);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.window_max, 32);
+	fx_free(x);
+}
+
 static void test_no_prefetch_random(void **state)
 {
 	struct fx *x = fx_new(1024 * CS, 16 << 20);
@@ -1068,6 +1160,8 @@ int main(void)
 		cmocka_unit_test(test_version_change),
 		cmocka_unit_test(test_memory_bound),
 		cmocka_unit_test(test_prefetch_sequential),
+		cmocka_unit_test(test_window_fast_origin),
+		cmocka_unit_test(test_window_follows_origin),
 		cmocka_unit_test(test_no_prefetch_random),
 		cmocka_unit_test(test_random_reads_fetch_pages),
 		cmocka_unit_test(test_young_stream_exact),
