@@ -77,7 +77,8 @@ struct data_stream {
 	uint64_t next_off; /* where a sequential reader reads next */
 	uint64_t ahead; /* first chunk index not yet prefetched */
 	unsigned int window; /* chunks to keep ahead */
-	/* Its reader waited for a chunk since the window last grew. */
+	/* Its last read waited for a chunk fetched ahead for it: the
+	 * window grows at its next read. */
 	bool starved;
 	uint64_t calm; /* bytes it read since its reader last waited */
 	uint64_t used; /* d->tick at last use, for replacement */

@@ -27,11 +27,10 @@
  * Chunks a stream prefetches ahead: DATA_MIN_WINDOW once it is proven,
  * twice as many each time its reader had to wait for one, up to
  * DATA_MAX_WINDOW, and half as many after DATA_CALM_WINDOWS windows' worth
- * read without a wait (stream_advance). An origin faster than the reader
+ * read without a wait (stream_advance). An origin faster than its reader
  * rarely makes it wait, and a deeper window would only hold more chunks
- * in memory, on more connections, long enough to fall out of the CPU's
- * caches before they are read; a slow one (20 ms a request) keeps the
- * whole window.
+ * in memory and fetch more that a reader who stops never reads; a slow
+ * one (20 ms a request) keeps the whole window.
  */
 #define DATA_MIN_WINDOW 2
 #define DATA_MAX_WINDOW 32
