@@ -364,13 +364,6 @@ seq_cell() {
 	fi
 }
 
-# Peak memory of the daemon: VmHWM is its high-water mark since it
-# started, and the cold read is the first thing it does.
-daemon_hwm_mib() {
-	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" \
-		2>/dev/null || echo '?'
-}
-
 # Cold sequential; then warm: a new mount over the cache the first one
 # filled, page cache dropped, so the data can only come from the tool's
 # own cache on disk (not from its memory). For cofault also cat of its
@@ -379,6 +372,7 @@ bench_seq_once() {
 	local tool=$1 v cf mark
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
+	# The cold read is the first thing the daemon does.
 	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
 	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
 	unmount_tool "$tool" keep

@@ -410,8 +410,7 @@ EOF
 	orig=$(origin_since "$mark")
 	printf '%-34s %s MiB/s; origin sent %s MiB in %s requests; daemon peak %s MiB\n' \
 		"slow reader, ${SLOW_MIB} MiB then stop" "$1" "${orig#* }" \
-		"${orig% *}" "$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' \
-			"/proc/$pid/status")"
+		"${orig% *}" "$(daemon_hwm_mib "$pid")"
 	cf_unmount "$MNT"
 	win=$(grep -o 'window up to [0-9]*' \
 		"$T/cofault-$(basename "$MNT").log" | tail -n 1 | grep -o '[0-9]*$')

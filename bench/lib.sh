@@ -1,5 +1,12 @@
 # Shared by the benchmark scripts; sourced after tests/integration/lib.sh.
 
+# daemon_hwm_mib PID: the process's peak memory in MiB (VmHWM, its
+# high-water mark since it started), or "?".
+daemon_hwm_mib() {
+	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" \
+		2>/dev/null || echo '?'
+}
+
 # bench_big_file DIR SIZE_MIB: the random data file of that size, made
 # once and kept in DIR (real data, not sparse, so nothing on the way can
 # shortcut zeros). Sets DATA, DATA_SHA, DATA_NAME and DATA_BYTES.
