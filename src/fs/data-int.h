@@ -48,9 +48,15 @@ struct chunk {
 	int refs; /* readers, plus one for the queue/worker */
 	bool hashed, in_lru, prefetch;
 	/* A whole chunk fetched for the disk tier because random reads of
-	 * it added up (data_fill_account): until it is ready, exact reads of the
-	 * chunk fetch their own pages instead of waiting for it. */
+	 * it added up (data_fill_account): while it is queued, exact reads of
+	 * the chunk fetch their own pages instead of waiting for it; once a
+	 * worker has started it, they wait for it when it is due about as
+	 * soon as their own request would be, and until fill_due at most
+	 * (see exact_want()). */
 	bool fill;
+	/* A fill's expected arrival and its deadline, monotonic seconds: set
+	 * by its worker when it starts, then fixed. */
+	double fill_eta, fill_due;
 	/* A sequential stream read past its end, or a fragment longer
 	 * than DATA_FRAG_KEEP: the kernel's page cache now holds these
 	 * bytes, so the buffer goes back to the spares as soon as the last
@@ -151,6 +157,15 @@ struct data {
 	size_t nbuckets; /* of both tables */
 	struct chunk_list lru; /* head: least recently used */
 	struct chunk_list demand, prefetch; /* queued fetches */
+	pthread_condattr_t cond_attr; /* CLOCK_MONOTONIC: chunks, persist_room */
+	/*
+	 * Seconds a whole chunk took from the origin, and a reader's own
+	 * fragment: moving averages of the recent ones (0 before the first).
+	 * What a fill under way will take, what a read's own request would,
+	 * and how long a fill may take before readers stop waiting for it.
+	 * Under lock.
+	 */
+	double whole_s, page_s;
 	uint64_t mem_used; /* bytes of chunk buffers */
 	unsigned int nheld; /* held entries (struct chunk.held) */
 	/* Recycled chunk_size buffers: a fresh 1 MiB malloc is an mmap whose

@@ -58,6 +58,15 @@
  */
 #define DATA_PERSIST_MAX 32
 #define DATA_PERSIST_WAIT_MS 50 /* see persist_wait_room() */
+/*
+ * Exact reads wait for a fill a worker has started when it is due no
+ * later than their own request would be (fill_worth_waiting()), and at
+ * most until its deadline: DATA_FILL_WAIT_TIMES what whole chunks have
+ * taken lately, at least DATA_FILL_WAIT_MIN_MS. A fill that takes longer
+ * is stalled: its readers fetch their own pages.
+ */
+#define DATA_FILL_WAIT_TIMES 4
+#define DATA_FILL_WAIT_MIN_MS 250
 /* Alignment of chunk buffers: what a direct write needs. */
 #define DATA_BUF_ALIGN CACHE_DIRECT_ALIGN
 
@@ -103,6 +112,22 @@ static double mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait on cond until the monotonic time t (seconds); as
+ * pthread_cond_timedwait. cond uses CLOCK_MONOTONIC. */
+static int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+			   double t)
+{
+	struct timespec ts;
+
+	if (t < 0)
+		t = 0;
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	return pthread_cond_timedwait(cond, lock, &ts);
 }
 
 /* A failure whose hold-down is over: the origin is worth another try. */
@@ -236,7 +261,7 @@ struct chunk *data_entry_new(struct data *d, const struct data_obj *o,
 
 	if (!c)
 		return NULL;
-	pthread_cond_init(&c->cond, NULL);
+	pthread_cond_init(&c->cond, &d->cond_attr);
 	c->obj_id = o->id;
 	c->idx = idx;
 	c->key = key;
@@ -400,6 +425,54 @@ static struct chunk *frag_holding(struct data *d, const struct data_obj *o,
 }
 
 /*
+ * Whether an exact read of bytes [lo, hi) of a chunk clen long needs the
+ * whole chunk: it touches the chunk's first and last pages, or the chunk
+ * is no longer than a piece. See exact_want().
+ */
+static bool exact_needs_whole(size_t clen, uint64_t lo, uint64_t hi)
+{
+	if (hi > clen)
+		hi = clen;
+	return (lo < DATA_BLOCK && hi > (clen - 1) / DATA_BLOCK * DATA_BLOCK) ||
+	       clen <= DATA_PIECE_BYTES;
+}
+
+/*
+ * Whether an exact read should wait for fill c, which a worker has
+ * started, rather than ask for its pages: by the recent times of both
+ * kinds, c is due no later than a request of the read's own would be, and
+ * it is not stalled. From a far origin a fill started earlier comes about
+ * as soon as a new request would; from loopback a 1 MiB fill takes as
+ * long as several single pages, and a reader that always waited for it
+ * read 15% slower, for 7% fewer requests, in a random epoch over 32 MiB.
+ * The first fill of a mount, with no time to go by, is waited for.
+ * Caller holds d->lock.
+ */
+static bool fill_worth_waiting(const struct data *d, const struct chunk *c)
+{
+	double now = mono_now();
+
+	return now < c->fill_due && c->fill_eta - now <= d->page_s;
+}
+
+/* Whether ready fragments in memory hold pages first to last of chunk idx
+ * of o. Caller holds d->lock. */
+static bool frags_ready(struct data *d, const struct data_obj *o,
+			uint64_t idx, unsigned int first, unsigned int last)
+{
+	unsigned int p = first;
+
+	while (p <= last) {
+		struct chunk *f = frag_holding(d, o, idx, p);
+
+		if (!f || f->state != CHUNK_READY)
+			return false;
+		p = frag_last(f) + 1;
+	}
+	return true;
+}
+
+/*
  * Pin in r what an exact read of [off, off + len) needs from chunk idx:
  * the chunk itself when it is in memory (or on its way), else the pages
  * that cover the read, as fragments of at most DATA_PIECE_PAGES pages
@@ -418,13 +491,14 @@ static struct chunk *frag_holding(struct data *d, const struct data_obj *o,
  */
 static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		      uint64_t off, size_t len, struct data_wait *w,
-		      size_t *owned, struct data_read *r)
+		      size_t *owned, bool no_fill, struct data_read *r)
 {
 	uint64_t cstart = idx * d->o.chunk_size;
 	size_t clen = chunk_len(d, o, idx);
-	uint64_t lo, hi, fend;
+	uint64_t lo, hi;
 	unsigned int first, last, a, b;
 	struct chunk *c;
+	bool fill_pending;
 	int err;
 
 	lo = off > cstart ? off - cstart : 0;
@@ -433,14 +507,26 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 		hi = clen;
 	first = (unsigned int)(lo / DATA_BLOCK);
 	last = (unsigned int)((hi - 1) / DATA_BLOCK);
-	fend = (uint64_t)(last + 1) * DATA_BLOCK;
-	if (fend > clen)
-		fend = clen;
 	c = chunk_find(d, o->id, data_key_chunk(idx));
-	/* A fill on its way is not waited for: a random read would wait for
-	 * a whole chunk behind the prefetch queue instead of its own pages,
-	 * and a failed fill is no reader's error. */
-	if (c && c->fill && c->state != CHUNK_READY)
+	fill_pending = c && c->fill &&
+		       (c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING);
+	/*
+	 * A fill still queued is not waited for: the read would wait behind
+	 * the prefetch queue for a whole chunk instead of its own pages. One
+	 * a worker has started is when it is due about as soon as a request
+	 * of the read's own would be (fill_worth_waiting): then a request of
+	 * its own would cost the origin what the fill makes useless, and
+	 * gain the reader little. Past its deadline a fill is stalled, and a
+	 * failed fill is no reader's error: neither is waited for, nor is
+	 * any fill once one of them made this read start again (no_fill: see
+	 * data_read). Nor is one when the read's pages are in memory.
+	 */
+	if (c && c->fill &&
+	    (no_fill || c->state == CHUNK_QUEUED ||
+	     c->state == CHUNK_FAILED ||
+	     (c->state == CHUNK_FETCHING &&
+	      (!fill_worth_waiting(d, c) ||
+	       frags_ready(d, o, idx, first, last)))))
 		c = NULL;
 	/*
 	 * A chunk no longer than a piece is fetched whole: one request
@@ -449,8 +535,7 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	 * still serves a file that fits (its answer, the whole object, is
 	 * the range asked for).
 	 */
-	if ((c && !failure_expired(d, c)) || (first == 0 && fend == clen) ||
-	    clen <= DATA_PIECE_BYTES) {
+	if ((c && !failure_expired(d, c)) || exact_needs_whole(clen, lo, hi)) {
 		/* A demand entry comes back, or -ENOMEM in err. */
 		c = data_chunk_want(d, o, idx, true, &err);
 		if (!c)
@@ -489,6 +574,9 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 			       true, own ? w : NULL, &err);
 		if (!c)
 			return err;
+		/* A new fragment (no other holds page a): a request. */
+		if (fill_pending)
+			d->stats.fill_hedges++;
 		if (c->owner == w)
 			*owned += plen;
 		r->pins[r->npins++] = c;
@@ -870,6 +958,24 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 	pthread_mutex_lock(&d->lock);
 }
 
+/* Moving average of a time in seconds: *avg, 0 before the first. */
+static void avg_time(double *avg, double took)
+{
+	*avg = *avg ? 0.75 * *avg + 0.25 * took : took;
+}
+
+/* How long readers wait for a fill that starts now (see
+ * DATA_FILL_WAIT_TIMES). Caller holds d->lock. */
+static double fill_wait_s(const struct data *d)
+{
+	double s = DATA_FILL_WAIT_TIMES * d->whole_s;
+
+	if (d->o.fill_wait_ms)
+		return d->o.fill_wait_ms / 1000.0;
+	return s > DATA_FILL_WAIT_MIN_MS / 1000.0 ? s :
+						    DATA_FILL_WAIT_MIN_MS / 1000.0;
+}
+
 static void *data_worker(void *arg)
 {
 	struct data *d = arg;
@@ -878,6 +984,7 @@ static void *data_worker(void *arg)
 	for (;;) {
 		struct chunk *c;
 		bool from_disk;
+		double start;
 		int err;
 
 		while (!d->stop && !d->demand.head && !d->prefetch.head)
@@ -892,11 +999,18 @@ static void *data_worker(void *arg)
 			list_remove(&d->prefetch, c);
 		}
 		c->state = CHUNK_FETCHING;
+		start = mono_now();
+		if (c->fill) {
+			c->fill_eta = start + d->whole_s;
+			c->fill_due = start + fill_wait_s(d);
+		}
 		pthread_mutex_unlock(&d->lock);
 
 		err = chunk_fetch(d, c, &from_disk);
 
 		pthread_mutex_lock(&d->lock);
+		if (!err && !from_disk && !c->frag)
+			avg_time(&d->whole_s, mono_now() - start);
 		chunk_finish(d, c, err, from_disk);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -905,7 +1019,6 @@ static void *data_worker(void *arg)
 
 int data_new(const struct data_opts *o, struct data **out)
 {
-	pthread_condattr_t ca;
 	struct data *d;
 	unsigned int i;
 
@@ -965,12 +1078,11 @@ int data_new(const struct data_opts *o, struct data **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&d->cond_attr);
+	pthread_condattr_setclock(&d->cond_attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&d->work, NULL);
 	pthread_cond_init(&d->persist_cv, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->persist_room, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&d->persist_room, &d->cond_attr);
 	d->next_obj_id = 1;
 	if (d->o.disk)
 		d->known = data_disk_known_filter(d->o.disk, d->o.origin_id);
@@ -1050,6 +1162,7 @@ void data_free(struct data *d)
 	pthread_cond_destroy(&d->work);
 	pthread_cond_destroy(&d->persist_cv);
 	pthread_cond_destroy(&d->persist_room);
+	pthread_condattr_destroy(&d->cond_attr);
 	free(d);
 }
 
@@ -1297,14 +1410,18 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 			   struct data_wait *w)
 {
 	bool from_disk;
+	double start;
 	int err;
 
 	c->owner = NULL;
 	pthread_mutex_unlock(&d->lock);
 	cancel_set_current(&w->cancel);
+	start = mono_now();
 	err = chunk_fetch(d, c, &from_disk);
 	cancel_set_current(NULL);
 	pthread_mutex_lock(&d->lock);
+	if (!err && !from_disk)
+		avg_time(&d->page_s, mono_now() - start);
 	if (err == -EINTR) {
 		int e;
 
@@ -1328,7 +1445,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	uint64_t cs = d->o.chunk_size, idx, first, last;
 	struct data_stream *stream;
 	size_t owned = 0;
-	bool exact, waited = false, ahead;
+	bool exact, waited = false, ahead, no_fill = false, refill = false;
+	bool fill_waited = false;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));
@@ -1358,11 +1476,13 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	/* Whether this read's chunks had a window fetched ahead for them: a
 	 * wait of the read that proves a stream says nothing of its size. */
 	ahead = !exact && stream->window;
+again:
 	for (idx = first; idx <= last; idx++) {
 		struct chunk *c;
 
 		if (exact) {
-			err = exact_want(d, o, idx, off, len, w, &owned, r);
+			err = exact_want(d, o, idx, off, len, w, &owned,
+					 no_fill, r);
 			if (err)
 				goto out_unpin;
 			continue;
@@ -1372,7 +1492,8 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 			goto out_unpin;
 		r->pins[r->npins++] = c;
 	}
-	stream_advance(d, o, stream, off, len);
+	if (!no_fill)
+		stream_advance(d, o, stream, off, len);
 	for (i = 0; i < r->npins; i++)
 		if (((struct chunk *)r->pins[i])->owner == w)
 			frag_fetch_own(d, r->pins[i], w);
@@ -1385,11 +1506,37 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 		       !w->interrupted && !d->aborted) {
 			w->chunk = c;
 			waited = true;
-			pthread_cond_wait(&c->cond, &d->lock);
+			/* A started fill (exact_want), until its deadline:
+			 * then the read starts again without it. A read that
+			 * needs the whole chunk waits for it as for any, and
+			 * is the only one that waits for a queued fill. */
+			if (!exact || !c->fill || c->state != CHUNK_FETCHING ||
+			    no_fill || exact_needs_whole(c->len, from, to)) {
+				pthread_cond_wait(&c->cond, &d->lock);
+				continue;
+			}
+			if (!fill_waited) {
+				fill_waited = true;
+				d->stats.fill_waits++;
+			}
+			if (cond_wait_until(&c->cond, &d->lock, c->fill_due) ==
+				    ETIMEDOUT &&
+			    c->state == CHUNK_FETCHING) {
+				d->stats.fill_stalls++;
+				refill = true;
+				break;
+			}
 		}
 		w->chunk = NULL;
+		if (refill)
+			goto out_unpin;
 		if (c->state == CHUNK_FAILED) {
 			err = c->err;
+			/* An exact read that waited for a fill asks for its
+			 * own pages instead: the fill's failure is not the
+			 * read's (a stale object's is). */
+			refill = exact && c->fill && !no_fill &&
+				 err != -ESTALE;
 			goto out_unpin;
 		}
 		if (c->state != CHUNK_READY) {
@@ -1443,6 +1590,13 @@ out_unpin:
 	r->npins = 0;
 	r->niov = 0;
 	r->bytes = 0;
+	if (refill && !o->stale) {
+		refill = false;
+		no_fill = true;
+		owned = 0;
+		err = 0;
+		goto again;
+	}
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
 	return err;

@@ -38,6 +38,10 @@ struct data_opts {
 	 * whole for the disk tier (0: 16 per MiB of chunk, at least 4;
 	 * DATA_FILL_NEVER: never, only the rule by bytes). */
 	unsigned int fill_requests;
+	/* How long at most exact reads wait for a fill a fetch thread has
+	 * started before they fetch their own pages (0: four times what
+	 * whole chunks took lately, at least 250 ms). */
+	unsigned int fill_wait_ms;
 };
 /* data_opts.fill_requests: more than a chunk's 16-bit count reaches. */
 #define DATA_FILL_NEVER 65536u
@@ -143,6 +147,11 @@ struct data_stats {
 	 * fragments of them had cost as much; of those, fills_mem were put
 	 * together from fragments in memory, with no request. */
 	uint64_t fills, fills_mem;
+	/* Reads that waited for a fill under way, and of those the ones it
+	 * kept past its deadline (they then fetched their own pages); and
+	 * fragments asked for while their chunk's fill was queued or under
+	 * way. */
+	uint64_t fill_waits, fill_stalls, fill_hedges;
 	uint64_t spliced; /* reads served (partly) from held chunks */
 	/* Chunks written to the disk tier, and of those the ones a fetch
 	 * thread wrote through the page cache because the direct writers

@@ -848,9 +848,10 @@ void fs_free(struct fs *fs)
 		data_get_stats(fs->data, &st);
 		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
 			 "%llu (window up to %llu chunks), chunks filled %llu "
-			 "(%llu from memory), memory "
-			 "hits %llu, disk hits %llu, spliced reads %llu, disk "
-			 "writes %llu (%llu buffered), errors %llu",
+			 "(%llu from memory), fill waits %llu (%llu stalled), "
+			 "requests during fills %llu, "
+			 "memory hits %llu, disk hits %llu, spliced reads %llu, "
+			 "disk writes %llu (%llu buffered), errors %llu",
 			 (unsigned long long)st.origin_reads,
 			 (unsigned long long)(st.origin_bytes >> 20),
 			 (unsigned long long)st.fragments,
@@ -858,6 +859,9 @@ void fs_free(struct fs *fs)
 			 (unsigned long long)st.window_max,
 			 (unsigned long long)st.fills,
 			 (unsigned long long)st.fills_mem,
+			 (unsigned long long)st.fill_waits,
+			 (unsigned long long)st.fill_stalls,
+			 (unsigned long long)st.fill_hedges,
 			 (unsigned long long)st.mem_hits,
 			 (unsigned long long)st.disk_hits,
 			 (unsigned long long)st.spliced,

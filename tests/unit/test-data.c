@@ -109,6 +109,8 @@ struct fx {
 
 /* data_opts.fill_requests of the next fixtures (0: the default). */
 static unsigned int fx_fill_requests;
+/* data_opts.fill_wait_ms of the next fixtures (0: the default). */
+static unsigned int fx_fill_wait_ms;
 
 /* With a disk tier when disk is not NULL (not owned). */
 static struct fx *fx_new_disk(uint64_t size, uint64_t max_memory,
@@ -130,6 +132,7 @@ static struct fx *fx_new_disk(uint64_t size, uint64_t max_memory,
 	o.disk = disk;
 	o.origin_id = "fake:";
 	o.fill_requests = fx_fill_requests;
+	o.fill_wait_ms = fx_fill_wait_ms;
 	assert_int_equal(data_new(&o, &x->d), 0);
 	assert_int_equal(data_obj_new(x->d, "obj", size, "", 0, &x->o), 0);
 	return x;
@@ -1005,8 +1008,10 @@ static void test_random_fill(void **state)
 	assert_int_equal(st.fills, 1);
 	assert_int_equal(st.fills_mem, 0);
 	/* Meanwhile a read of the chunk (pages 254 and 255, the last not
-	 * in memory) fetches its own page rather than wait for the fill:
-	 * a read that waited would be interrupted after a second. */
+	 * in memory) waits for the fill until its deadline (250 ms, no
+	 * whole chunk has come yet), then fetches its own page: a read
+	 * that waited for the fill itself would be interrupted after a
+	 * second. */
 	data_wait_init(&w, x->d);
 	ia.w = &w;
 	ia.delay_ms = 1000;
@@ -1154,6 +1159,216 @@ static void test_fill_waits_for_room(void **state)
 	(void)state;
 }
 
+struct read_arg {
+	struct fx *x;
+	struct data_wait w;
+	uint64_t off;
+	size_t len;
+	int rc; /* data_read's */
+	size_t bytes; /* read, and matching the origin's */
+	bool done; /* under x->f.lock */
+};
+
+static void *checked_reader(void *arg)
+{
+	struct read_arg *a = arg;
+	struct data_read r;
+	size_t i, got = 0;
+
+	a->rc = data_read(a->x->d, a->x->o, a->off, a->len, &a->w, &r);
+	if (a->rc)
+		return NULL;
+	for (i = 0; i < (size_t)r.niov; i++) {
+		const uint8_t *p = r.iov[i].iov_base;
+		size_t k;
+
+		for (k = 0; k < r.iov[i].iov_len; k++, got++)
+			if (p[k] != byte_at(a->off + got))
+				goto out;
+	}
+out:
+	a->bytes = got;
+	data_read_release(a->x->d, &r);
+	pthread_mutex_lock(&a->x->f.lock);
+	a->done = true;
+	pthread_mutex_unlock(&a->x->f.lock);
+	return NULL;
+}
+
+/* a's read on a thread of its own; interrupted if it takes over 5 s. */
+static void read_bounded(struct read_arg *a)
+{
+	pthread_t th;
+	bool done = false;
+	int i;
+
+	a->done = false;
+	pthread_create(&th, NULL, checked_reader, a);
+	for (i = 0; i < 1000 && !done; i++) {
+		usleep(5 * 1000);
+		pthread_mutex_lock(&a->x->f.lock);
+		done = a->done;
+		pthread_mutex_unlock(&a->x->f.lock);
+	}
+	if (!done)
+		data_wait_interrupt(&a->w);
+	pthread_join(th, NULL);
+}
+
+/* Wait, at most 5 s, until a's read sleeps on a chunk. */
+static void wait_sleeping(struct read_arg *a)
+{
+	bool sleeping = false;
+	int i;
+
+	for (i = 0; i < 1000 && !sleeping; i++) {
+		pthread_mutex_lock(&a->x->d->lock);
+		sleeping = a->w.chunk != NULL;
+		pthread_mutex_unlock(&a->x->d->lock);
+		if (!sleeping)
+			usleep(5 * 1000);
+	}
+	assert_true(sleeping);
+}
+
+/* A fixture over disk whose object (named path) is new to it, fills by 4
+ * requests a chunk and readers waiting at most fill_wait_ms for one. */
+static struct fx *fx_fill_new(struct cache *disk, const char *path,
+			      unsigned int fill_wait_ms)
+{
+	struct fx *x;
+
+	fx_fill_requests = 4;
+	fx_fill_wait_ms = fill_wait_ms;
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	fx_fill_requests = 0;
+	fx_fill_wait_ms = 0;
+	data_obj_put(x->o);
+	assert_int_equal(data_obj_new(x->d, path, 4ULL << 20, "", 0, &x->o),
+			 0);
+	return x;
+}
+
+/* Fill chunk 0 of x (fx_fill_new): pages 0, 10, 20 and 30, then the fill,
+ * which the fake origin holds at its gate. The origin had n reads
+ * before. */
+static void fill_held(struct fx *x, unsigned int n)
+{
+	unsigned int p;
+
+	pthread_mutex_lock(&x->f.lock);
+	x->f.gate_min_len = 1u << 20;
+	x->f.gate_closed = true;
+	pthread_mutex_unlock(&x->f.lock);
+	for (p = 0; p < 40; p += 10)
+		assert_int_equal(check_read(x, p * 4096ULL, 4096), 4096);
+	fx_wait_fill(x, n + 5, 1u << 20);
+}
+
+/* The origin has had reads reads, and x's fill counters say so. */
+static void expect_fill_stats(struct fx *x, unsigned int reads,
+			      uint64_t waits, uint64_t stalls, uint64_t hedges)
+{
+	struct data_stats st;
+
+	assert_int_equal(fx_reads(x), reads);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fill_waits, waits);
+	assert_int_equal(st.fill_stalls, stalls);
+	assert_int_equal(st.fill_hedges, hedges);
+}
+
+/* Read [off, off + len) of a->x on a thread of its own, interrupted
+ * after 5 s; all of it must come, right. With gated, the read must
+ * sleep first (for the fill held at the gate), then the gate opens. */
+static void read_ok(struct read_arg *a, uint64_t off, size_t len,
+		    bool gated)
+{
+	pthread_t th;
+
+	a->off = off;
+	a->len = len;
+	data_wait_init(&a->w, a->x->d);
+	if (gated) {
+		a->done = false;
+		pthread_create(&th, NULL, checked_reader, a);
+		wait_sleeping(a);
+		gate_open(a->x);
+		pthread_join(th, NULL);
+	} else {
+		read_bounded(a);
+	}
+	data_wait_fini(&a->w);
+	assert_int_equal(a->rc, 0);
+	assert_int_equal(a->bytes, len);
+}
+
+/*
+ * Reads of a chunk that a fetch thread is fetching whole for the disk
+ * tier (a fill) wait for it when it is due about as soon as their own
+ * request would be (the first fill of a mount, with no time to go by),
+ * unless their pages are in memory already, and until its deadline
+ * (data_opts.fill_wait_ms here). Past that the fill is stalled: they
+ * fetch their own pages, and later ones do not wait. A fill due long
+ * after a page would come is not waited for.
+ */
+static void test_fill_wait(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct read_arg a = { 0 };
+	struct cache *disk = disk_new(dir);
+	double t0;
+
+	/* A fill that comes before its deadline: a read of page 10, in
+	 * memory, does not wait; one of pages 100 and 101 is served from
+	 * the fill, with no request of its own. */
+	a.x = fx_fill_new(disk, "obj", 60 * 1000);
+	fill_held(a.x, 0);
+	read_ok(&a, 10 * 4096ULL, 4096, false);
+	expect_fill_stats(a.x, 5, 0, 0, 0);
+	read_ok(&a, 100 * 4096ULL + 10, 5000, true);
+	expect_fill_stats(a.x, 5, 1, 0, 0);
+	assert_int_equal(disk_wait_chunks(disk, 1), 1);
+	fx_free(a.x);
+
+	/* A fill held past its deadline: the read waits that long, then
+	 * fetches its own page (a read that waited for the fill itself
+	 * would be interrupted after 5 s); the next read does not wait. A
+	 * read of the whole chunk still waits for the fill, and does not
+	 * start again at its deadline: it needs all of it. */
+	t0 = mono(); /* before the fill starts: its deadline is later */
+	a.x = fx_fill_new(disk, "obj2", 300);
+	fill_held(a.x, 0);
+	read_ok(&a, 200 * 4096ULL, 4096, false);
+	assert_true(mono() - t0 >= 0.3);
+	expect_fill_stats(a.x, 6, 1, 1, 1);
+	read_ok(&a, 210 * 4096ULL, 4096, false);
+	expect_fill_stats(a.x, 7, 1, 1, 2);
+	read_ok(&a, 0, 1u << 20, true);
+	expect_fill_stats(a.x, 7, 1, 1, 2);
+	/* Once the fill is in, the chunk's reads ask the origin nothing. */
+	assert_int_equal(disk_wait_chunks(disk, 2), 2);
+	read_ok(&a, 220 * 4096ULL, 4096, false);
+	expect_fill_stats(a.x, 7, 1, 1, 2);
+	fx_free(a.x);
+
+	/* Whole chunks take 200 ms, a page next to nothing: a read does
+	 * not wait for a fill under way, deadline or not. */
+	a.x = fx_fill_new(disk, "obj3", 60 * 1000);
+	a.x->f.delay_ms = 200;
+	read_ok(&a, 3ULL << 20, 1u << 20, false);
+	a.x->f.delay_ms = 0;
+	fill_held(a.x, 1);
+	read_ok(&a, 100 * 4096ULL, 4096, false);
+	expect_fill_stats(a.x, 7, 0, 0, 1);
+	gate_open(a.x);
+	assert_int_equal(disk_wait_chunks(disk, 4), 4);
+	fx_free(a.x);
+
+	disk_free(disk, dir);
+	(void)state;
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -1192,6 +1407,7 @@ int main(void)
 		cmocka_unit_test(test_random_fill),
 		cmocka_unit_test(test_fill_requests),
 		cmocka_unit_test(test_fill_waits_for_room),
+		cmocka_unit_test(test_fill_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
