@@ -1352,10 +1352,10 @@ static void test_fill_wait(void **state)
 	expect_fill_stats(a.x, 7, 1, 1, 2);
 	fx_free(a.x);
 
-	/* Whole chunks take 200 ms, a page next to nothing: a read does
+	/* Whole chunks take a second, a page next to nothing: a read does
 	 * not wait for a fill under way, deadline or not. */
 	a.x = fx_fill_new(disk, "obj3", 60 * 1000);
-	a.x->f.delay_ms = 200;
+	a.x->f.delay_ms = 1000;
 	read_ok(&a, 3ULL << 20, 1u << 20, false);
 	a.x->f.delay_ms = 0;
 	fill_held(a.x, 1);
