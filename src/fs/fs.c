@@ -919,14 +919,30 @@ static void fs_tune_readahead(struct fs *fs, const struct stat *st)
  * the kernel's INIT has been answered, so "ready" means the mount
  * serves, not merely that mount(2) returned.
  */
+static void *fs_warm_thread(void *arg)
+{
+	struct fs *fs = arg;
+
+	fs->store->ops->warm(fs->store);
+	return NULL;
+}
+
 static void *fs_ready_thread(void *arg)
 {
 	struct fs_ready *r = arg;
+	bool warming = false;
+	pthread_t warm;
 	struct stat st;
 
 	if (stat(r->mountpoint, &st) == 0) {
 		fs_tune_readahead(r->fs, &st);
 		r->ready(r->arg, 0, NULL);
+		/* After the mount is reported ready, not before, and on a
+		 * thread of its own: it holds up neither the mount nor the
+		 * watch below (store_abort ends it). A read that comes first
+		 * connects by itself, as without it. */
+		warming = r->fs->store->ops->warm &&
+			  !pthread_create(&warm, NULL, fs_warm_thread, r->fs);
 		/*
 		 * Then watch for the session's end (unmount, or SIGTERM,
 		 * which libfuse's handler turns into fuse_session_exit): the
@@ -939,6 +955,8 @@ static void *fs_ready_thread(void *arg)
 			usleep(100 * 1000);
 		store_abort(r->fs->store);
 		data_abort(r->fs->data);
+		if (warming)
+			pthread_join(warm, NULL);
 	} else {
 		char msg[128];
 		int err = -errno;

@@ -105,6 +105,14 @@ enum http_lean_result http_lean_get(struct http_lean *l,
 				    struct http_xfer *x, CURLcode *rc,
 				    char *detail);
 
+/*
+ * Open l's connection to the origin of url ahead of its first request,
+ * if it has none to it: what http_lean_get would open first. CURLE_OK,
+ * or why not (detail as for http_lean_get). Calling thread only.
+ */
+CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
+			const char *url, char *detail);
+
 /* Whether requests may take the lean path at all: no proxy is set in the
  * environment (the lean path does not speak to proxies). */
 bool http_lean_usable(void);

@@ -438,6 +438,28 @@ decline:
 	return LEAN_DECLINE;
 }
 
+CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
+			const char *url, char *detail)
+{
+	char origin[sizeof(l->origin)];
+	const char *target;
+	CURLcode rc;
+
+	if (!lean_split(url, origin, sizeof(origin), &target))
+		return CURLE_UNSUPPORTED_PROTOCOL; /* not one for this path */
+	if (l->easy && !strcmp(l->origin, origin))
+		return CURLE_OK;
+	http_lean_close(l);
+	if (!l->multi && !(l->multi = curl_multi_init()))
+		return CURLE_OUT_OF_MEMORY;
+	if (!cancel_arm(env->cx, http_multi_wake, l->multi))
+		return CURLE_ABORTED_BY_CALLBACK;
+	rc = lean_connect(l, env, origin, http_now_ms() + env->budget_ms,
+			  detail);
+	cancel_disarm(env->cx);
+	return rc;
+}
+
 enum http_lean_result http_lean_get(struct http_lean *l,
 				    const struct http_lean_env *env,
 				    struct http_xfer *x, CURLcode *rc,

@@ -370,6 +370,31 @@ static void pool_put(struct http_pool *p, struct http_handle *h)
 	handle_free(h);
 }
 
+void http_pool_warm(struct http_pool *p, const char *url)
+{
+	char detail[CURL_ERROR_SIZE] = "";
+	struct http_lean_env env = { .opts = &p->opts,
+				     .aborted = &p->aborted,
+				     .budget_ms = p->opts.connect_timeout_ms };
+	struct http_handle *h;
+	struct cancel cx; /* never fired: http_pool_abort ends the wait */
+	CURLcode rc;
+
+	if (!__atomic_load_n(&p->lean, __ATOMIC_RELAXED))
+		return;
+	h = pool_get(p);
+	if (!h)
+		return;
+	cancel_init(&cx);
+	env.cx = &cx;
+	rc = http_lean_open(&h->lean, &env, url, detail);
+	cancel_destroy(&cx);
+	if (rc != CURLE_OK)
+		log_debug("no connection opened ahead of the first read: %s",
+			  detail[0] ? detail : curl_easy_strerror(rc));
+	pool_put(p, h);
+}
+
 int http_status_errno(long status)
 {
 	if (status >= 200 && status < 300)

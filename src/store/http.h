@@ -31,6 +31,15 @@ void http_pool_free(struct http_pool *p);
 /* Fail every transfer in progress and every later one with -ECANCELED;
  * any thread, any time before http_pool_free. */
 void http_pool_abort(struct http_pool *p);
+/*
+ * Open a connection to url's origin for the first reader's request to
+ * use: readers' plain ranged GETs take the lean path, whose connections
+ * are their own, so none that other requests left open serves them.
+ * Without one the first read from a new mount also pays the TCP (and
+ * TLS) set-up. At most the connect timeout; a failure only leaves the
+ * first read to connect itself. Any thread.
+ */
+void http_pool_warm(struct http_pool *p, const char *url);
 
 /* Where the body of an answer goes. */
 enum http_sink {

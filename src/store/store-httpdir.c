@@ -229,6 +229,13 @@ static void httpdir_abort(struct store *s)
 	http_pool_abort(to_httpdir(s)->pool);
 }
 
+static void httpdir_warm(struct store *s)
+{
+	struct httpdir *d = to_httpdir(s);
+
+	http_pool_warm(d->pool, d->single ? d->single_url : d->base_url);
+}
+
 static const char *httpdir_describe(struct store *s)
 {
 	return to_httpdir(s)->shown;
@@ -253,6 +260,7 @@ static const struct store_ops httpdir_ops = {
 	.list = httpdir_list,
 	.read = httpdir_read,
 	.abort = httpdir_abort,
+	.warm = httpdir_warm,
 	.describe = httpdir_describe,
 	.destroy = httpdir_destroy,
 };

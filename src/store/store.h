@@ -63,6 +63,13 @@ struct store_ops {
 	 * (the daemon is stopping and must not wait out timeouts).
 	 */
 	void (*abort)(struct store *s);
+	/*
+	 * May be NULL. Open what the first read will need (a connection its
+	 * requests can use) ahead of it, so that the first read from a new
+	 * mount costs what later ones do. Best effort, bounded by the
+	 * connect timeout; abort ends it.
+	 */
+	void (*warm)(struct store *s);
 	/* A one-line description of the origin for messages, e.g. the URL. */
 	const char *(*describe)(struct store *s);
 	void (*destroy)(struct store *s);
