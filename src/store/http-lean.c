@@ -438,24 +438,38 @@ decline:
 	return LEAN_DECLINE;
 }
 
+/*
+ * Make l's connection one to origin: the one it has, or a new one when it
+ * has none or one to another origin (*reused says which). The caller has
+ * l->multi and has armed env->cx on it.
+ */
+static CURLcode lean_ensure(struct http_lean *l,
+			    const struct http_lean_env *env, const char *origin,
+			    uint64_t deadline, char *detail, bool *reused)
+{
+	if (l->easy && strcmp(l->origin, origin))
+		http_lean_close(l);
+	*reused = l->easy != NULL;
+	return *reused ? CURLE_OK :
+			 lean_connect(l, env, origin, deadline, detail);
+}
+
 CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
 			const char *url, char *detail)
 {
 	char origin[sizeof(l->origin)];
 	const char *target;
+	bool reused;
 	CURLcode rc;
 
 	if (!lean_split(url, origin, sizeof(origin), &target))
 		return CURLE_UNSUPPORTED_PROTOCOL; /* not one for this path */
-	if (l->easy && !strcmp(l->origin, origin))
-		return CURLE_OK;
-	http_lean_close(l);
 	if (!l->multi && !(l->multi = curl_multi_init()))
 		return CURLE_OUT_OF_MEMORY;
 	if (!cancel_arm(env->cx, http_multi_wake, l->multi))
 		return CURLE_ABORTED_BY_CALLBACK;
-	rc = lean_connect(l, env, origin, http_now_ms() + env->budget_ms,
-			  detail);
+	rc = lean_ensure(l, env, origin, http_now_ms() + env->budget_ms,
+			 detail, &reused);
 	cancel_disarm(env->cx);
 	return rc;
 }
@@ -510,14 +524,9 @@ enum http_lean_result http_lean_get(struct http_lean *l,
 		enum lean_answer a;
 		bool reused;
 
-		if (l->easy && strcmp(l->origin, origin))
-			http_lean_close(l);
-		reused = l->easy != NULL;
-		if (!reused) {
-			*rc = lean_connect(l, env, origin, deadline, detail);
-			if (*rc != CURLE_OK)
-				break;
-		}
+		*rc = lean_ensure(l, env, origin, deadline, detail, &reused);
+		if (*rc != CURLE_OK)
+			break;
 		*rc = lean_send(l, env, req, (size_t)len, deadline);
 		if (*rc == CURLE_OK) {
 			a = lean_answer(l, env, x, deadline, rc, detail);
