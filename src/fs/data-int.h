@@ -224,11 +224,10 @@ struct data {
 #define DATA_PIECE_BYTES (DATA_PIECE_PAGES * DATA_BLOCK)
 /*
  * Of an exact read's new fragments, the reader fetches this many bytes
- * itself, one after the other; the rest go to the workers at once. A
- * 128 KiB read-around across a chunk boundary is then two requests on
- * the reader's thread (about as fast as one of them through a worker,
- * whose hand-offs and libcurl transfer cost as much again), while a
- * 1 MiB read-around still has its pieces fetched side by side.
+ * itself; the rest go to the workers at once. A 128 KiB read-around
+ * across a chunk boundary is then one request on the reader's thread
+ * (frag_fetch_pair: one request for the fragments on both sides), while
+ * a 1 MiB read-around still has its pieces fetched side by side.
  */
 #define DATA_OWN_BYTES DATA_PIECE_BYTES
 /*

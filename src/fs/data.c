@@ -736,13 +736,38 @@ static void held_trim(struct data *d)
 }
 
 /* Fetch one entry: disk tier first, then the origin. No lock held. */
+/* [off, off + len) of o from the origin into buf, of o's version.
+ * Caller holds o (a chunk's reference) but not d->lock. */
+static int origin_read(struct data *d, struct data_obj *o, char *buf,
+		       uint64_t off, size_t len)
+{
+	char etag_seen[STORE_ETAG_MAX] = "";
+	char expect[STORE_ETAG_MAX];
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	memcpy(expect, o->etag, sizeof(expect));
+	pthread_mutex_unlock(&d->lock);
+	err = d->o.store->ops->read(d->o.store, o->path, expect, buf, off, len,
+				    etag_seen);
+	if (err)
+		return err;
+	pthread_mutex_lock(&d->lock);
+	/* The first answer fixes the version of an object whose listing
+	 * had no validator; any later answer must agree, so one open file
+	 * never mixes bytes of two versions. */
+	if (!o->etag[0])
+		memcpy(o->etag, etag_seen, sizeof(o->etag));
+	else if (etag_seen[0] && strcmp(o->etag, etag_seen))
+		err = -ESTALE;
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
 static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 {
 	struct data_obj *o = c->obj;
-	char etag_seen[STORE_ETAG_MAX] = "";
-	char expect[STORE_ETAG_MAX];
 	bool on_disk;
-	int err;
 
 	*from_disk = false;
 	on_disk = disk_may_have(o, c->idx);
@@ -760,23 +785,7 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 		*from_disk = true;
 		return 0;
 	}
-	pthread_mutex_lock(&d->lock);
-	memcpy(expect, o->etag, sizeof(expect));
-	pthread_mutex_unlock(&d->lock);
-	err = d->o.store->ops->read(d->o.store, o->path, expect, c->buf,
-				    c->off, c->len, etag_seen);
-	if (err)
-		return err;
-	pthread_mutex_lock(&d->lock);
-	/* The first answer fixes the version of an object whose listing
-	 * had no validator; any later answer must agree, so one open file
-	 * never mixes bytes of two versions. */
-	if (!o->etag[0])
-		memcpy(o->etag, etag_seen, sizeof(o->etag));
-	else if (etag_seen[0] && strcmp(o->etag, etag_seen))
-		err = -ESTALE;
-	pthread_mutex_unlock(&d->lock);
-	return err;
+	return origin_read(d, o, c->buf, c->off, c->len);
 }
 
 /*
@@ -1439,6 +1448,79 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 	chunk_finish(d, c, err, from_disk);
 }
 
+/*
+ * Whether fragments a and b, both reader w's, are best fetched by one
+ * request (frag_fetch_pair): b starts where a ends, in the next chunk (a
+ * read across a chunk boundary, such as an mmap fault's read-around),
+ * they fit in a piece buffer, and neither chunk may be on disk. Caller
+ * holds d->lock.
+ */
+static bool frag_pair(const struct data *d, const struct chunk *a,
+		      const struct chunk *b, const struct data_wait *w)
+{
+	return a->owner == w && b->owner == w && a->frag && b->frag &&
+	       a->obj == b->obj && b->idx == a->idx + 1 &&
+	       a->off + a->len == b->off &&
+	       a->len + b->len <= DATA_PIECE_BYTES &&
+	       !disk_may_have(a->obj, a->idx) &&
+	       !disk_may_have(b->obj, b->idx);
+}
+
+/*
+ * Fetch the fragments a and b of frag_pair() with one request, into a
+ * piece buffer, then each its part: the copy costs less than a second
+ * round trip to the origin. As frag_fetch_own otherwise, for both. Caller
+ * holds d->lock, dropped meanwhile.
+ */
+static void frag_fetch_pair(struct data *d, struct chunk *a, struct chunk *b,
+			    struct data_wait *w)
+{
+	struct chunk *both[2] = { a, b };
+	double start;
+	char *tmp;
+	int err, i;
+
+	tmp = frag_buf_take(d, DATA_PIECE_BYTES);
+	if (!tmp) {
+		frag_fetch_own(d, a, w);
+		frag_fetch_own(d, b, w);
+		return;
+	}
+	a->owner = NULL;
+	b->owner = NULL;
+	pthread_mutex_unlock(&d->lock);
+	cancel_set_current(&w->cancel);
+	start = mono_now();
+	err = origin_read(d, a->obj, tmp, a->off, a->len + b->len);
+	cancel_set_current(NULL);
+	if (!err) {
+		memcpy(a->buf, tmp, a->len);
+		memcpy(b->buf, tmp + a->len, b->len);
+	}
+	pthread_mutex_lock(&d->lock);
+	frag_buf_put(d, tmp, DATA_PIECE_BYTES);
+	if (!err) {
+		avg_time(&d->page_s, mono_now() - start);
+		/* One request, which chunk_finish counts twice. */
+		d->stats.origin_reads--;
+		d->stats.fragments--;
+		d->stats.pair_reads++;
+	}
+	for (i = 0; i < 2; i++) {
+		struct chunk *c = both[i];
+
+		if (err == -EINTR) {
+			int e;
+
+			/* As in frag_fetch_own. */
+			entry_to_workers(d, c);
+			data_chunk_want(d, c->obj, c->idx, false, &e);
+		} else {
+			chunk_finish(d, c, err, false);
+		}
+	}
+}
+
 int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	      struct data_wait *w, struct data_read *r)
 {
@@ -1494,9 +1576,17 @@ again:
 	}
 	if (!no_fill)
 		stream_advance(d, o, stream, off, len);
-	for (i = 0; i < r->npins; i++)
-		if (((struct chunk *)r->pins[i])->owner == w)
-			frag_fetch_own(d, r->pins[i], w);
+	for (i = 0; i < r->npins; i++) {
+		if (((struct chunk *)r->pins[i])->owner != w)
+			continue;
+		if (i + 1 < r->npins &&
+		    frag_pair(d, r->pins[i], r->pins[i + 1], w)) {
+			frag_fetch_pair(d, r->pins[i], r->pins[i + 1], w);
+			i++;
+			continue;
+		}
+		frag_fetch_own(d, r->pins[i], w);
+	}
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
 		uint64_t from = off > c->off ? off - c->off : 0;

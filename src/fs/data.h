@@ -143,6 +143,9 @@ struct data_stats {
 	uint64_t origin_reads, origin_bytes, disk_hits, mem_hits;
 	uint64_t prefetched, errors;
 	uint64_t fragments; /* origin reads of part of a chunk */
+	/* Of those, reads across a chunk boundary that asked for the
+	 * fragments on both sides with one request. */
+	uint64_t pair_reads;
 	/* Chunks made whole for the disk tier because random reads'
 	 * fragments of them had cost as much; of those, fills_mem were put
 	 * together from fragments in memory, with no request. */

@@ -846,7 +846,8 @@ void fs_free(struct fs *fs)
 		return;
 	if (fs->data && fs->served) {
 		data_get_stats(fs->data, &st);
-		log_info("origin reads %llu (%llu MiB, %llu partial), prefetched "
+		log_info("origin reads %llu (%llu MiB, %llu partial, %llu across "
+			 "two chunks), prefetched "
 			 "%llu (window up to %llu chunks), chunks filled %llu "
 			 "(%llu from memory), fill waits %llu (%llu stalled), "
 			 "requests during fills %llu, "
@@ -855,6 +856,7 @@ void fs_free(struct fs *fs)
 			 (unsigned long long)st.origin_reads,
 			 (unsigned long long)(st.origin_bytes >> 20),
 			 (unsigned long long)st.fragments,
+			 (unsigned long long)st.pair_reads,
 			 (unsigned long long)st.prefetched,
 			 (unsigned long long)st.window_max,
 			 (unsigned long long)st.fills,

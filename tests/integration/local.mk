@@ -17,7 +17,8 @@ INTEGRATION_TESTS = \
 	tests/integration/bad-mount.sh \
 	tests/integration/bad-origin.sh \
 	tests/integration/unmount.sh \
-	tests/integration/first-read.sh
+	tests/integration/first-read.sh \
+	tests/integration/mmap-boundary.sh
 TESTS += $(INTEGRATION_TESTS)
 dist_check_SCRIPTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/tools/slow_origin.py

@@ -403,6 +403,42 @@ static void test_interrupt_own_fetch(void **state)
 	fx_free(x);
 }
 
+static void test_interrupt_pair(void **state)
+{
+	/* A read across a chunk boundary, its one request held by the
+	 * origin: the interrupt cuts it short, and both fragments go to the
+	 * workers with both chunks behind them, as for one fragment. */
+	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
+	uint64_t off = (1u << 20) - 64 * 1024;
+	struct data_wait w;
+	struct data_read r;
+	struct intr_arg ia;
+	pthread_t th;
+	int i;
+
+	x->f.gate_closed = true;
+	data_wait_init(&w, x->d);
+	ia.w = &w;
+	ia.delay_ms = 50;
+	pthread_create(&th, NULL, interrupter, &ia);
+	assert_int_equal(data_read(x->d, x->o, off, 128 * 1024, &w, &r),
+			 -EINTR);
+	pthread_join(th, NULL);
+	data_wait_fini(&w);
+	/* The reader's request, then the workers': two fragments and two
+	 * chunks, all held at the gate. */
+	for (i = 0; i < 1000 && fx_reads(x) < 5; i++)
+		usleep(5 * 1000);
+	assert_int_equal(fx_reads(x), 5);
+	pthread_mutex_lock(&x->f.lock);
+	assert_int_equal(x->f.cancelled, 1);
+	pthread_mutex_unlock(&x->f.lock);
+	gate_open(x);
+	assert_int_equal(check_read(x, off, 128 * 1024), 128 * 1024);
+	assert_int_equal(fx_reads(x), 5);
+	fx_free(x);
+}
+
 static void test_interrupt_before_wait(void **state)
 {
 	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
@@ -804,14 +840,56 @@ static void test_exact_read_in_pieces(void **state)
 	data_get_stats(x->d, &st);
 	assert_int_equal(st.fragments, 5);
 	assert_int_equal(x->f.own_reads, 2);
-	/* Across a chunk boundary: two requests, both on the reader's
-	 * thread (DATA_OWN_BYTES), none handed to a worker. */
+	/* Across a chunk boundary: one request on the reader's thread for
+	 * the fragments on both sides (frag_fetch_pair), none handed to a
+	 * worker. */
 	assert_int_equal(check_read(x, (30ULL << 20) - 64 * 1024, 128 * 1024),
 			 128 * 1024);
 	data_get_stats(x->d, &st);
-	assert_int_equal(st.fragments, 7);
-	assert_int_equal(x->f.reads, 7);
-	assert_int_equal(x->f.own_reads, 4);
+	assert_int_equal(st.fragments, 6);
+	assert_int_equal(st.pair_reads, 1);
+	assert_int_equal(st.origin_reads, 6);
+	assert_int_equal(x->f.reads, 6);
+	assert_int_equal(x->f.own_reads, 3);
+	/* Both fragments stay, each in its chunk: the same pages again
+	 * cost nothing, and neither do the halves alone. */
+	check_read(x, (30ULL << 20) - 64 * 1024, 128 * 1024);
+	check_read(x, (30ULL << 20) - 64 * 1024, 64 * 1024);
+	check_read(x, 30ULL << 20, 64 * 1024);
+	assert_int_equal(fx_reads(x), 6);
+	fx_free(x);
+}
+
+static void test_pair_fails(void **state)
+{
+	/* One request for both sides of a chunk boundary fails: the read
+	 * fails, both fragments fail for the hold-down, and afterwards
+	 * both sides come right, again with one request. */
+	struct fx *x = fx_new_cs(64ULL << 20, 64ULL << 20, 50, 1u << 20);
+	struct data_wait w;
+	struct data_read r;
+	struct data_stats st;
+	uint64_t off = (8ULL << 20) - 64 * 1024;
+
+	x->f.fail = -EIO;
+	x->f.fail_count = 1;
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, off, 128 * 1024, &w, &r),
+			 -EIO);
+	data_wait_fini(&w);
+	assert_int_equal(fx_reads(x), 1);
+	/* Within the hold-down, either side answers at once. */
+	data_wait_init(&w, x->d);
+	assert_int_equal(data_read(x->d, x->o, 8ULL << 20, 4096, &w, &r),
+			 -EIO);
+	data_wait_fini(&w);
+	assert_int_equal(fx_reads(x), 1);
+	usleep(80 * 1000);
+	assert_int_equal(check_read(x, off, 128 * 1024), 128 * 1024);
+	assert_int_equal(fx_reads(x), 2);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.pair_reads, 1);
+	assert_int_equal(st.errors, 2);
 	fx_free(x);
 }
 
@@ -1388,6 +1466,7 @@ int main(void)
 		cmocka_unit_test(test_single_flight),
 		cmocka_unit_test(test_interrupt),
 		cmocka_unit_test(test_interrupt_own_fetch),
+		cmocka_unit_test(test_interrupt_pair),
 		cmocka_unit_test(test_interrupt_before_wait),
 		cmocka_unit_test(test_error_not_sticky),
 		cmocka_unit_test(test_error_holddown),
@@ -1401,6 +1480,7 @@ int main(void)
 		cmocka_unit_test(test_random_reads_fetch_pages),
 		cmocka_unit_test(test_young_stream_exact),
 		cmocka_unit_test(test_exact_read_in_pieces),
+		cmocka_unit_test(test_pair_fails),
 		cmocka_unit_test(test_fragment_keep),
 		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
