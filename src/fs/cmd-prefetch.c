@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/mono.h"
 #include "fs/cmd.h"
 
 #define PREFETCH_BUF (4u << 20)
@@ -129,14 +130,6 @@ static void *pf_reader(void *arg)
 	return NULL;
 }
 
-static double pf_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void pf_human(char *out, size_t n, double bytes)
 {
 	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -152,7 +145,7 @@ static void pf_human(char *out, size_t n, double bytes)
 static void pf_report(struct pf *p, double t0, bool tty, bool last)
 {
 	char done[32], total[32], rate[32], eta[32] = "--";
-	double dt = pf_now() - t0, r;
+	double dt = mono_s() - t0, r;
 	uint64_t d;
 
 	pthread_mutex_lock(&p->lock);
@@ -236,7 +229,7 @@ int fs_cmd_prefetch(int argc, char **argv)
 			goto out;
 		}
 	}
-	t0 = pf_now();
+	t0 = mono_s();
 	for (i = 0; i < jobs && i < p.nfiles; i++) {
 		if (pthread_create(&th[i], NULL, pf_reader, &p))
 			break;
@@ -254,9 +247,9 @@ int fs_cmd_prefetch(int argc, char **argv)
 			pthread_mutex_lock(&p.lock);
 			all = p.next == p.nfiles;
 			pthread_mutex_unlock(&p.lock);
-			if (!quiet && pf_now() - last >= (tty ? 0.2 : 5.0)) {
+			if (!quiet && mono_s() - last >= (tty ? 0.2 : 5.0)) {
 				pf_report(&p, t0, tty, false);
-				last = pf_now();
+				last = mono_s();
 			}
 			if (all)
 				break;

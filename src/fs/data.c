@@ -19,6 +19,7 @@
 #include "cache/cache.h"
 #include "common/bloom.h"
 #include "common/log.h"
+#include "common/mono.h"
 #include "fs/data.h"
 #include "fs/data-disk.h"
 #include "fs/data-int.h"
@@ -106,14 +107,6 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 	c->hashed = false;
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Wait on cond until the monotonic time t (seconds); as
  * pthread_cond_timedwait. cond uses CLOCK_MONOTONIC. */
 static int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
@@ -134,7 +127,7 @@ static int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
 static bool failure_expired(const struct data *d, const struct chunk *c)
 {
 	return c->state == CHUNK_FAILED &&
-	       (mono_now() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
+	       (mono_s() - c->fail_time) * 1000.0 >= d->o.error_holddown_ms;
 }
 
 /* What the spares of both kinds hold. Caller holds d->lock. */
@@ -450,7 +443,7 @@ static bool exact_needs_whole(size_t clen, uint64_t lo, uint64_t hi)
  */
 static bool fill_worth_waiting(const struct data *d, const struct chunk *c)
 {
-	double now = mono_now();
+	double now = mono_s();
 
 	return now < c->fill_due && c->fill_eta - now <= d->page_s;
 }
@@ -907,7 +900,7 @@ static void chunk_finish(struct data *d, struct chunk *c, int err,
 		 * at once (the kernel retries a failed readahead page by
 		 * page, and each retry must not wait out the timeout again);
 		 * later ones start a new fetch, as the origin may be back. */
-		c->fail_time = mono_now();
+		c->fail_time = mono_s();
 		if (c->frag)
 			chunk_mark_failed(d, o, c->idx, err, c->fail_time);
 		/* A failed fill answers nobody who did not wait for it. */
@@ -1008,7 +1001,7 @@ static void *data_worker(void *arg)
 			list_remove(&d->prefetch, c);
 		}
 		c->state = CHUNK_FETCHING;
-		start = mono_now();
+		start = mono_s();
 		if (c->fill) {
 			c->fill_eta = start + d->whole_s;
 			c->fill_due = start + fill_wait_s(d);
@@ -1019,7 +1012,7 @@ static void *data_worker(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		if (!err && !from_disk && !c->frag)
-			avg_time(&d->whole_s, mono_now() - start);
+			avg_time(&d->whole_s, mono_s() - start);
 		chunk_finish(d, c, err, from_disk);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -1425,12 +1418,12 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 	c->owner = NULL;
 	pthread_mutex_unlock(&d->lock);
 	cancel_set_current(&w->cancel);
-	start = mono_now();
+	start = mono_s();
 	err = chunk_fetch(d, c, &from_disk);
 	cancel_set_current(NULL);
 	pthread_mutex_lock(&d->lock);
 	if (!err && !from_disk)
-		avg_time(&d->page_s, mono_now() - start);
+		avg_time(&d->page_s, mono_s() - start);
 	if (err == -EINTR) {
 		int e;
 
@@ -1490,7 +1483,7 @@ static void frag_fetch_pair(struct data *d, struct chunk *a, struct chunk *b,
 	b->owner = NULL;
 	pthread_mutex_unlock(&d->lock);
 	cancel_set_current(&w->cancel);
-	start = mono_now();
+	start = mono_s();
 	err = origin_read(d, a->obj, tmp, a->off, a->len + b->len);
 	cancel_set_current(NULL);
 	if (!err) {
@@ -1500,7 +1493,7 @@ static void frag_fetch_pair(struct data *d, struct chunk *a, struct chunk *b,
 	pthread_mutex_lock(&d->lock);
 	frag_buf_put(d, tmp, DATA_PIECE_BYTES);
 	if (!err) {
-		avg_time(&d->page_s, mono_now() - start);
+		avg_time(&d->page_s, mono_s() - start);
 		/* One request, which chunk_finish counts twice. */
 		d->stats.origin_reads--;
 		d->stats.fragments--;

@@ -20,6 +20,7 @@
 
 #include "cache/cache.h"
 #include "common/log.h"
+#include "common/mono.h"
 #include "fs/data.h"
 #include "fs/fs.h"
 #include "fs/inode.h"
@@ -54,14 +55,6 @@ struct fs_dirh {
 	uint64_t *inos;
 	size_t n;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct fs *req_fs(fuse_req_t req)
 {
@@ -179,7 +172,7 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 	n->attr.is_dir = n->is_dir;
 	n->attr_exact = exact;
 	n->attr_validated = from_object || a->etag[0];
-	n->attr_time = now_s();
+	n->attr_time = mono_s();
 }
 
 /*
@@ -196,7 +189,7 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 	int err;
 
 	for (;;) {
-		if (dir->listed && now_s() - dir->list_time < fs->o.ttl)
+		if (dir->listed && mono_s() - dir->list_time < fs->o.ttl)
 			return 0;
 		if (!dir->listing)
 			break;
@@ -218,7 +211,7 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 		if (dir->listed) {
 			log_warn("keeping the old listing of /%s: %s", dir->path,
 				 strerror(-err));
-			dir->list_time = now_s();
+			dir->list_time = mono_s();
 			return 0;
 		}
 		return err;
@@ -254,7 +247,7 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 	dir->children = kids;
 	dir->nchildren = sd.n;
 	dir->listed = true;
-	dir->list_time = now_s();
+	dir->list_time = mono_s();
 	err = 0;
 out:
 	dir->list_err = err;
@@ -289,7 +282,7 @@ static int fs_file_fresh(struct fs *fs, struct fs_inode *n, bool need_version)
 
 	if (n->is_dir)
 		return 0;
-	if (n->attr_exact && now_s() - n->attr_time < fs->o.ttl &&
+	if (n->attr_exact && mono_s() - n->attr_time < fs->o.ttl &&
 	    (!need_version || n->attr_validated))
 		return 0;
 	pthread_mutex_unlock(&fs->t.lock);

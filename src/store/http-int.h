@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "common/cancel.h"
+#include "common/mono.h"
 #include "store/http.h"
 
 /* Bound on all headers of one answer: a lying or hostile server cannot
@@ -69,9 +70,6 @@ void http_multi_wake(void *multi);
  * The caller arms cx with http_multi_wake on m around the call.
  */
 CURLcode http_drive(CURLM *m, CURL *e, struct cancel *cx, const int *aborted);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t http_now_ms(void);
 
 /* What the lean path needs of its pool for one attempt. */
 struct http_lean_env {

@@ -111,7 +111,7 @@ static CURLcode lean_wait(struct http_lean *l, const struct http_lean_env *env,
 	struct curl_waitfd w = { .fd = l->sock, .events = (short)events };
 
 	for (;;) {
-		uint64_t now = http_now_ms(), left;
+		uint64_t now = mono_ms(), left;
 		int nfds = 0;
 
 		if (cancel_fired(env->cx) ||
@@ -143,7 +143,7 @@ static CURLcode lean_connect(struct http_lean *l,
 {
 	const struct http_pool_opts *o = env->opts;
 	char url[sizeof(l->origin) + 1];
-	uint64_t now = http_now_ms();
+	uint64_t now = mono_ms();
 	long ctimeout;
 	CURLcode rc;
 	CURL *e;
@@ -468,7 +468,7 @@ CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
 		return CURLE_OUT_OF_MEMORY;
 	if (!cancel_arm(env->cx, http_multi_wake, l->multi))
 		return CURLE_ABORTED_BY_CALLBACK;
-	rc = lean_ensure(l, env, origin, http_now_ms() + env->budget_ms,
+	rc = lean_ensure(l, env, origin, mono_ms() + env->budget_ms,
 			 detail, &reused);
 	cancel_disarm(env->cx);
 	return rc;
@@ -514,7 +514,7 @@ enum http_lean_result http_lean_get(struct http_lean *l,
 		*rc = CURLE_ABORTED_BY_CALLBACK;
 		return HTTP_LEAN_RAN;
 	}
-	deadline = http_now_ms() + env->budget_ms;
+	deadline = mono_ms() + env->budget_ms;
 	/*
 	 * A kept-alive connection the server has closed meanwhile fails
 	 * before any byte of an answer: then once more on a new one (a GET

@@ -671,14 +671,6 @@ static size_t write_cb(char *data, size_t size, size_t n, void *user)
 	return 0;
 }
 
-uint64_t http_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool default_retryable(long status)
 {
 	return status >= 500 || status == 429 || status == 408;
@@ -1052,7 +1044,7 @@ static bool http_backoff(struct cancel *cx, uint64_t ms)
 int http_perform(struct http_pool *p, const struct http_req *q,
 		 struct http_resp *r)
 {
-	uint64_t start = http_now_ms();
+	uint64_t start = mono_ms();
 	uint64_t deadline = start + p->opts.timeout_ms;
 	struct cancel *cx = cancel_current();
 	unsigned int tries = 0;
@@ -1067,7 +1059,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		return -ENOMEM;
 	}
 	for (;;) {
-		uint64_t now = http_now_ms();
+		uint64_t now = mono_ms();
 		enum attempt_result res;
 		uint64_t backoff, cap;
 
@@ -1102,7 +1094,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		if (cap > HTTP_BACKOFF_MAX_MS)
 			cap = HTTP_BACKOFF_MAX_MS;
 		backoff = (uint64_t)random() % (cap + 1);
-		now = http_now_ms();
+		now = mono_ms();
 		if (now + backoff >= deadline)
 			break;
 		log_debug("retrying %s after %s (try %u, %llu ms)",
@@ -1115,7 +1107,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 		}
 	}
 	pool_put(p, h);
-	if (http_now_ms() >= deadline && tries > 1) {
+	if (mono_ms() >= deadline && tries > 1) {
 		char prev[sizeof(r->error)];
 
 		memcpy(prev, r->error, sizeof(prev));
