@@ -728,7 +728,6 @@ static void held_trim(struct data *d)
 	chunk_destroy(d, c);
 }
 
-/* Fetch one entry: disk tier first, then the origin. No lock held. */
 /* [off, off + len) of o from the origin into buf, of o's version.
  * Caller holds o (a chunk's reference) but not d->lock. */
 static int origin_read(struct data *d, struct data_obj *o, char *buf,
@@ -757,6 +756,7 @@ static int origin_read(struct data *d, struct data_obj *o, char *buf,
 	return err;
 }
 
+/* Fetch one entry: disk tier first, then the origin. No lock held. */
 static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 {
 	struct data_obj *o = c->obj;
@@ -1402,11 +1402,26 @@ static void stream_advance(struct data *d, struct data_obj *o,
 }
 
 /*
+ * A reader's own fetch of fragment c was interrupted: it goes to the
+ * workers, since a signal ends the wait, never the fetch, and the retry
+ * that follows the signal finds it in flight or done. The origin was
+ * slower than the reader's signals, and the kernel retries a failed
+ * readahead page by page: the workers fetch the whole chunk too, so the
+ * retries wait on it instead of each starting a request of its own that
+ * the next signal ends again. Caller holds d->lock.
+ */
+static void frag_own_interrupted(struct data *d, struct chunk *c)
+{
+	int e;
+
+	entry_to_workers(d, c);
+	data_chunk_want(d, c->obj, c->idx, false, &e);
+}
+
+/*
  * Fetch the fragment c that reader w owns, on w's thread. An interrupt
- * ends the request at once (w->cancel); the fragment then goes to the
- * workers, since a signal ends the wait, never the fetch: the retry that
- * follows a signal finds it in flight or done. Caller holds d->lock,
- * dropped meanwhile.
+ * ends the request at once (w->cancel): frag_own_interrupted. Caller
+ * holds d->lock, dropped meanwhile.
  */
 static void frag_fetch_own(struct data *d, struct chunk *c,
 			   struct data_wait *w)
@@ -1424,21 +1439,10 @@ static void frag_fetch_own(struct data *d, struct chunk *c,
 	pthread_mutex_lock(&d->lock);
 	if (!err && !from_disk)
 		avg_time(&d->page_s, mono_s() - start);
-	if (err == -EINTR) {
-		int e;
-
-		entry_to_workers(d, c);
-		/*
-		 * The origin was slower than this reader's signals. The read
-		 * is retried, by the kernel page by page after a failed
-		 * readahead: have the workers fetch the whole chunk too, so
-		 * the retries wait on it instead of each starting a request
-		 * of its own that the next signal ends again.
-		 */
-		data_chunk_want(d, c->obj, c->idx, false, &e);
-		return;
-	}
-	chunk_finish(d, c, err, from_disk);
+	if (err == -EINTR)
+		frag_own_interrupted(d, c);
+	else
+		chunk_finish(d, c, err, from_disk);
 }
 
 /*
@@ -1492,25 +1496,19 @@ static void frag_fetch_pair(struct data *d, struct chunk *a, struct chunk *b,
 	}
 	pthread_mutex_lock(&d->lock);
 	frag_buf_put(d, tmp, DATA_PIECE_BYTES);
-	if (!err) {
+	if (!err)
 		avg_time(&d->page_s, mono_s() - start);
-		/* One request, which chunk_finish counts twice. */
+	for (i = 0; i < 2; i++) {
+		if (err == -EINTR)
+			frag_own_interrupted(d, both[i]);
+		else
+			chunk_finish(d, both[i], err, false);
+	}
+	if (!err) {
+		/* One request, which chunk_finish counted twice. */
 		d->stats.origin_reads--;
 		d->stats.fragments--;
 		d->stats.pair_reads++;
-	}
-	for (i = 0; i < 2; i++) {
-		struct chunk *c = both[i];
-
-		if (err == -EINTR) {
-			int e;
-
-			/* As in frag_fetch_own. */
-			entry_to_workers(d, c);
-			data_chunk_want(d, c->obj, c->idx, false, &e);
-		} else {
-			chunk_finish(d, c, err, false);
-		}
 	}
 }
 

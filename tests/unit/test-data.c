@@ -204,14 +204,20 @@ static unsigned int fx_max_len(struct fx *x)
 }
 
 /* Wait, at most 5 s, until the origin has had n reads, then check it has
- * had exactly n and that the longest was a whole chunk of len. */
-static void fx_wait_fill(struct fx *x, unsigned int n, unsigned int len)
+ * had exactly n. */
+static void fx_wait_reads(struct fx *x, unsigned int n)
 {
 	int i;
 
 	for (i = 0; i < 1000 && fx_reads(x) < n; i++)
 		usleep(5 * 1000);
 	assert_int_equal(fx_reads(x), n);
+}
+
+/* fx_wait_reads, and the longest read was a whole chunk of len. */
+static void fx_wait_fill(struct fx *x, unsigned int n, unsigned int len)
+{
+	fx_wait_reads(x, n);
 	assert_int_equal(fx_max_len(x), len);
 }
 
@@ -414,7 +420,6 @@ static void test_interrupt_pair(void **state)
 	struct data_read r;
 	struct intr_arg ia;
 	pthread_t th;
-	int i;
 
 	x->f.gate_closed = true;
 	data_wait_init(&w, x->d);
@@ -427,9 +432,7 @@ static void test_interrupt_pair(void **state)
 	data_wait_fini(&w);
 	/* The reader's request, then the workers': two fragments and two
 	 * chunks, all held at the gate. */
-	for (i = 0; i < 1000 && fx_reads(x) < 5; i++)
-		usleep(5 * 1000);
-	assert_int_equal(fx_reads(x), 5);
+	fx_wait_reads(x, 5);
 	pthread_mutex_lock(&x->f.lock);
 	assert_int_equal(x->f.cancelled, 1);
 	pthread_mutex_unlock(&x->f.lock);
