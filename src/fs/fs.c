@@ -909,11 +909,7 @@ static void fs_tune_readahead(struct fs *fs, const struct stat *st)
 	close(fd);
 }
 
-/*
- * Runs beside the session loop: a stat of the mount point waits until
- * the kernel's INIT has been answered, so "ready" means the mount
- * serves, not merely that mount(2) returned.
- */
+/* Opens the readers' first connection (the store's warm op). */
 static void *fs_warm_thread(void *arg)
 {
 	struct fs *fs = arg;
@@ -922,6 +918,11 @@ static void *fs_warm_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Runs beside the session loop: a stat of the mount point waits until
+ * the kernel's INIT has been answered, so "ready" means the mount
+ * serves, not merely that mount(2) returned.
+ */
 static void *fs_ready_thread(void *arg)
 {
 	struct fs_ready *r = arg;

@@ -334,29 +334,41 @@ static void gate_open(struct fx *x)
 	pthread_mutex_unlock(&x->f.lock);
 }
 
-static void test_interrupt(void **state)
+/*
+ * Read [off, off + len) while another thread interrupts the read after
+ * 50 ms: the read must fail with EINTR and hand back no bytes. Returns
+ * how long it took, in seconds.
+ */
+static double read_interrupted(struct fx *x, uint64_t off, size_t len)
 {
-	struct fx *x = fx_new(4 * CS, 1 << 20);
 	struct data_wait w;
 	struct data_read r;
 	struct intr_arg ia;
 	pthread_t th;
 	double t0, dt;
 
-	/* A whole chunk (the read is more than a quarter of it), which the
-	 * workers fetch. */
-	x->f.gate_closed = true; /* the origin does not answer */
 	data_wait_init(&w, x->d);
 	ia.w = &w;
 	ia.delay_ms = 50;
 	pthread_create(&th, NULL, interrupter, &ia);
 	t0 = mono();
-	assert_int_equal(data_read(x->d, x->o, 0, 2000, &w, &r), -EINTR);
+	assert_int_equal(data_read(x->d, x->o, off, len, &w, &r), -EINTR);
 	dt = mono() - t0;
 	pthread_join(th, NULL);
 	data_wait_fini(&w);
-	assert_true(dt < 2.0); /* not held until the origin answers */
 	assert_int_equal(r.bytes, 0);
+	return dt;
+}
+
+static void test_interrupt(void **state)
+{
+	struct fx *x = fx_new(4 * CS, 1 << 20);
+
+	/* A whole chunk (the read is more than a quarter of it), which the
+	 * workers fetch. */
+	x->f.gate_closed = true; /* the origin does not answer */
+	/* Not held until the origin answers. */
+	assert_true(read_interrupted(x, 0, 2000) < 2.0);
 
 	/* The fetch went on: once the origin answers, the next reader gets
 	 * the data without a second request. */
@@ -371,25 +383,11 @@ static void test_interrupt_own_fetch(void **state)
 {
 	/* 1 MiB chunks: a 100-byte read is a fragment of one page. */
 	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
-	struct data_wait w;
-	struct data_read r;
-	struct intr_arg ia;
-	pthread_t th;
-	double t0, dt;
 
 	/* A small read: the reader fetches the pages itself, and the
 	 * interrupt cuts its request short. */
 	x->f.gate_closed = true;
-	data_wait_init(&w, x->d);
-	ia.w = &w;
-	ia.delay_ms = 50;
-	pthread_create(&th, NULL, interrupter, &ia);
-	t0 = mono();
-	assert_int_equal(data_read(x->d, x->o, (1u << 20) + 100, 100, &w, &r), -EINTR);
-	dt = mono() - t0;
-	pthread_join(th, NULL);
-	data_wait_fini(&w);
-	assert_true(dt < 2.0);
+	assert_true(read_interrupted(x, (1u << 20) + 100, 100) < 2.0);
 	pthread_mutex_lock(&x->f.lock);
 	assert_int_equal(x->f.cancelled, 1);
 	pthread_mutex_unlock(&x->f.lock);
@@ -416,20 +414,9 @@ static void test_interrupt_pair(void **state)
 	 * workers with both chunks behind them, as for one fragment. */
 	struct fx *x = fx_new_cs(4ULL << 20, 4ULL << 20, 0, 1u << 20);
 	uint64_t off = (1u << 20) - 64 * 1024;
-	struct data_wait w;
-	struct data_read r;
-	struct intr_arg ia;
-	pthread_t th;
 
 	x->f.gate_closed = true;
-	data_wait_init(&w, x->d);
-	ia.w = &w;
-	ia.delay_ms = 50;
-	pthread_create(&th, NULL, interrupter, &ia);
-	assert_int_equal(data_read(x->d, x->o, off, 128 * 1024, &w, &r),
-			 -EINTR);
-	pthread_join(th, NULL);
-	data_wait_fini(&w);
+	read_interrupted(x, off, 128 * 1024);
 	/* The reader's request, then the workers': two fragments and two
 	 * chunks, all held at the gate. */
 	fx_wait_reads(x, 5);
@@ -879,10 +866,8 @@ static void test_pair_fails(void **state)
 	data_wait_init(&w, x->d);
 	assert_int_equal(data_read(x->d, x->o, off, 128 * 1024, &w, &r),
 			 -EIO);
-	data_wait_fini(&w);
 	assert_int_equal(fx_reads(x), 1);
 	/* Within the hold-down, either side answers at once. */
-	data_wait_init(&w, x->d);
 	assert_int_equal(data_read(x->d, x->o, 8ULL << 20, 4096, &w, &r),
 			 -EIO);
 	data_wait_fini(&w);
