@@ -30,6 +30,10 @@ struct http_lean {
 	 * a wait on curl_multi_wakeup. Kept across connections. */
 	CURLM *multi;
 	curl_socket_t sock;
+	/* The socket's SO_RCVLOWAT as lean_lowat last set it; 0: not set
+	 * on this connection yet (and never on a TLS one). */
+	int lowat;
+	bool plain; /* http://: the socket carries the answer's own bytes */
 	char origin[256]; /* "scheme://authority" easy is connected to */
 };
 

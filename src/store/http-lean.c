@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "store/http-int.h"
 
@@ -28,6 +30,14 @@
 /* How often a wait looks at the pool's abort flag (a reader's token
  * wakes it at once). libcurl's transfers look about as often. */
 #define LEAN_WAIT_SLICE_MS 250
+/*
+ * A wait for an answer asks the kernel to wake it only once this many of
+ * the bytes it waits for are in (SO_RCVLOWAT), at most. Small enough that
+ * the receive buffer the kernel sizes for it never clamps the window.
+ */
+#define LEAN_LOWAT_MAX (16 * 1024)
+/* The first slice of a wait with a low-water mark; see lean_wait. */
+#define LEAN_LOWAT_SLICE_MS 2
 
 enum lean_answer {
 	LEAN_DONE, /* an answer, or a failure that libcurl's would match */
@@ -60,6 +70,7 @@ void http_lean_close(struct http_lean *l)
 	curl_multi_remove_handle(l->multi, l->easy);
 	curl_easy_cleanup(l->easy);
 	l->easy = NULL;
+	l->lowat = 0;
 	l->origin[0] = '\0';
 }
 
@@ -103,12 +114,48 @@ static bool lean_split(const char *url, char *origin, size_t cap,
 	return true;
 }
 
-/* Wait until l's socket is ready for events, the deadline, the reader's
- * token or the pool's abort. */
+/*
+ * Wake l's waits for an answer only once n more of its bytes are in,
+ * rather than at each segment: nginx, for one, sends a 206's headers and
+ * its body apart, and a thread woken for the headers alone found no body,
+ * polled and slept again (up to two polls and three receives a 4 KiB
+ * read; bench/README.md). Only on plain connections: TLS may hold part of
+ * a record, so fewer bytes than n may be left to arrive on the socket.
+ */
+static void lean_lowat(struct http_lean *l, size_t n)
+{
+	int v = n > LEAN_LOWAT_MAX ? LEAN_LOWAT_MAX : n ? (int)n : 1;
+
+	if (!l->plain || v == l->lowat)
+		return;
+	if (!setsockopt(l->sock, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)))
+		l->lowat = v;
+}
+
+/* Whether l's socket has any byte to read that its low-water mark keeps
+ * a wait from seeing. */
+static bool lean_held_back(struct http_lean *l)
+{
+	int n = 0;
+
+	return l->lowat > 1 && !ioctl(l->sock, FIONREAD, &n) && n > 0;
+}
+
+/*
+ * Wait until l's socket is ready for events, the deadline, the reader's
+ * token or the pool's abort.
+ *
+ * A low-water mark is the answer's size as asked; an answer shorter than
+ * that (an error, a range cut at the object's end) would never wake the
+ * wait. So while one is set, slices start short and double: at the end of
+ * each, bytes held back by the mark end the wait (the mark goes back to
+ * 1). A short answer costs at most its own time again, plus 2 ms.
+ */
 static CURLcode lean_wait(struct http_lean *l, const struct http_lean_env *env,
 			  int events, uint64_t deadline)
 {
 	struct curl_waitfd w = { .fd = l->sock, .events = (short)events };
+	uint64_t slice = LEAN_LOWAT_SLICE_MS;
 
 	for (;;) {
 		uint64_t now = mono_ms(), left;
@@ -120,14 +167,21 @@ static CURLcode lean_wait(struct http_lean *l, const struct http_lean_env *env,
 		if (now >= deadline)
 			return CURLE_OPERATION_TIMEDOUT;
 		left = deadline - now;
+		if (l->lowat <= 1 || !(events & CURL_WAIT_POLLIN))
+			slice = LEAN_WAIT_SLICE_MS;
 		w.revents = 0;
 		if (curl_multi_poll(l->multi, &w, 1,
-				    left < LEAN_WAIT_SLICE_MS ? (int)left :
-								LEAN_WAIT_SLICE_MS,
+				    (int)(left < slice ? left : slice),
 				    &nfds) != CURLM_OK)
 			return CURLE_RECV_ERROR;
 		if (w.revents)
 			return CURLE_OK;
+		if ((events & CURL_WAIT_POLLIN) && lean_held_back(l)) {
+			lean_lowat(l, 1);
+			return CURLE_OK;
+		}
+		if (slice < LEAN_WAIT_SLICE_MS)
+			slice *= 2;
 	}
 }
 
@@ -192,6 +246,8 @@ static CURLcode lean_connect(struct http_lean *l,
 	/* It stays in the multi that drove it: its connection lives in
 	 * that multi's cache. */
 	l->easy = e;
+	l->lowat = 0;
+	l->plain = !strncmp(origin, "http://", 7);
 	snprintf(l->origin, sizeof(l->origin), "%s", origin);
 	return CURLE_OK;
 }
@@ -283,6 +339,7 @@ static void lean_discard(struct http_lean *l, const struct http_lean_env *env,
 	while (left) {
 		size_t n = 0;
 
+		lean_lowat(l, left);
 		if (lean_recv(l, env, scratch, left < cap ? left : cap, &n,
 			      deadline, false) != CURLE_OK ||
 		    !n) {
@@ -315,6 +372,9 @@ static enum lean_answer lean_answer(struct http_lean *l,
 
 		if (got == LEAN_HEADER_MAX)
 			goto decline;
+		/* A whole answer of the range holds at least its body
+		 * past what has come. */
+		lean_lowat(l, q->range_len);
 		*rc = lean_recv(l, env, h + got, LEAN_HEADER_MAX - got, &n,
 				deadline, !got);
 		if (*rc == CURLE_RECV_ERROR && !got) {
@@ -410,6 +470,7 @@ static enum lean_answer lean_answer(struct http_lean *l,
 	while (body < want) {
 		size_t n = 0;
 
+		lean_lowat(l, want - body);
 		*rc = lean_recv(l, env, (char *)q->buf + body, want - body, &n,
 				deadline, false);
 		if (*rc != CURLE_OK) {

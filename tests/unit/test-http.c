@@ -540,9 +540,45 @@ struct hold_srv {
 	int open, max_open, requests; /* under lock */
 	int hold_ms;
 	bool stall;
+	/* When set, request i gets answer[i] (the last one repeats), its
+	 * headers split_ms before its body; else the 10-byte 206 below. */
+	const char *answer[4];
+	size_t answer_len[4];
+	int nanswers;
+	int split_ms;
 };
 
 static struct hold_srv H;
+
+/* All of [a, a + len) to c; false if the client has gone. */
+static bool write_all(int c, const char *a, size_t len)
+{
+	while (len) {
+		ssize_t n = write(c, a, len);
+
+		if (n <= 0)
+			return false;
+		a += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Answer i of H's script to c, split as the script says. */
+static bool hold_answer(int c, int i)
+{
+	const char *a = H.answer[i < H.nanswers ? i : H.nanswers - 1];
+	size_t len = H.answer_len[i < H.nanswers ? i : H.nanswers - 1];
+	const char *body = strstr(a, "\r\n\r\n");
+	size_t head = body ? (size_t)(body + 4 - a) : len;
+
+	if (!H.split_ms)
+		return write_all(c, a, len);
+	if (!write_all(c, a, head))
+		return false;
+	usleep((useconds_t)H.split_ms * 1000);
+	return write_all(c, a + head, len - head);
+}
 
 static void *hold_conn(void *arg)
 {
@@ -556,6 +592,7 @@ static void *hold_conn(void *arg)
 	for (;;) {
 		ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
 		char *end;
+		int i;
 
 		if (n <= 0)
 			break;
@@ -565,12 +602,13 @@ static void *hold_conn(void *arg)
 		if (!end)
 			continue;
 		pthread_mutex_lock(&H.lock);
-		H.requests++;
+		i = H.requests++;
 		pthread_mutex_unlock(&H.lock);
 		if (H.stall)
 			continue; /* read on until the client hangs up */
 		usleep((useconds_t)H.hold_ms * 1000);
-		if (write(c, ans, sizeof(ans) - 1) < 0)
+		if (H.nanswers ? !hold_answer(c, i) :
+				 !write_all(c, ans, sizeof(ans) - 1))
 			break;
 		got = 0;
 	}
@@ -917,6 +955,75 @@ static void test_lean_idle_bound(void **state)
 	hold_stop();
 }
 
+/*
+ * A reader's wait asks the kernel to wake it only once the bytes it asked
+ * for are in (SO_RCVLOWAT). Answers shorter than that, from a server that
+ * keeps the connection open, must still come back at once rather than at
+ * the timeout: a 404 with a body, a 412 without one. Then a whole answer
+ * whose headers come 20 ms before its body, on the same connection.
+ */
+static void test_lean_short_answers(void **state)
+{
+	enum { LEN = 20000 }; /* more than one low-water mark's worth */
+	struct http_pool_opts o = { .timeout_ms = 5000,
+				    .connect_timeout_ms = 1000 };
+	struct http_req q = { .sink = HTTP_SINK_FIXED, .range_len = LEN,
+			      .cap = LEN };
+	char *ok = malloc(LEN + 128), *buf = malloc(LEN), url[64];
+	int hlen, i, err[3];
+	double t0, ms[3];
+	struct http_pool *p;
+	struct http_resp r;
+
+	assert_non_null(ok);
+	assert_non_null(buf);
+	hlen = snprintf(ok, 128,
+			"HTTP/1.1 206 Partial Content\r\n"
+			"Content-Range: bytes 0-%d/%d\r\n"
+			"Content-Length: %d\r\n\r\n",
+			LEN - 1, LEN, LEN);
+	for (i = 0; i < LEN; i++)
+		ok[hlen + i] = (char)('a' + i % 26);
+	hold_start(0, false);
+	H.answer[0] = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n"
+		      "not found";
+	H.answer[1] = "HTTP/1.1 412 Precondition Failed\r\n"
+		      "Content-Length: 0\r\n\r\n";
+	H.answer[2] = ok;
+	for (i = 0; i < 2; i++)
+		H.answer_len[i] = strlen(H.answer[i]);
+	H.answer_len[2] = (size_t)hlen + LEN;
+	H.nanswers = 3;
+	H.split_ms = 20;
+	assert_int_equal(http_pool_new(&o, &p), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", H.port);
+	q.url = url;
+	q.buf = buf;
+	q.if_match = "\"v1\"";
+	cancel_set_current(&lean_cx);
+	for (i = 0; i < 3; i++) {
+		memset(buf, 0, LEN);
+		t0 = mono_ms();
+		err[i] = http_perform(p, &q, &r);
+		ms[i] = mono_ms() - t0;
+		http_resp_free(&r);
+	}
+	cancel_set_current(NULL);
+	assert_int_equal(err[0], -ENOENT);
+	assert_int_equal(err[1], -ESTALE);
+	assert_int_equal(err[2], 0);
+	assert_memory_equal(buf, ok + hlen, LEN);
+	/* Not the 5 s timeout: the split costs its 20 ms and a few more. */
+	for (i = 0; i < 3; i++)
+		assert_true(ms[i] < 1000);
+	http_pool_free(p);
+	hold_stop();
+	assert_int_equal(H.requests, 3);
+	assert_int_equal(H.max_open, 1);
+	free(ok);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -958,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_lean_closed_keepalive),
 		cmocka_unit_test(test_lean_keepalive),
 		cmocka_unit_test(test_lean_idle_bound),
+		cmocka_unit_test(test_lean_short_answers),
 	};
 	int failed;
 
