@@ -372,9 +372,11 @@ static enum lean_answer lean_answer(struct http_lean *l,
 
 		if (got == LEAN_HEADER_MAX)
 			goto decline;
-		/* A whole answer of the range holds at least its body
-		 * past what has come. */
-		lean_lowat(l, q->range_len);
+		/* A whole answer of the range holds at least its body.
+		 * Set before the first wait only: once a short answer has
+		 * dropped the mark, its headers' rest is not held back. */
+		if (!got)
+			lean_lowat(l, q->range_len);
 		*rc = lean_recv(l, env, h + got, LEAN_HEADER_MAX - got, &n,
 				deadline, !got);
 		if (*rc == CURLE_RECV_ERROR && !got) {
