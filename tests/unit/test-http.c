@@ -567,8 +567,9 @@ static bool write_all(int c, const char *a, size_t len)
 /* Answer i of H's script to c, split as the script says. */
 static bool hold_answer(int c, int i)
 {
-	const char *a = H.answer[i < H.nanswers ? i : H.nanswers - 1];
-	size_t len = H.answer_len[i < H.nanswers ? i : H.nanswers - 1];
+	int k = i < H.nanswers ? i : H.nanswers - 1;
+	const char *a = H.answer[k];
+	size_t len = H.answer_len[k];
 	const char *body = strstr(a, "\r\n\r\n");
 	size_t head = body ? (size_t)(body + 4 - a) : len;
 
