@@ -13,6 +13,7 @@
 
 #include "cache/cache.h"
 #include "fs/data.h"
+#include "fs/data-pool.h"
 
 #define DATA_STREAMS 8 /* sequential streams tracked per object */
 #define DATA_PERSIST_THREADS 2 /* disk writers (see data.c) */
@@ -180,6 +181,9 @@ struct data {
 	 */
 	char **piece;
 	size_t npiece, piece_cap;
+	/* Buffers of fragments no longer than a page (a random 4 KiB
+	 * read's): see data-pool.c. Under lock. */
+	struct data_pool pool;
 	uint64_t next_obj_id;
 	uint64_t tick;
 	bool stop;

@@ -161,10 +161,13 @@ void data_spare_put(struct data *d, char *buf)
 		free(buf);
 }
 
-/* A buffer for a fragment of len bytes: a piece spare when it is one
- * that is not kept (DATA_FRAG_KEEP). Caller holds d->lock. */
+/* A buffer for a fragment of len bytes: from the pool when it fits in a
+ * page, a piece spare when it is one that is not kept (DATA_FRAG_KEEP).
+ * Caller holds d->lock. */
 static char *frag_buf_take(struct data *d, size_t len)
 {
+	if (len <= DATA_POOL_PAGE)
+		return data_pool_take(&d->pool);
 	if (len <= DATA_FRAG_KEEP)
 		return malloc(len);
 	if (d->npiece)
@@ -175,7 +178,9 @@ static char *frag_buf_take(struct data *d, size_t len)
 /* Caller holds d->lock. */
 static void frag_buf_put(struct data *d, char *buf, size_t len)
 {
-	if (len > DATA_FRAG_KEEP && d->npiece < d->piece_cap &&
+	if (len <= DATA_POOL_PAGE)
+		data_pool_put(&d->pool, buf);
+	else if (len > DATA_FRAG_KEEP && d->npiece < d->piece_cap &&
 	    d->mem_used + spare_bytes(d) + DATA_PIECE_BYTES <=
 		    d->o.max_memory)
 		d->piece[d->npiece++] = buf;
@@ -355,7 +360,10 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	buf = frag ? frag_buf_take(d, len) : data_spare_take(d);
 	c = buf ? data_entry_new(d, o, key, idx, off) : NULL;
 	if (!c) {
-		free(buf);
+		if (buf && frag)
+			frag_buf_put(d, buf, len);
+		else
+			free(buf);
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -1156,6 +1164,7 @@ void data_free(struct data *d)
 	while (d->npiece)
 		free(d->piece[--d->npiece]);
 	free(d->piece);
+	data_pool_fini(&d->pool);
 	free(d->ftable);
 	free(d->table);
 	free(d->threads);

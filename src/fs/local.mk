@@ -9,6 +9,7 @@ cofault_SOURCES = \
 	src/fs/inode.c src/fs/inode.h \
 	src/fs/data.c src/fs/data.h src/fs/data-int.h \
 	src/fs/data-fill.c \
+	src/fs/data-pool.c src/fs/data-pool.h \
 	src/fs/data-disk.c src/fs/data-disk.h
 cofault_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS) $(CURL_CFLAGS)
 cofault_LDADD = src/fault/libfault.la src/cache/libcache.la \

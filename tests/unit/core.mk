@@ -1,14 +1,20 @@
 # Unit tests of the core: the data path and the HTTP client core.
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-data tests/unit/test-http \
-	tests/unit/test-bloom
-TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom
+	tests/unit/test-bloom tests/unit/test-data-pool
+TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom \
+	tests/unit/test-data-pool
 
 tests_unit_test_data_SOURCES = tests/unit/test-data.c \
-	src/fs/data.c src/fs/data-fill.c src/fs/data-disk.c
+	src/fs/data.c src/fs/data-fill.c src/fs/data-disk.c src/fs/data-pool.c
 tests_unit_test_data_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_data_LDADD = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
+
+tests_unit_test_data_pool_SOURCES = tests/unit/test-data-pool.c \
+	src/fs/data-pool.c
+tests_unit_test_data_pool_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_data_pool_LDADD = $(CMOCKA_LIBS)
 
 tests_unit_test_bloom_SOURCES = tests/unit/test-bloom.c
 tests_unit_test_bloom_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
