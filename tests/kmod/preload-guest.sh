@@ -66,6 +66,28 @@ pl_run_opts() {
 	[ "$1" = cofault ] || echo --any-fuse
 }
 
+# P5's two bounded reads of a stalled page, through the shim ("cofault
+# run" options $1) at $2 MiB and through the library at $3 MiB: their
+# probe lines in $sh and $lib.
+p5_prompt() {
+	# shellcheck disable=SC2086
+	sh=$(timeout 60 "$COFAULT_BIN" run $1 --debug -- "$PL_TIMEOUT" \
+		-m mmap -t 200 "$MNT/pl-slow" $(($2 * MiB)) 2>"$S/pl-debug")
+	lib=$(timeout 60 "$PL_TIMEOUT" -m cofault -t 200 "$MNT/pl-slow" \
+		$(($3 * MiB)))
+}
+
+# Whether both of p5_prompt's reads timed out through the device within
+# $LATE_LIMIT_MS of their 200 ms bound.
+p5_is_prompt() {
+	[ "$(field "$sh" result)" = timeout ] &&
+		grep -q 'via /dev/cofault' "$S/pl-debug" &&
+		lt "$(field "$sh" late_ms)" "$LATE_LIMIT_MS" &&
+		[ "$(field "$lib" how)" = device ] &&
+		[ "$(field "$lib" result)" = timeout ] &&
+		lt "$(field "$lib" late_ms)" "$LATE_LIMIT_MS"
+}
+
 preload_checks() { # $1 = daemon
 	local d=$1 opts f0 f1 i0 i1 want got out sh lib pl
 	opts=$(pl_run_opts "$d")
@@ -134,8 +156,8 @@ preload_checks() { # $1 = daemon
 		fi
 	fi
 
-	# P5: a 200 ms timeout on pages the origin delays by 3 s, 8 MiB apart
-	# so no readahead of one run serves the next. The plain-mmap figure is
+	# P5: a 200 ms timeout on pages the origin delays by 3 s, at least 4
+	# MiB apart so no readahead of one run serves the next. The plain-mmap figure is
 	# the contrast: late by the whole delay on delayfs (a FUSE daemon like
 	# most, whose reads a signal cannot cut short), which proves the stall
 	# was real; the cofault daemon's own synchronous reads answer
@@ -145,19 +167,20 @@ preload_checks() { # $1 = daemon
 	fi
 	"set_delay_$d" 3000
 	i0=$(stat_of interrupted)
-	# shellcheck disable=SC2086
-	sh=$(timeout 60 "$COFAULT_BIN" run $opts --debug -- "$PL_TIMEOUT" \
-		-m mmap -t 200 "$MNT/pl-slow" $((2 * MiB)) 2>"$S/pl-debug")
-	lib=$(timeout 60 "$PL_TIMEOUT" -m cofault -t 200 "$MNT/pl-slow" $((10 * MiB)))
+	p5_prompt "$opts" 2 10
+	if ! p5_is_prompt; then
+		# Late by less than the stall can be the host: TCG on a busy
+		# machine once ran the shim's handler 276 ms late, where it is
+		# 3 to 11 ms late otherwise. A fault that waits for the origin
+		# is late by the whole 3 s every time: once more, at pages of
+		# their own.
+		log "P5 $d late once (shim: $sh | library: $lib); again"
+		p5_prompt "$opts" 6 14
+	fi
 	pl=$(timeout 60 "$PL_TIMEOUT" -m mmap -t 200 "$MNT/pl-slow" $((18 * MiB)))
 	i1=$(stat_of interrupted)
 	"set_delay_$d" 0
-	if [ "$(field "$sh" result)" = timeout ] &&
-		grep -q 'via /dev/cofault' "$S/pl-debug" &&
-		lt "$(field "$sh" late_ms)" "$LATE_LIMIT_MS" &&
-		[ "$(field "$lib" how)" = device ] &&
-		[ "$(field "$lib" result)" = timeout ] &&
-		lt "$(field "$lib" late_ms)" "$LATE_LIMIT_MS" &&
+	if p5_is_prompt &&
 		{ [ "$d" != delayfs ] ||
 			! lt "$(field "$pl" late_ms)" "$LATE_LIMIT_MS"; }; then
 		report "$d" P5-preload-signal PASS "shim: $sh | library: $lib | plain mmap: $pl | interrupted +$((i1 - i0))"
