@@ -2,8 +2,8 @@
  * Page-sized buffers for the smallest fragments. A random reader keeps
  * one 4 KiB fragment per read in memory (until --max-memory evicts it);
  * from malloc each one grew the thread's arena by a page, an mprotect
- * and the allocator's slow path: about 6 us of a read's 25 us in the
- * daemon on this path. Here a fresh buffer is the next page of a 2 MiB
+ * and the allocator's slow path: about 6 us of the daemon's work on each
+ * read (bench/README.md). Here a fresh buffer is the next page of a 2 MiB
  * mapping, and a freed one is reused first.
  */
 #include "config.h"
