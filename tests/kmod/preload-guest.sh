@@ -157,11 +157,12 @@ preload_checks() { # $1 = daemon
 	fi
 
 	# P5: a 200 ms timeout on pages the origin delays by 3 s, at least 4
-	# MiB apart so no readahead of one run serves the next. The plain-mmap figure is
-	# the contrast: late by the whole delay on delayfs (a FUSE daemon like
-	# most, whose reads a signal cannot cut short), which proves the stall
-	# was real; the cofault daemon's own synchronous reads answer
-	# FUSE_INTERRUPT, so there plain mmap is prompt too and only reported.
+	# MiB apart so no readahead of one run serves the next. The
+	# plain-mmap figure is the contrast: late by the whole delay on
+	# delayfs (a FUSE daemon like most, whose reads a signal cannot cut
+	# short), which proves the stall was real; the cofault daemon's own
+	# synchronous reads answer FUSE_INTERRUPT, so there plain mmap is
+	# prompt too and only reported.
 	if type drop_caches >/dev/null 2>&1; then
 		drop_caches
 	fi
