@@ -364,42 +364,77 @@ seq_cell() {
 	fi
 }
 
+# warm_once TOOL: a warm read of the sequential pair, on a new mount over
+# the cache the cold read filled, page cache dropped; sets WARM_V to MiB/s
+# (the bytes checked against the original) or to what went wrong. Keeps
+# the cache.
+warm_once() {
+	local tool=$1 v
+	fresh "$tool" "$NGINX_URL" "$CACHE"
+	v=$(time_seq "$FILE")
+	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
+	unmount_tool "$tool" keep
+	WARM_V=${R[$tool,warm]}
+}
+
+# mean2 A B: the mean of two figures, or the first that is not a number.
+mean2() {
+	numeric "$1" || { echo "$1"; return 0; }
+	numeric "$2" || { echo "$2"; return 0; }
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'
+}
+
 # Cold sequential; then warm: a new mount over the cache the first one
 # filled, page cache dropped, so the data can only come from the tool's
-# own cache on disk (not from its memory). For cofault also cat of its
-# cache files after the same drop, the disk's limit.
+# own cache on disk (not from its memory). The warm figure is the mean of
+# two such reads. For cofault also cat of its cache files after the same
+# drop, the disk's limit, twice between its two warm reads (warm, cat,
+# cat, warm): this machine's disk moves by two or more times from one
+# minute to the next, and a trend moves both means alike.
 bench_seq_once() {
-	local tool=$1 v cf mark
+	local tool=$1 v cf mark w1 w2 c1 c2
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
 	# The cold read is the first thing the daemon does.
 	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
 	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
 	unmount_tool "$tool" keep
-	fresh "$tool" "$NGINX_URL" "$CACHE"
 	mark=$(log_mark)
-	v=$(time_seq "$FILE")
+	warm_once "$tool"
+	w1=$WARM_V
 	origin_cell "$tool" warmorigin "$mark"
-	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
 	if [ "$tool" = cofault ]; then
 		cf=$(find "$CACHE" -path '*/data/*' -type f -size +1M)
 		drop_caches
 		# shellcheck disable=SC2086 # the cache's files
-		CAT_MIBS=$(time_seq_cat $cf)
+		c1=$(time_seq_cat $cf)
+		drop_caches
+		# shellcheck disable=SC2086 # the cache's files
+		c2=$(time_seq_cat $cf)
+		CAT_MIBS=$(mean2 "$c1" "$c2")
 		# One sparse file per object, the object's bytes at their own
 		# offsets: it hashes like the original when complete.
 		# shellcheck disable=SC2086 # the cache's files
 		[ "$(cat $cf | sha256sum | cut -d' ' -f1)" = "$DATA_SHA" ] ||
 			CAT_MIBS=WRONG
 	fi
-	unmount_tool "$tool"
+	warm_once "$tool"
+	w2=$WARM_V
+	R[$tool,warm]=$(mean2 "$w1" "$w2")
+	cf_log "$tool warm MiB/s: $w1 $w2${c1:+; cat between: $c1 $c2}"
+	[ "$tool" = cofault ] &&
+		WARM_CAT=$(awk -v a="${R[$tool,warm]}" -v b="$CAT_MIBS" \
+			'BEGIN { if (a + 0 > 0 && b + 0 > 0)
+					printf "%.2f", a / b
+				else print "-" }')
+	rm -rf "$CACHE"
 }
 
 # Sequential figures move most with the machine's load: the median of
 # SEQ_REPS runs, each on fresh mounts and caches (all samples are logged).
 # shellcheck disable=SC2086 # lists of samples, split on purpose
 bench_seq() {
-	local tool=$1 _ cold='' warm='' cat='' peak=''
+	local tool=$1 _ cold='' warm='' cat='' peak='' wc=''
 	for _ in $(seq "$SEQ_REPS"); do
 		bench_seq_once "$tool"
 		cold="$cold ${R[$tool,cold]}"
@@ -407,13 +442,16 @@ bench_seq() {
 		[ "$tool" = cofault ] || continue
 		cat="$cat $CAT_MIBS"
 		peak="$peak $PEAK_MIB"
+		wc="$wc $WARM_CAT"
 	done
 	cf_log "$tool cold MiB/s:$cold; warm:$warm"
 	R[$tool,cold]=$(median $cold)
 	R[$tool,warm]=$(median $warm)
 	if [ "$tool" = cofault ]; then
-		cf_log "cat of the cache MiB/s:$cat; peak RSS MiB:$peak"
+		cf_log "cat of the cache MiB/s:$cat; warm / cat:$wc;" \
+			"peak RSS MiB:$peak"
 		CAT_MIBS=$(median $cat)
+		WARM_CAT=$(median $wc)
 		# The worst of the peaks: a bound is about the worst case.
 		PEAK_MIB=$(printf '%s\n' $peak | sort -n | tail -n 1)
 	fi
@@ -651,6 +689,7 @@ end_round() {
 	done
 	CURLS="$CURLS $CURL_MIBS"
 	CATS="$CATS $CAT_MIBS"
+	WCS="$WCS $WARM_CAT"
 	PEAKS="$PEAKS $PEAK_MIB"
 }
 
@@ -676,6 +715,8 @@ end_rounds() {
 	done
 	CURL_MIBS=$(median $CURLS)
 	CAT_MIBS=$(median $CATS)
+	[ "$ROUNDS" -gt 1 ] && cf_log "rounds: cofault warm / cat:$WCS"
+	WARM_CAT=$(median $WCS)
 	PEAK_MIB=$(printf '%s\n' $PEAKS | sort -n | tail -n 1)
 }
 
@@ -775,12 +816,14 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_nullfs
 CURLS=''
 CATS=''
+WCS=''
 PEAKS=''
 ORDER=$TOOLS
 for round in $(seq "$ROUNDS"); do
 	bench_curl
 	PEAK_MIB='-'
 	CAT_MIBS='-'
+	WARM_CAT='-'
 	R=()
 	for wl in $WORKLOADS; do
 		for t in $ORDER; do
@@ -805,8 +848,8 @@ echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3$ROUNDS_NOTE);" \
 print_table
 echo
 echo "cat of cofault's cache files, page cache dropped: ${CAT_MIBS} MiB/s;" \
-	"cofault warm / that: $(awk -v a="${R[cofault,warm]:-0}" -v b="${CAT_MIBS%% *}" \
-	'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+	"cofault warm / that: $WARM_CAT (the median of the ratios within each" \
+	"warm, cat, cat, warm)"
 echo "cofault peak RSS (VmHWM) over the cold sequential read: ${PEAK_MIB} MiB" \
 	"with --max-memory $MAX_MEMORY"
 echo "cofault under +${DELAY_MS} ms / undelayed cold: $(awk \
