@@ -377,13 +377,6 @@ warm_once() {
 	WARM_V=${R[$tool,warm]}
 }
 
-# mean2 A B: the mean of two figures, or the first that is not a number.
-mean2() {
-	numeric "$1" || { echo "$1"; return 0; }
-	numeric "$2" || { echo "$2"; return 0; }
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'
-}
-
 # Cold sequential; then warm: a new mount over the cache the first one
 # filled, page cache dropped, so the data can only come from the tool's
 # own cache on disk (not from its memory). The warm figure is the mean of
@@ -411,7 +404,7 @@ bench_seq_once() {
 		drop_caches
 		# shellcheck disable=SC2086 # the cache's files
 		c2=$(time_seq_cat $cf)
-		CAT_MIBS=$(mean2 "$c1" "$c2")
+		CAT_MIBS=$(median "$c1" "$c2") # of two: their mean
 		# One sparse file per object, the object's bytes at their own
 		# offsets: it hashes like the original when complete.
 		# shellcheck disable=SC2086 # the cache's files
@@ -420,13 +413,10 @@ bench_seq_once() {
 	fi
 	warm_once "$tool"
 	w2=$WARM_V
-	R[$tool,warm]=$(mean2 "$w1" "$w2")
+	R[$tool,warm]=$(median "$w1" "$w2")
 	cf_log "$tool warm MiB/s: $w1 $w2${c1:+; cat between: $c1 $c2}"
 	[ "$tool" = cofault ] &&
-		WARM_CAT=$(awk -v a="${R[$tool,warm]}" -v b="$CAT_MIBS" \
-			'BEGIN { if (a + 0 > 0 && b + 0 > 0)
-					printf "%.2f", a / b
-				else print "-" }')
+		WARM_CAT=$(ratio "${R[$tool,warm]}" "$CAT_MIBS")
 	rm -rf "$CACHE"
 }
 
@@ -455,6 +445,13 @@ bench_seq() {
 		# The worst of the peaks: a bound is about the worst case.
 		PEAK_MIB=$(printf '%s\n' $peak | sort -n | tail -n 1)
 	fi
+}
+
+# ratio A B: A / B to two places, or "-" unless both are above 0.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b
+		else print "-" }'
 }
 
 # median VALUE...: the middle one; anything not a number (a failure) wins,
@@ -852,9 +849,8 @@ echo "cat of cofault's cache files, page cache dropped: ${CAT_MIBS} MiB/s;" \
 	"warm, cat, cat, warm)"
 echo "cofault peak RSS (VmHWM) over the cold sequential read: ${PEAK_MIB} MiB" \
 	"with --max-memory $MAX_MEMORY"
-echo "cofault under +${DELAY_MS} ms / undelayed cold: $(awk \
-	-v a="${R[cofault,slowseq]:-0}" -v b="${R[cofault,cold]:-0}" \
-	'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }');" \
+echo "cofault under +${DELAY_MS} ms / undelayed cold:" \
+	"$(ratio "${R[cofault,slowseq]:-0}" "${R[cofault,cold]:-0}");" \
 	"peers read the first ${SLOW_PEER_MIB} MiB under delay"
 echo "cofault, ${SLOW_THREADS} threads under +${DELAY_MS} ms: $(awk \
 	-v a="${R[cofault,slowrand]:-0}" -v d="$DELAY_MS" \
