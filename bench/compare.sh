@@ -364,14 +364,17 @@ seq_cell() {
 	fi
 }
 
-# warm_once TOOL: a warm read of the sequential pair, on a new mount over
-# the cache the cold read filled, page cache dropped; sets WARM_V to MiB/s
-# (the bytes checked against the original) or to what went wrong. Keeps
-# the cache.
+# warm_once TOOL [ORIGIN_ROW]: a warm read of the sequential pair, on a new
+# mount over the cache the cold read filled, page cache dropped; sets WARM_V
+# to MiB/s (the bytes checked against the original) or to what went wrong,
+# and ORIGIN_ROW, if given, to what the read asked the origin. Keeps the
+# cache.
 warm_once() {
-	local tool=$1 v
+	local tool=$1 row=${2:-} v mark
 	fresh "$tool" "$NGINX_URL" "$CACHE"
+	mark=$(log_mark)
 	v=$(time_seq "$FILE")
+	[ -z "$row" ] || origin_cell "$tool" "$row" "$mark"
 	seq_cell "$tool" warm "$v" "$FILE" "$DATA_SHA"
 	unmount_tool "$tool" keep
 	WARM_V=${R[$tool,warm]}
@@ -385,17 +388,15 @@ warm_once() {
 # cat, warm): this machine's disk moves by two or more times from one
 # minute to the next, and a trend moves both means alike.
 bench_seq_once() {
-	local tool=$1 v cf mark w1 w2 c1 c2
+	local tool=$1 v cf w1 w2 c1 c2
 	fresh "$tool" "$NGINX_URL"
 	v=$(time_seq "$FILE")
 	# The cold read is the first thing the daemon does.
 	[ "$tool" = cofault ] && PEAK_MIB=$(daemon_hwm_mib "$TOOL_PID")
 	seq_cell "$tool" cold "$v" "$FILE" "$DATA_SHA"
 	unmount_tool "$tool" keep
-	mark=$(log_mark)
-	warm_once "$tool"
+	warm_once "$tool" warmorigin
 	w1=$WARM_V
-	origin_cell "$tool" warmorigin "$mark"
 	if [ "$tool" = cofault ]; then
 		cf=$(find "$CACHE" -path '*/data/*' -type f -size +1M)
 		drop_caches
