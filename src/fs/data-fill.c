@@ -82,7 +82,7 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 	for (i = 0; i < n; i++)
 		data_chunk_ref(d, parts[i]);
 	if (n && data_make_room(d, clen))
-		buf = data_spare_take(d);
+		buf = data_spare_take(d, clen);
 	if (!buf) {
 		for (i = 0; i < n; i++)
 			data_chunk_unref(d, parts[i]);
@@ -104,7 +104,7 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 		w = data_entry_new(d, o, data_key_chunk(idx), idx, cstart);
 	if (!w) {
 		d->mem_used -= clen;
-		data_spare_put(d, buf);
+		data_spare_put(d, buf, clen);
 		return o->stale || chunk_find(d, o->id, data_key_chunk(idx));
 	}
 	w->len = clen;

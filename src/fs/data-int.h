@@ -28,6 +28,19 @@ enum chunk_state { CHUNK_QUEUED, CHUNK_FETCHING, CHUNK_READY, CHUNK_FAILED };
  * only; the disk tier gets the whole chunk once its fragments have cost
  * as much (see data_fill_account()).
  */
+/*
+ * A chain of struct data.ftable, and which pages its fragments may hold:
+ * bit (page >> data.frag_shift) % 64 is set for each page of each
+ * fragment put on the chain, and all are cleared only when the chain
+ * empties. A clear bit means no fragment there holds the page, so a
+ * random reader's miss (most of its reads) skips the walk, whose every
+ * entry was a cache miss. A set bit may be stale: then the walk decides.
+ */
+struct frag_bucket {
+	struct chunk *head;
+	uint64_t pages;
+};
+
 struct chunk {
 	uint64_t obj_id, idx; /* idx: the chunk, for both kinds */
 	uint64_t key; /* table key: data_key_chunk() or data_key_frag() */
@@ -154,8 +167,10 @@ struct data {
 	 * whose read-around is still on its way must wait for it rather
 	 * than ask the origin again (and wait out a failing origin twice).
 	 */
-	struct chunk **ftable;
+	struct frag_bucket *ftable;
 	size_t nbuckets; /* of both tables */
+	/* A page's bit in struct frag_bucket.pages: page >> frag_shift. */
+	unsigned int frag_shift;
 	struct chunk_list lru; /* head: least recently used */
 	struct chunk_list demand, prefetch; /* queued fetches */
 	pthread_condattr_t cond_attr; /* CLOCK_MONOTONIC: chunks, persist_room */
@@ -335,8 +350,8 @@ void data_chunk_unref(struct data *d, struct chunk *c);
 struct chunk *data_entry_new(struct data *d, const struct data_obj *o,
 			     uint64_t key, uint64_t idx, uint64_t off);
 bool data_make_room(struct data *d, size_t need);
-char *data_spare_take(struct data *d);
-void data_spare_put(struct data *d, char *buf);
+char *data_spare_take(struct data *d, size_t len);
+void data_spare_put(struct data *d, char *buf, size_t len);
 struct chunk *data_chunk_want(struct data *d, struct data_obj *o,
 			      uint64_t idx, bool for_demand, int *err);
 

@@ -86,6 +86,20 @@ static unsigned int frag_last(const struct chunk *c)
 	return (unsigned int)(c->key & 0xffff) - 1;
 }
 
+/* The bits of struct frag_bucket.pages for pages first to last. */
+static uint64_t frag_bits(const struct data *d, unsigned int first,
+			  unsigned int last)
+{
+	unsigned int a = first >> d->frag_shift, b = last >> d->frag_shift;
+	uint64_t m = 0;
+
+	if (b - a >= 63)
+		return ~(uint64_t)0;
+	for (; a <= b; a++)
+		m |= (uint64_t)1 << (a & 63);
+	return m;
+}
+
 static void chunk_unhash(struct data *d, struct chunk *c)
 {
 	struct chunk **pp = &d->table[chunk_hash(d, c->obj_id, c->key)];
@@ -96,13 +110,18 @@ static void chunk_unhash(struct data *d, struct chunk *c)
 		*pp = c->hnext;
 	c->hnext = NULL;
 	if (key_is_frag(c->key)) {
-		pp = &d->ftable[chunk_hash(d, c->obj_id,
-					   data_key_chunk(c->idx))];
+		struct frag_bucket *fb =
+			&d->ftable[chunk_hash(d, c->obj_id,
+					      data_key_chunk(c->idx))];
+
+		pp = &fb->head;
 		while (*pp && *pp != c)
 			pp = &(*pp)->fnext;
 		if (*pp)
 			*pp = c->fnext;
 		c->fnext = NULL;
+		if (!fb->head)
+			fb->pages = 0;
 	}
 	c->hashed = false;
 }
@@ -137,24 +156,31 @@ static uint64_t spare_bytes(const struct data *d)
 	       d->npiece * (uint64_t)DATA_PIECE_BYTES;
 }
 
-/* A chunk_size buffer: a spare if there is one. Aligned for a direct
- * write to the disk tier. Caller holds d->lock. */
-char *data_spare_take(struct data *d)
+/*
+ * A buffer for a whole chunk len long, aligned for a direct write to the
+ * disk tier: a chunk_size spare if there is one when len is chunk_size,
+ * else a new one. A shorter chunk (a small file's, an object's tail) gets
+ * one of its own length: --max-memory counts chunks by their length, and
+ * 2,000 files of 4 KiB held 2 GB of address space in chunk_size buffers.
+ * Caller holds d->lock.
+ */
+char *data_spare_take(struct data *d, size_t len)
 {
 	void *buf;
 
-	if (d->nspare)
+	if (len == d->o.chunk_size && d->nspare)
 		return d->spare[--d->nspare];
-	return posix_memalign(&buf, DATA_BUF_ALIGN, d->o.chunk_size) ? NULL :
-									buf;
+	len = (len + DATA_BUF_ALIGN - 1) / DATA_BUF_ALIGN * DATA_BUF_ALIGN;
+	return posix_memalign(&buf, DATA_BUF_ALIGN, len) ? NULL : buf;
 }
 
-/* Keep a chunk_size buffer for reuse, or free it. Spares (both kinds)
- * count against --max-memory like chunks: one is kept only while chunks
- * and spares together stay within it. Caller holds d->lock. */
-void data_spare_put(struct data *d, char *buf)
+/* Keep a buffer data_spare_take(d, len) gave for reuse, or free it.
+ * Spares (both kinds) count against --max-memory like chunks: one is kept
+ * only while chunks and spares together stay within it. Caller holds
+ * d->lock. */
+void data_spare_put(struct data *d, char *buf, size_t len)
 {
-	if (d->nspare < d->spare_cap &&
+	if (len == d->o.chunk_size && d->nspare < d->spare_cap &&
 	    d->mem_used + spare_bytes(d) + d->o.chunk_size <= d->o.max_memory)
 		d->spare[d->nspare++] = buf;
 	else
@@ -196,7 +222,7 @@ static void chunk_drop_buf(struct data *d, struct chunk *c)
 	if (c->frag)
 		frag_buf_put(d, c->buf, c->len);
 	else
-		data_spare_put(d, c->buf);
+		data_spare_put(d, c->buf, c->len);
 	c->buf = NULL;
 }
 
@@ -270,9 +296,12 @@ struct chunk *data_entry_new(struct data *d, const struct data_obj *o,
 	c->hnext = d->table[b];
 	d->table[b] = c;
 	if (key_is_frag(key)) {
-		b = chunk_hash(d, o->id, data_key_chunk(idx));
-		c->fnext = d->ftable[b];
-		d->ftable[b] = c;
+		struct frag_bucket *fb =
+			&d->ftable[chunk_hash(d, o->id, data_key_chunk(idx))];
+
+		c->fnext = fb->head;
+		fb->head = c;
+		fb->pages |= frag_bits(d, frag_first(c), frag_last(c));
 	}
 	return c;
 }
@@ -355,9 +384,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	 * prefetch never does. */
 	if (!data_make_room(d, len) && !for_demand)
 		return NULL;
-	/* Every chunk buffer is chunk_size long, tail chunks too, so any
-	 * can be recycled for any chunk; fragments are small mallocs. */
-	buf = frag ? frag_buf_take(d, len) : data_spare_take(d);
+	buf = frag ? frag_buf_take(d, len) : data_spare_take(d, len);
 	c = buf ? data_entry_new(d, o, key, idx, off) : NULL;
 	if (!c) {
 		if (buf && frag)
@@ -407,10 +434,13 @@ struct chunk *data_chunk_want(struct data *d, struct data_obj *o,
 static struct chunk *frag_holding(struct data *d, const struct data_obj *o,
 				  uint64_t idx, unsigned int p)
 {
-	struct chunk *c = d->ftable[chunk_hash(d, o->id, data_key_chunk(idx))];
-	struct chunk *best = NULL;
+	const struct frag_bucket *fb =
+		&d->ftable[chunk_hash(d, o->id, data_key_chunk(idx))];
+	struct chunk *c, *best = NULL;
 
-	for (; c; c = c->fnext) {
+	if (!(fb->pages & frag_bits(d, p, p)))
+		return NULL;
+	for (c = fb->head; c; c = c->fnext) {
 		if (c->obj_id != o->id || c->idx != idx || frag_first(c) > p ||
 		    frag_last(c) < p || failure_expired(d, c) ||
 		    (c->state == CHUNK_READY && !c->buf))
@@ -537,6 +567,8 @@ static int exact_want(struct data *d, struct data_obj *o, uint64_t idx,
 	 * the range asked for).
 	 */
 	if ((c && !failure_expired(d, c)) || exact_needs_whole(clen, lo, hi)) {
+		if (r->npins == DATA_READ_MAX)
+			return -EINVAL;
 		/* A demand entry comes back, or -ENOMEM in err. */
 		c = data_chunk_want(d, o, idx, true, &err);
 		if (!c)
@@ -607,14 +639,14 @@ static int frag_from_disk(struct data *d, struct chunk *c)
 	/* A spare is already faulted in; most lookups of a cold object
 	 * miss, and a fresh buffer per miss would cost page faults. */
 	pthread_mutex_lock(&d->lock);
-	whole = data_spare_take(d);
+	whole = data_spare_take(d, clen);
 	pthread_mutex_unlock(&d->lock);
 	if (!whole)
 		return -ENOMEM;
 	err = data_disk_read(d->o.disk, obj_disk(o), c->idx, whole, clen);
 	if (err) {
 		pthread_mutex_lock(&d->lock);
-		data_spare_put(d, whole);
+		data_spare_put(d, whole, clen);
 		pthread_mutex_unlock(&d->lock);
 		return err;
 	}
@@ -1071,6 +1103,8 @@ int data_new(const struct data_opts *o, struct data **out)
 	d->nbuckets = d->o.max_memory / DATA_BLOCK / 2 + 1021;
 	d->table = calloc(d->nbuckets, sizeof(*d->table));
 	d->ftable = calloc(d->nbuckets, sizeof(*d->ftable));
+	while ((d->o.chunk_size / DATA_BLOCK) >> d->frag_shift > 64)
+		d->frag_shift++;
 	d->spare_cap = (size_t)(d->o.max_memory / d->o.chunk_size / 4) + 1;
 	d->spare = calloc(d->spare_cap, sizeof(*d->spare));
 	/* Enough for every fetch thread and as many readers at once. */
@@ -1183,6 +1217,9 @@ int data_obj_new(struct data *d, const char *path, uint64_t size,
 	struct data_obj *o;
 
 	*out = NULL;
+	/* Table keys hold a chunk's index in 32 bits (data_key_chunk). */
+	if (size / d->o.chunk_size >= UINT32_MAX)
+		return -EFBIG;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
@@ -1529,6 +1566,7 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	size_t owned = 0;
 	bool exact, waited = false, ahead, no_fill = false, refill = false;
 	bool fill_waited = false;
+	uint64_t pos;
 	int err = 0, i;
 
 	memset(r, 0, sizeof(*r));
@@ -1587,9 +1625,17 @@ again:
 		}
 		frag_fetch_own(d, r->pins[i], w);
 	}
+	/*
+	 * Each pin holds the byte at pos, the first one the pins before it
+	 * did not give, and gives from there: fragments may overlap (one
+	 * read asked for pages 10-20, another for 5-15), and a reply must
+	 * carry each byte once, or it is longer than the read and the
+	 * kernel fails it with EIO.
+	 */
+	pos = off;
 	for (i = 0; i < r->npins; i++) {
 		struct chunk *c = r->pins[i];
-		uint64_t from = off > c->off ? off - c->off : 0;
+		uint64_t from = pos - c->off;
 		uint64_t to = off + len - c->off;
 
 		while ((c->state == CHUNK_QUEUED || c->state == CHUNK_FETCHING) &&
@@ -1649,6 +1695,7 @@ again:
 		r->iov[r->niov].iov_len = (size_t)(to - from);
 		r->bytes += (size_t)(to - from);
 		r->niov++;
+		pos = c->off + to;
 	}
 	if (r->nfd)
 		d->stats.spliced++;

@@ -59,7 +59,8 @@ void data_free(struct data *d);
 /*
  * A new object. With an empty etag the first origin answer names the
  * version; the object joins the disk tier then (data_version_needed says
- * when opening it that way loses nothing).
+ * when opening it that way loses nothing). -EFBIG for an object of 2^32
+ * chunks or more (16 TiB with 4 KiB chunks).
  */
 int data_obj_new(struct data *d, const char *path, uint64_t size,
 		 const char *etag, int64_t mtime, struct data_obj **out);

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -913,6 +914,61 @@ static void test_fragment_keep(void **state)
 	fx_free(x);
 }
 
+static void test_overlapping_fragments(void **state)
+{
+	/* Pages 10-20 of a chunk, then 5-15 (a fragment of their own that
+	 * overlaps the first), then 8-20, served from both: each byte once,
+	 * in order. A reply that carried pages 10-15 twice was longer than
+	 * the read, and the kernel failed it with EIO. */
+	struct fx *x = fx_new_cs(4ULL << 20, 64ULL << 20, 0, 1u << 20);
+	uint64_t base = 1u << 20;
+	unsigned int n;
+
+	assert_int_equal(check_read(x, base + 10 * 4096, 11 * 4096),
+			 11 * 4096);
+	assert_int_equal(check_read(x, base + 5 * 4096, 11 * 4096),
+			 11 * 4096);
+	n = fx_reads(x);
+	assert_int_equal(check_read(x, base + 8 * 4096 + 100, 13 * 4096 - 200),
+			 13 * 4096 - 200);
+	assert_int_equal(fx_reads(x), n);
+	fx_free(x);
+}
+
+static void test_small_objects_memory(void **state)
+{
+	/* 2,000 objects of 4 KiB, each one chunk, read whole under an
+	 * 8 MiB budget: what stays allocated is about the budget, not
+	 * 2,000 buffers of chunk_size (2 GB of heap). */
+	struct fx *x = fx_new_cs(4096, 8ULL << 20, 0, 1u << 20);
+	struct data_obj *keep = x->o;
+	size_t before, after;
+	int i;
+
+	before = mallinfo2().uordblks;
+	for (i = 0; i < 2000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		assert_int_equal(data_obj_new(x->d, name, 4096, "", 0, &x->o),
+				 0);
+		assert_int_equal(check_read(x, 0, 4096), 4096);
+		data_obj_put(x->o);
+	}
+	after = mallinfo2().uordblks;
+	assert_true(after < before || after - before < (16u << 20));
+	/* Chunk indexes past 32 bits would share table keys: refused. */
+	assert_int_equal(data_obj_new(x->d, "huge", (uint64_t)UINT32_MAX << 20,
+				      "", 0, &x->o),
+			 -EFBIG);
+	assert_int_equal(data_obj_new(x->d, "big", (uint64_t)UINT32_MAX << 19,
+				      "", 0, &x->o),
+			 0);
+	data_obj_put(x->o);
+	x->o = keep;
+	fx_free(x);
+}
+
 static void test_small_object_whole(void **state)
 {
 	/* A 70000-byte object in 1 MiB chunks: a 4 KiB read in its middle
@@ -1470,6 +1526,8 @@ int main(void)
 		cmocka_unit_test(test_exact_read_in_pieces),
 		cmocka_unit_test(test_pair_fails),
 		cmocka_unit_test(test_fragment_keep),
+		cmocka_unit_test(test_overlapping_fragments),
+		cmocka_unit_test(test_small_objects_memory),
 		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
 		cmocka_unit_test(test_random_fill),
