@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,41 @@ static bool lean_split(const char *url, char *origin, size_t cap,
 	origin[n] = '\0';
 	*target = e;
 	return true;
+}
+
+/*
+ * A request written into a fixed buffer piece by piece: snprintf's
+ * format parsing was a tenth of the daemon's user time on a 4 KiB read.
+ * Once a piece does not fit, len is past cap and the request is not
+ * sent.
+ */
+struct lean_req {
+	char *buf;
+	size_t len, cap;
+};
+
+static void lean_put(struct lean_req *q, const char *s, size_t n)
+{
+	if (q->len < q->cap && n < q->cap - q->len)
+		memcpy(q->buf + q->len, s, n);
+	q->len += n;
+}
+
+static void lean_puts(struct lean_req *q, const char *s)
+{
+	lean_put(q, s, strlen(s));
+}
+
+static void lean_put_u64(struct lean_req *q, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	lean_put(q, d + i, sizeof(d) - i);
 }
 
 /*
@@ -544,6 +580,7 @@ enum http_lean_result http_lean_get(struct http_lean *l,
 {
 	const struct http_req *q = x->req;
 	char origin[sizeof(l->origin)], req[LEAN_REQUEST_MAX];
+	struct lean_req lq = { 0 };
 	const char *target, *host, *s;
 	enum http_lean_result res = HTTP_LEAN_RAN;
 	uint64_t deadline;
@@ -559,18 +596,25 @@ enum http_lean_result http_lean_get(struct http_lean *l,
 			if ((unsigned char)*s < ' ' || *s == 0x7f)
 				return HTTP_LEAN_NOT_MINE;
 	host = strstr(origin, "://") + 3;
-	len = snprintf(req, sizeof(req),
-		       "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
-		       "User-Agent: " PACKAGE_NAME "/" PACKAGE_VERSION "\r\n"
-		       "Accept: */*\r\nRange: bytes=%llu-%llu\r\n%s%s%s\r\n",
-		       *target == '/' ? "" : "/", target, host,
-		       (unsigned long long)q->range_off,
-		       (unsigned long long)(q->range_off + q->range_len - 1),
-		       q->if_match && q->if_match[0] ? "If-Match: " : "",
-		       q->if_match && q->if_match[0] ? q->if_match : "",
-		       q->if_match && q->if_match[0] ? "\r\n" : "");
-	if (len < 0 || (size_t)len >= sizeof(req))
+	lq.buf = req;
+	lq.cap = sizeof(req);
+	lean_puts(&lq, *target == '/' ? "GET " : "GET /");
+	lean_puts(&lq, target);
+	lean_puts(&lq, " HTTP/1.1\r\nHost: ");
+	lean_puts(&lq, host);
+	lean_puts(&lq, "\r\nUser-Agent: " PACKAGE_NAME "/" PACKAGE_VERSION
+		       "\r\nAccept: */*\r\nRange: bytes=");
+	lean_put_u64(&lq, q->range_off);
+	lean_put(&lq, "-", 1);
+	lean_put_u64(&lq, q->range_off + q->range_len - 1);
+	if (q->if_match && q->if_match[0]) {
+		lean_puts(&lq, "\r\nIf-Match: ");
+		lean_puts(&lq, q->if_match);
+	}
+	lean_put(&lq, "\r\n\r\n", 4);
+	if (lq.len >= lq.cap)
 		return HTTP_LEAN_NOT_MINE;
+	len = (int)lq.len;
 	if (!l->multi && !(l->multi = curl_multi_init()))
 		return HTTP_LEAN_NOT_MINE;
 	if (!cancel_arm(env->cx, http_multi_wake, l->multi)) {

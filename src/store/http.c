@@ -572,27 +572,36 @@ bool http_header_line(struct http_xfer *x, const char *buf, size_t len)
 	if (!colon)
 		return true;
 	name_len = (size_t)(colon - buf);
-	copy_trimmed(value, sizeof(value), colon + 1, len - name_len - 1);
-
+	/* The names read here are 4 to 14 bytes long; the others (Server,
+	 * Date, Connection, ...) are not copied at all. */
+	if (name_len < 4 || name_len > 14)
+		return true;
 #define HDR_IS(lit) (name_len == sizeof(lit) - 1 && !strncasecmp(buf, lit, name_len))
+#define VALUE() copy_trimmed(value, sizeof(value), colon + 1, len - name_len - 1)
 	if (HDR_IS("etag")) {
 		copy_trimmed(r->etag, sizeof(r->etag), colon + 1,
 			     len - name_len - 1);
 	} else if (HDR_IS("last-modified")) {
+		VALUE();
 		r->mtime = http_parse_date(value);
 	} else if (HDR_IS("content-length")) {
 		char *end;
-		long long v = strtoll(value, &end, 10);
+		long long v;
 
+		VALUE();
+		v = strtoll(value, &end, 10);
 		r->content_length = (end != value && v >= 0) ? v : -1;
 	} else if (HDR_IS("content-type")) {
-		copy_trimmed(r->content_type, sizeof(r->content_type), value,
-			     strlen(value));
+		copy_trimmed(r->content_type, sizeof(r->content_type),
+			     colon + 1, len - name_len - 1);
 	} else if (HDR_IS("accept-ranges")) {
+		VALUE();
 		r->accept_ranges = !strncasecmp(value, "bytes", 5);
 	} else if (HDR_IS("content-range")) {
+		VALUE();
 		parse_content_range(value, r);
 	}
+#undef VALUE
 #undef HDR_IS
 	return true;
 }

@@ -233,6 +233,22 @@ static void test_parse_date_vs_libc(void **state)
 	}
 }
 
+/* Whether req is a GET of /obj whose header lines each end in CRLF and
+ * whose only empty line is the last. */
+static bool req_well_framed(const char *req)
+{
+	const char *end = strstr(req, "\r\n\r\n");
+	const char *p;
+
+	if (strncmp(req, "GET /obj HTTP/1.1\r\n", 19) || !end ||
+	    end[4] != '\0')
+		return false;
+	for (p = req; p < end; p++)
+		if ((*p == '\n') != (p > req && p[-1] == '\r'))
+			return false;
+	return true;
+}
+
 static void test_range_ok(void **state)
 {
 	struct http_pool *p = pool(3000);
@@ -247,6 +263,7 @@ static void test_range_ok(void **state)
 	assert_non_null(strstr(S.last_req, "Range: bytes=10-19"));
 	assert_non_null(strstr(S.last_req, "\r\nHost: 127.0.0.1:"));
 	assert_non_null(strstr(S.last_req, "\r\nUser-Agent: " PACKAGE_NAME "/"));
+	assert_true(req_well_framed(S.last_req));
 	assert_int_equal(served(), 1);
 	http_resp_free(&r);
 	http_pool_free(p);
@@ -408,7 +425,8 @@ static void test_if_match_412(void **state)
 
 	script(1, "HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n");
 	assert_int_equal(get_range(p, 0, 4, buf, &r, "\"v1\""), -ESTALE);
-	assert_non_null(strstr(S.last_req, "If-Match: \"v1\""));
+	assert_non_null(strstr(S.last_req, "\r\nIf-Match: \"v1\"\r\n"));
+	assert_true(req_well_framed(S.last_req));
 	http_resp_free(&r);
 	http_pool_free(p);
 }
