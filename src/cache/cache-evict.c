@@ -38,27 +38,41 @@ static void evict_flush_writes(struct cache *c)
 	if (!n)
 		return;
 
-	/* Durable first: only then may the index say present. */
+	/*
+	 * Durable first: only then may the index say present. One fdatasync
+	 * per object file writes it all out, but a writeback error is
+	 * reported once to each open file, and never to a file opened after
+	 * someone (another process too) was told of it: only the file a
+	 * chunk was written through is sure to learn that it was lost. The
+	 * others are asked with sync_file_range, which reports the same way
+	 * without the device cache flush that a second fdatasync costs.
+	 */
 	for (size_t i = 0; i < n; i++) {
+		const char *what = "fdatasync";
 		size_t j;
+		int e;
 
-		/* fdatasync is per inode: once per object file is enough. */
 		for (j = 0; j < i; j++)
 			if (batch[j].ref.obj == batch[i].ref.obj)
 				break;
-		if (j < i) {
-			ok[i] = ok[j];
+		if (j == i) {
+			e = fdatasync(batch[i].fd);
+		} else if (ok[j]) {
+			what = "sync_file_range";
+			e = sync_file_range(batch[i].fd, 0, 0,
+					    SYNC_FILE_RANGE_WAIT_AFTER);
+		} else {
+			ok[i] = false; /* logged for the first */
 			continue;
 		}
-		ok[i] = fdatasync(batch[i].fd) == 0;
+		ok[i] = e == 0;
 		if (!ok[i]) {
 			err = errno;
 			if (err == ENOSPC || err == EDQUOT)
-				cache_warn_nospc(c, "fdatasync", err);
+				cache_warn_nospc(c, what, err);
 			else
-				log_warn("cache: fdatasync of object %" PRIu64
-					 ": %s",
-					 batch[i].ref.obj, strerror(err));
+				log_warn("cache: %s of object %" PRIu64 ": %s",
+					 what, batch[i].ref.obj, strerror(err));
 		}
 	}
 	err = cache_index_begin(&c->bg);
@@ -149,26 +163,26 @@ static int evict_rows(struct cache *c, const struct cache_chunk_ref *lru,
 }
 
 /*
- * Evict up to EVICT_BATCH least recently used chunks, about goal bytes;
- * add what was freed to *freed. Returns the number evicted or -errno.
+ * Evict up to EVICT_BATCH least recently used chunks of those after *pos,
+ * about goal (> 0) bytes; add what was freed to *freed and move *pos to
+ * the last chunk looked at. Returns the number looked at (0: none left)
+ * or -errno.
  */
-static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
+static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
+		       uint64_t goal, uint64_t *freed)
 {
 	struct cache_chunk_ref lru[EVICT_BATCH];
 	bool chosen[EVICT_BATCH], deleted[EVICT_BATCH], punched = false;
 	int fds[EVICT_BATCH];
 	uint64_t want = 0;
-	size_t n;
+	size_t i, n;
 	int err, nd = 0;
 
-	err = cache_index_lru(&c->bg, lru, EVICT_BATCH, &n);
-	if (err)
+	err = cache_index_lru(&c->bg, pos, lru, EVICT_BATCH, &n);
+	if (err || !n)
 		return err;
-	for (size_t i = 0; i < n; i++) {
-		chosen[i] = false;
-		fds[i] = -1;
-		if (want >= goal)
-			continue; /* n is an upper bound */
+	/* Until the chosen would free goal (at most: a row may have gone). */
+	for (i = 0; i < n && want < goal; i++) {
 		fds[i] = cache_store_open(c, lru[i].obj, O_RDWR);
 		/*
 		 * Locked: being rewritten or checked by a reader, leave it.
@@ -182,6 +196,9 @@ static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
 		if (chosen[i])
 			want += lru[i].len;
 	}
+	/* The rows after are the next batch's, should this one fall short. */
+	n = i;
+	*pos = lru[n - 1];
 	err = evict_rows(c, lru, chosen, deleted, n);
 	if (err == -ENOSPC) {
 		/*
@@ -189,7 +206,7 @@ static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
 		 * data back first, still under the locks (a reader of these
 		 * chunks now fails the checksum and misses), then retry.
 		 */
-		for (size_t i = 0; i < n; i++)
+		for (i = 0; i < n; i++)
 			if (chosen[i] && fds[i] >= 0)
 				cache_store_punch(c, fds[i], lru[i].obj,
 						  lru[i].idx);
@@ -201,7 +218,7 @@ static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
 	 * that looked a chunk up before the commit reads zeros, fails the
 	 * checksum, finds the row gone and reports a miss.
 	 */
-	for (size_t i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		if (!err && deleted[i]) {
 			if (!punched && fds[i] >= 0)
 				cache_store_punch(c, fds[i], lru[i].obj,
@@ -212,17 +229,24 @@ static int evict_batch(struct cache *c, uint64_t goal, uint64_t *freed)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
-	return err ? err : nd;
+	if (nd)
+		log_debug("cache: evicted %d chunks", nd);
+	return err ? err : (int)n;
 }
 
 /* Evict until under the limit and above the floor; thread only. */
 static void evict_shrink(struct cache *c)
 {
-	uint64_t max, floor, bytes, avail, need, freed = 0, headroom, queued;
+	uint64_t max, floor, chunks, bytes, avail, need, freed = 0, headroom;
+	uint64_t queued, seen = 0;
+	struct cache_chunk_ref pos = { .atime = INT64_MIN };
 	bool low, want_room;
 	size_t i;
 	int n;
 
+	/* A maintenance handle's limits are defaults, not the mounts'. */
+	if (c->no_evict)
+		return;
 	pthread_mutex_lock(&c->lock);
 	max = c->max_bytes;
 	floor = c->min_free_bytes;
@@ -238,7 +262,7 @@ static void evict_shrink(struct cache *c)
 	if (headroom > max / 2)
 		headroom = max / 2;
 
-	if (cache_index_totals(&c->bg, NULL, NULL, &bytes) < 0)
+	if (cache_index_totals(&c->bg, NULL, &chunks, &bytes) < 0)
 		return;
 	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
 		avail = UINT64_MAX;
@@ -253,11 +277,17 @@ static void evict_shrink(struct cache *c)
 	if (floor > avail && floor - avail > need)
 		need = floor - avail;
 
-	while (freed < need) {
-		n = evict_batch(c, need - freed, &freed);
+	/*
+	 * Oldest first, walking past the chunks that cannot go now (held by
+	 * a reader, being written): a later pass tries them again. No more
+	 * rows are looked at than the index held when the pass began, so
+	 * rows that others touch or add meanwhile cannot keep it going.
+	 */
+	while (freed < need && seen < chunks) {
+		n = evict_batch(c, &pos, need - freed, &freed);
 		if (n <= 0)
 			break;
-		log_debug("cache: evicted %d chunks", n);
+		seen += (uint64_t)n;
 	}
 
 	/* Still under the floor with nothing left to evict: stop caching. */

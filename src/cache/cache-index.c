@@ -70,8 +70,10 @@ static const char *const stmt_sql[CACHE_ST_COUNT] = {
 			       " WHERE obj = ?1 AND idx = ?2 AND crc = ?3",
 	[CACHE_ST_CHUNK_TOUCH] = "UPDATE chunks SET atime = ?3"
 				 " WHERE obj = ?1 AND idx = ?2 AND atime < ?3",
-	[CACHE_ST_LRU] = "SELECT obj, idx, len, crc FROM chunks"
-			 " ORDER BY atime LIMIT ?1",
+	/* The key breaks ties in atime, so that a walk resumes exactly. */
+	[CACHE_ST_LRU] = "SELECT obj, idx, len, crc, atime FROM chunks"
+			 " WHERE (atime, obj, idx) > (?2, ?3, ?4)"
+			 " ORDER BY atime, obj, idx LIMIT ?1",
 	[CACHE_ST_TOTALS] = "SELECT chunks, bytes FROM totals WHERE id = 0",
 	[CACHE_ST_OBJ_COUNT] = "SELECT count(*) FROM objects",
 	[CACHE_ST_CHUNK_NEXT] = "SELECT obj, idx, len, crc FROM chunks"
@@ -527,6 +529,9 @@ static int index_refs(struct cache_db *d, sqlite3_stmt *st,
 		r->idx = (uint64_t)sqlite3_column_int64(st, 1);
 		r->len = (uint32_t)sqlite3_column_int64(st, 2);
 		r->crc = (uint32_t)sqlite3_column_int64(st, 3);
+		r->atime = 0;
+		if (sqlite3_column_count(st) > 4) /* the LRU list */
+			r->atime = sqlite3_column_int64(st, 4);
 	}
 	if (*nout == n)
 		rc = SQLITE_DONE;
@@ -534,8 +539,8 @@ static int index_refs(struct cache_db *d, sqlite3_stmt *st,
 	return index_errno(d, rc, "chunk list");
 }
 
-int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out, size_t n,
-		    size_t *nout)
+int cache_index_lru(struct cache_db *d, const struct cache_chunk_ref *after,
+		    struct cache_chunk_ref *out, size_t n, size_t *nout)
 {
 	sqlite3_stmt *st = index_stmt(d, CACHE_ST_LRU);
 
@@ -543,6 +548,9 @@ int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out, size_t n,
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (int64_t)n);
+	sqlite3_bind_int64(st, 2, after->atime);
+	sqlite3_bind_int64(st, 3, (int64_t)after->obj);
+	sqlite3_bind_int64(st, 4, (int64_t)after->idx);
 	return index_refs(d, st, out, n, nout);
 }
 

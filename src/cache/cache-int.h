@@ -56,6 +56,7 @@ struct cache_chunk_ref {
 	uint64_t idx;
 	uint32_t len;
 	uint32_t crc;
+	int64_t atime; /* set by cache_index_lru only */
 };
 
 int cache_index_open(struct cache_db *d, const char *path);
@@ -83,9 +84,13 @@ int cache_index_chunk_del(struct cache_db *d, uint64_t obj, uint64_t idx,
 			  uint32_t crc);
 int cache_index_chunk_touch(struct cache_db *d, uint64_t obj, uint64_t idx,
 			    int64_t atime);
-/* The n least recently used chunks; *nout set. */
-int cache_index_lru(struct cache_db *d, struct cache_chunk_ref *out, size_t n,
-		    size_t *nout);
+/*
+ * The n least recently used chunks that come after *after in (atime, obj,
+ * idx) order, so that a walk resumes where it stopped; an after with
+ * atime INT64_MIN starts from the oldest. *nout set.
+ */
+int cache_index_lru(struct cache_db *d, const struct cache_chunk_ref *after,
+		    struct cache_chunk_ref *out, size_t n, size_t *nout);
 /* Chunks after (obj, idx) in key order, for verify. */
 int cache_index_chunks_after(struct cache_db *d, uint64_t obj, uint64_t idx,
 			     struct cache_chunk_ref *out, size_t n,
@@ -159,6 +164,7 @@ struct cache {
 	char *data_dir;
 	char *index_path;
 	uint32_t chunk_size;
+	bool no_evict; /* cache_opts.maintenance */
 	/* Chunk writes may use direct I/O: true at open, cleared (atomically,
 	 * by any writer) the first time the file system refuses it. */
 	bool direct;

@@ -20,7 +20,8 @@
  * lock on the chunk from pwrite until the row is committed, the evictor a
  * non-blocking write lock from the row's deletion until the hole is
  * punched, and a reader whose checksum failed a read lock while it decides
- * whether the chunk is really bad. Verified reads take no lock at all.
+ * whether the chunk is really bad, made a non-blocking write lock to drop
+ * it. Verified reads take no lock at all.
  */
 #include "config.h"
 

@@ -257,6 +257,7 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		goto out_index;
 	c->chunk_size = cs;
 	c->direct = true;
+	c->no_evict = o->maintenance;
 	if (wiped)
 		cache_store_scan(c, unlink_obj, NULL);
 	c->max_bytes = o->max_bytes ? o->max_bytes : cache_default_size(c->dir);
@@ -436,9 +437,10 @@ static int cache_read_verify(struct cache *c, int fd, uint64_t idx, void *buf,
  * chunk may have been evicted (rows first, holes after) or rewritten since.
  * Under a read lock on the chunk's range no writer or evictor can change
  * it, so look again: still indexed and still bad means the bytes on disk
- * are bad, and it is dropped under that lock.
+ * are bad, and it is dropped if the lock becomes a write lock at once.
  * 0: buf now holds len verified bytes. -ENOENT: gone or changed, not our
- * business. -EBADMSG: dropped as bad (logged). Other -errno.
+ * business, or bad but held by another reader. -EBADMSG: dropped as bad
+ * (logged). Other -errno.
  */
 static int cache_recheck(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 			 size_t len, const char *what)
@@ -474,6 +476,14 @@ static int cache_recheck(struct cache *c, uint64_t obj, uint64_t idx, void *buf,
 			err = -EBADMSG;
 		}
 	}
+	/*
+	 * Dropped only under a write lock, as every punch is: another reader
+	 * may hold the range to splice from it (cache-hold.c), a chunk of
+	 * another length included. Not waited for, since a hold can last:
+	 * a miss for now, and a later read, verify or eviction drops it.
+	 */
+	if (err == -EBADMSG && cache_store_lock(c, fd, idx, F_WRLCK, false))
+		err = -ENOENT;
 	if (err == -EBADMSG) {
 		pthread_mutex_lock(&c->db_lock);
 		err = cache_index_chunk_del(&c->fg, obj, idx, icrc);

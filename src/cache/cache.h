@@ -48,6 +48,12 @@ struct cache_opts {
 	 * size (which any other process still using it will see as misses).
 	 */
 	bool reset_on_mismatch;
+	/*
+	 * For the maintenance commands (stats, clear, verify): this handle
+	 * never evicts, whatever the limits, so that looking at a directory
+	 * leaves the chunks of the mounts using it alone.
+	 */
+	bool maintenance;
 };
 
 struct cache_stats {
@@ -62,7 +68,8 @@ struct cache_stats {
 
 /*
  * Open (creating if needed) the cache in o->dir and start its eviction
- * thread. On success *out is a new handle; release it with cache_close().
+ * thread (which indexes writes, and evicts unless o->maintenance). On
+ * success *out is a new handle; release it with cache_close().
  * -ESTALE: chunk size mismatch (see reset_on_mismatch).
  */
 int cache_open(const struct cache_opts *o, struct cache **out);
@@ -149,12 +156,14 @@ int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
  * durable (fdatasync) and only then indexes it, in one transaction per
  * batch. Until then this process reads it back from the queue; other
  * processes see it once indexed. buf is not kept. Blocks only while the
- * queue (64 chunks) is full, or while another writer of the same chunk
- * has it queued. A full disk or quota (ENOSPC, EDQUOT) or free space under
- * the floor with nothing left to evict is not an error: the chunk is simply
- * not cached, and a warning is logged at most once a minute. Returns 0
- * then; -errno only for bad arguments or unexpected I/O errors, which the
- * caller may log and ignore.
+ * queue (64 chunks) is full, or at the byte limit for one eviction pass.
+ * A chunk that another writer has queued, or that a reader holds or an
+ * evictor is dropping, is left alone: not written, and 0 returned. A full
+ * disk or quota (ENOSPC, EDQUOT) or free space under the floor with nothing
+ * left to evict is not an error: the chunk is simply not cached, and a
+ * warning is logged at most once a minute. Returns 0 then; -errno only for
+ * bad arguments or unexpected I/O errors, which the caller may log and
+ * ignore.
  */
 int cache_chunk_write(struct cache *c, uint64_t obj_id, uint64_t idx,
 		      const void *buf, size_t len);

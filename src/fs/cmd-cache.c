@@ -36,7 +36,7 @@ int fs_cmd_cache(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cache_opts co = { 0 };
+	struct cache_opts co = { .maintenance = true };
 	struct cache_stats st;
 	struct cache *c = NULL;
 	char *dir = NULL;

@@ -11,7 +11,8 @@ cache_tests = \
 	tests/unit/test-cache-index \
 	tests/unit/test-cache-store \
 	tests/unit/test-cache-evict \
-	tests/unit/test-cache-nospc
+	tests/unit/test-cache-nospc \
+	tests/unit/test-cache-sync
 check_PROGRAMS += $(cache_tests)
 TESTS += $(cache_tests)
 noinst_HEADERS += tests/unit/cache-test.h
@@ -40,4 +41,12 @@ tests_unit_test_cache_nospc_SOURCES = tests/unit/test-cache-nospc.c
 tests_unit_test_cache_nospc_CFLAGS = $(cache_test_cflags)
 tests_unit_test_cache_nospc_LDFLAGS = $(cache_test_ldflags)
 tests_unit_test_cache_nospc_LDADD = $(cache_test_ldadd)
+
+tests_unit_test_cache_sync_SOURCES = tests/unit/test-cache-sync.c
+tests_unit_test_cache_sync_CFLAGS = $(cache_test_cflags)
+# Pretend writeback errors on chosen descriptors.
+tests_unit_test_cache_sync_LDFLAGS = $(cache_test_ldflags) \
+	-Wl,--wrap=pwrite -Wl,--wrap=pwrite64 -Wl,--wrap=fdatasync \
+	-Wl,--wrap=sync_file_range
+tests_unit_test_cache_sync_LDADD = $(cache_test_ldadd)
 endif

@@ -1,12 +1,14 @@
 /*
  * Unit tests of the disk cache's eviction (cache-evict.c, through cache.h):
- * least-recently-used order, the byte limit and the free-space floor, two
+ * least-recently-used order, the byte limit and the free-space floor,
+ * maintenance handles that never evict, chunks that cannot be evicted, two
  * processes sharing one directory while both read, write and evict, and a
  * writer killed with SIGKILL.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -126,6 +128,101 @@ static void test_free_floor(void **state)
 	test_fill(buf, CS, 2, 0);
 	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
 	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * A handle opened for maintenance (cofault cache stats, clear, verify)
+ * never evicts, whatever its limits: not when opened, flushed or closed.
+ */
+static void test_maintenance_keeps(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache_opts o = {
+		.dir = dir,
+		.max_bytes = CS,
+		.min_free_bytes = UINT64_MAX / 2,
+		.maintenance = true,
+	};
+	struct cache_stats st;
+	struct cache *c, *m;
+	uint64_t id;
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", 4 * CS, 0, &id), 0);
+	for (int i = 0; i < 4; i++) {
+		test_fill(buf, CS, 3, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+
+	assert_int_equal(cache_open(&o, &m), 0);
+	cache_flush(m);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.chunks, 4);
+	cache_close(m);
+
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(cache_chunk_read(c, id, i, buf, CS), 0);
+		assert_true(test_check(buf, CS, 3, i));
+	}
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * The oldest chunks, more than one batch of them, are held by a reader (a
+ * read lock on their range, as cache_chunk_hold takes): a pass evicts the
+ * next ones instead, and with nothing it may evict it still ends.
+ */
+static void test_evict_past_held(void **state)
+{
+	enum { N = 70, HELD = 66 };
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir(), path[4096];
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = HELD * (off_t)CS };
+	struct cache_stats st;
+	struct cache *c;
+	uint64_t id;
+	int fd;
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_object(c, "o", "k", "e", N * CS, 0, &id), 0);
+	for (int i = 0; i < N; i++) {
+		test_fill(buf, CS, 8, i);
+		assert_int_equal(cache_chunk_write(c, id, i, buf, CS), 0);
+	}
+	cache_flush(c);
+	test_data_path(path, sizeof(path), dir, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+
+	cache_set_limits(c, (N - 2) * CS, 0);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, N - 2);
+	/* Only the held ones are left to evict, and they cannot go. */
+	cache_set_limits(c, CS, 0);
+	cache_flush(c);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, HELD);
+	close(fd);
+
+	for (int i = 0; i < N; i++) {
+		int err = cache_chunk_read(c, id, i, buf, CS);
+
+		assert_int_equal(err, i < HELD ? 0 : -ENOENT);
+		if (!err)
+			assert_true(test_check(buf, CS, 8, i));
+	}
 	cache_close(c);
 	test_rm_rf(dir);
 	free(dir);
@@ -331,6 +428,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lru_order),
 		cmocka_unit_test(test_free_floor),
+		cmocka_unit_test(test_maintenance_keeps),
+		cmocka_unit_test(test_evict_past_held),
 		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_sigkill),
 	};

@@ -168,6 +168,47 @@ static void test_hold(void **state)
 	free(dir);
 }
 
+/*
+ * A chunk indexed with another length than the reader expects (a mount
+ * with another chunk size wrote it) while another reader holds its range:
+ * the read misses and leaves it alone, for only a write lock may punch.
+ * Once the hold is released, the next read drops it.
+ */
+static void test_drop_under_hold(void **state)
+{
+	static unsigned char buf[CS], got[CS];
+	char *dir = test_tmpdir();
+	struct cache_stats st;
+	struct cache_hold h;
+	struct cache *c;
+	uint64_t id;
+	int warnings;
+
+	c = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(c, "o", "k", "e", CS, 0, &id), 0);
+	test_fill(buf, CS, 6, 0);
+	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
+	cache_flush(c);
+	assert_int_equal(cache_chunk_hold(c, id, 0, CS, &h), 0);
+
+	warnings = test_warnings;
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS / 2), -ENOENT);
+	assert_int_equal(test_warnings, warnings);
+	assert_int_equal(pread(h.fd, got, CS, (off_t)h.off), CS);
+	assert_true(test_check(got, CS, 6, 0));
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 1);
+
+	cache_chunk_release(&h);
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS / 2), -ENOENT);
+	assert_int_equal(test_warnings, warnings + 1);
+	assert_int_equal(cache_stats(c, &st), 0);
+	assert_int_equal(st.chunks, 0);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 static void test_verify(void **state)
 {
 	static unsigned char buf[CS];
@@ -405,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_checksum_mismatch),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_write_over_hold),
+		cmocka_unit_test(test_drop_under_hold),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_direct),

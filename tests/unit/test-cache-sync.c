@@ -1,0 +1,183 @@
+/*
+ * Unit tests of the disk cache's durability step (cache-evict.c, through
+ * cache.h): Linux reports a writeback error once to each open file, and not
+ * to files opened after someone saw it, so a chunk must not be indexed when
+ * the descriptor it was written through reports one. pwrite, fdatasync and
+ * sync_file_range are wrapped at link time (see cache.mk) to pretend such
+ * an error on one descriptor, and to hold the eviction thread still.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "cache-test.h"
+
+#define CS 65536u
+
+/* What the wrappers do; all under fake_lock. */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fake_cond = PTHREAD_COND_INITIALIZER;
+static off64_t fake_gate_off = -1, fake_bad_off = -1; /* chunk offsets */
+static int fake_gate_fd = -1, fake_bad_fd = -1;	    /* their writers' fds */
+static bool fake_in_gate, fake_gate_open;
+
+ssize_t __real_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off);
+ssize_t __real_pwrite64(int fd, const void *buf, size_t len, off64_t off);
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __real_sync_file_range(int fd, off64_t off, off64_t len,
+			   unsigned int flags);
+int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
+			   unsigned int flags);
+
+/* Remember which descriptors wrote the chunks of interest. */
+static void fake_write(int fd, off64_t off)
+{
+	pthread_mutex_lock(&fake_lock);
+	if (off == fake_gate_off)
+		fake_gate_fd = fd;
+	if (off == fake_bad_off)
+		fake_bad_fd = fd;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+/* pwrite64 with large file support (the usual build), pwrite without. */
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	fake_write(fd, off);
+	return __real_pwrite(fd, buf, len, off);
+}
+
+ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off)
+{
+	fake_write(fd, off);
+	return __real_pwrite64(fd, buf, len, off);
+}
+
+/*
+ * After a real sync of fd: the gate's descriptor waits until the test
+ * opens the gate; the bad one fails once, as a writeback error that
+ * descriptor has not seen yet would.
+ */
+static int fake_sync(int fd)
+{
+	bool bad;
+
+	pthread_mutex_lock(&fake_lock);
+	if (fd == fake_gate_fd) {
+		fake_gate_fd = -1;
+		fake_in_gate = true;
+		pthread_cond_broadcast(&fake_cond);
+		while (!fake_gate_open)
+			pthread_cond_wait(&fake_cond, &fake_lock);
+	}
+	bad = fd == fake_bad_fd;
+	if (bad)
+		fake_bad_fd = -1;
+	pthread_mutex_unlock(&fake_lock);
+	if (bad) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int __wrap_fdatasync(int fd)
+{
+	if (__real_fdatasync(fd) < 0)
+		return -1;
+	return fake_sync(fd);
+}
+
+int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
+			   unsigned int flags)
+{
+	if (__real_sync_file_range(fd, off, len, flags) < 0)
+		return -1;
+	/* Only a wait reports errors; starting writeback does not. */
+	return flags & SYNC_FILE_RANGE_WAIT_AFTER ? fake_sync(fd) : 0;
+}
+
+/*
+ * Two chunks of one object in one batch, the second written through a
+ * descriptor that has an error to report and the first through one that
+ * has not (it was opened after someone else saw the error): the second is
+ * not indexed, the first is.
+ */
+static void test_error_per_descriptor(void **state)
+{
+	static unsigned char buf[CS];
+	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
+	char *dir = test_tmpdir();
+	struct timespec until;
+	struct cache *c;
+	uint64_t a, b;
+	bool in_gate;
+	int warnings;
+
+	o.dir = dir;
+	assert_int_equal(cache_open(&o, &c), 0);
+	assert_int_equal(cache_object(c, "o", "a", "e", 2 * CS, 0, &a), 0);
+	assert_int_equal(cache_object(c, "o", "b", "e", 6 * CS, 0, &b), 0);
+	pthread_mutex_lock(&fake_lock);
+	fake_gate_off = 5 * (off64_t)CS;
+	fake_bad_off = CS;
+	pthread_mutex_unlock(&fake_lock);
+
+	/* Hold the thread in the sync of another object's chunk, so that
+	 * both chunks of a land in its next batch. */
+	test_fill(buf, CS, 2, 5);
+	assert_int_equal(cache_chunk_write(c, b, 5, buf, CS), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&fake_lock);
+	while (!fake_in_gate &&
+	       pthread_cond_timedwait(&fake_cond, &fake_lock, &until) == 0)
+		;
+	in_gate = fake_in_gate;
+	pthread_mutex_unlock(&fake_lock);
+	assert_true(in_gate); /* else the wrappers are not in use */
+	for (int i = 0; i < 2; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(c, a, i, buf, CS), 0);
+	}
+	warnings = test_warnings;
+	pthread_mutex_lock(&fake_lock);
+	fake_gate_open = true;
+	pthread_cond_broadcast(&fake_cond);
+	pthread_mutex_unlock(&fake_lock);
+	cache_flush(c);
+
+	assert_int_equal(test_warnings, warnings + 1);
+	assert_int_equal(cache_chunk_read(c, a, 0, buf, CS), 0);
+	assert_true(test_check(buf, CS, 1, 0));
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
+	assert_int_equal(cache_chunk_read(c, b, 5, buf, CS), 0);
+	assert_true(test_check(buf, CS, 2, 5));
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_per_descriptor),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
