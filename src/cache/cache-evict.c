@@ -28,6 +28,7 @@ static void evict_flush_writes(struct cache *c)
 {
 	struct cache_pending batch[CACHE_PENDING_MAX];
 	bool ok[CACHE_PENDING_MAX];
+	uint64_t bytes = 0, indexed = 0;
 	size_t n;
 	int err;
 
@@ -98,11 +99,22 @@ static void evict_flush_writes(struct cache *c)
 		if (err || !ok[i])
 			cache_store_punch(c, batch[i].fd, batch[i].ref.obj,
 					  batch[i].ref.idx);
+		else
+			indexed += batch[i].ref.len;
+		bytes += batch[i].ref.len;
 		close(batch[i].fd);
 	}
 
+	/*
+	 * Only now does the batch leave the bytes in flight, the indexed
+	 * ones counted as such first: others see them twice for a moment,
+	 * never not at all (cache-share.c).
+	 */
+	cache_share_indexed(c, indexed);
 	/* Writers only append, so our batch is still at the front. */
 	pthread_mutex_lock(&c->lock);
+	c->inflight_bytes -= bytes;
+	cache_share_sub(c, bytes);
 	c->npending -= n;
 	memmove(c->pending, c->pending + n,
 		c->npending * sizeof(c->pending[0]));
@@ -238,11 +250,10 @@ static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
 static void evict_shrink(struct cache *c)
 {
 	uint64_t max, floor, chunks, bytes, avail, need, freed = 0, headroom;
-	uint64_t queued, seen = 0;
+	uint64_t inflight, total, gen, seen = 0;
 	struct cache_chunk_ref pos = { .atime = INT64_MIN };
 	bool low, want_room;
-	size_t i;
-	int n;
+	int n, err;
 
 	/* A maintenance handle's limits are defaults, not the mounts'. */
 	if (c->no_evict)
@@ -262,8 +273,19 @@ static void evict_shrink(struct cache *c)
 	if (headroom > max / 2)
 		headroom = max / 2;
 
+	/*
+	 * Chunks written but not yet indexed take room too, other
+	 * processes' included: a writer refused for want of room they take
+	 * gets it here. Their slots are read before the index, as in
+	 * cache_reserve.
+	 */
+	inflight = cache_share_others(c, true);
 	if (cache_index_totals(&c->bg, NULL, &chunks, &bytes) < 0)
 		return;
+	pthread_mutex_lock(&c->lock);
+	inflight += c->inflight_bytes;
+	pthread_mutex_unlock(&c->lock);
+	total = bytes + inflight;
 	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
 		avail = UINT64_MAX;
 	/*
@@ -271,9 +293,10 @@ static void evict_shrink(struct cache *c)
 	 * take meanwhile is answered by the next pass, not by emptying the
 	 * cache in one go.
 	 */
-	need = bytes > max ? bytes - max : 0;
-	if (want_room && bytes + headroom > max && bytes + headroom - max > need)
-		need = bytes + headroom - max;
+	need = total > max ? total - max : 0;
+	if (want_room && total + headroom > max &&
+	    total + headroom - max > need)
+		need = total + headroom - max;
 	if (floor > avail && floor - avail > need)
 		need = floor - avail;
 
@@ -294,15 +317,16 @@ static void evict_shrink(struct cache *c)
 	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)
 		avail = UINT64_MAX;
 	low = floor && avail < floor;
-	if (cache_index_totals(&c->bg, NULL, NULL, &bytes) < 0)
-		bytes = 0;
+	gen = cache_share_gen(c);
+	err = cache_index_totals(&c->bg, NULL, NULL, &bytes);
 	pthread_mutex_lock(&c->lock);
 	c->low_space = low;
-	for (queued = 0, i = 0; i < c->npending; i++)
-		queued += c->pending[i].ref.len;
-	/* Resynchronised each pass: clears, verifies and other processes'
+	/* Read afresh each pass: clears, verifies and other processes'
 	 * evictions all show up here. */
-	c->est_bytes = bytes + queued + c->writing_bytes;
+	if (!err) {
+		c->idx_bytes = bytes;
+		c->idx_gen = gen;
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 

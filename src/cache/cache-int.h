@@ -1,7 +1,8 @@
 /*
  * Internal interfaces of the disk cache, for src/cache/ only: the handle,
  * the SQLite index (cache-index.c), the data files (cache-store.c), the
- * eviction thread (cache-evict.c) and the checksum (cache-crc.c).
+ * table of bytes in flight shared with other processes (cache-share.c),
+ * the eviction thread (cache-evict.c) and the checksum (cache-crc.c).
  */
 #ifndef CACHE_CACHE_INT_H
 #define CACHE_CACHE_INT_H
@@ -140,6 +141,38 @@ int cache_store_scan(const struct cache *c,
 /* Free space for the user on dir's file system, in bytes. */
 int cache_store_fs_free(const char *dir, uint64_t *avail, uint64_t *total);
 
+/* ---- bytes in flight, shared between processes (cache-share.c) ---- */
+
+struct cache_share;
+
+/*
+ * Map <dir>/inflight (c->dir set); with claim, also take a slot there and
+ * publish c->max_bytes in it. The handle works without either: then the
+ * functions below count nothing (or, without a slot, nothing of ours) and
+ * the limit is kept as far as this handle sees. 0 or -errno (logged).
+ */
+int cache_share_open(struct cache *c, bool claim);
+/* Clear and give back our slot, unmap. */
+void cache_share_close(struct cache *c);
+/* Our slot's bytes not yet indexed; callers hold c->lock and change
+ * c->inflight_bytes alike. */
+void cache_share_add(struct cache *c, uint64_t bytes);
+void cache_share_sub(struct cache *c, uint64_t bytes);
+void cache_share_set_max(struct cache *c, uint64_t max_bytes);
+/* Count bytes just committed to the index; call before cache_share_sub. */
+void cache_share_indexed(struct cache *c, uint64_t bytes);
+/* The count of bytes ever indexed (0 without the share). */
+uint64_t cache_share_gen(struct cache *c);
+/*
+ * The bytes not yet indexed of every other slot. Without check, dead
+ * processes' slots count too (no system call: an over-estimate); with it,
+ * each non-empty slot's owner is checked and a dead one's slot cleared.
+ */
+uint64_t cache_share_others(struct cache *c, bool check);
+/* Live handles with a slot, ours included, and the smallest of their
+ * limits (0, 0 when none). */
+void cache_share_handles(struct cache *c, uint32_t *n, uint64_t *min_max);
+
 /* ---- the handle (cache.c) and the eviction thread (cache-evict.c) ---- */
 
 /* A chunk written but not yet durable and indexed. */
@@ -165,6 +198,13 @@ struct cache {
 	char *index_path;
 	uint32_t chunk_size;
 	bool no_evict; /* cache_opts.maintenance */
+	/* The table shared with other processes (cache-share.c), NULL when
+	 * it could not be mapped; its descriptor holds our slot's lock, and
+	 * share_slot is -1 when we have none. */
+	struct cache_share *share;
+	int share_fd;
+	int share_slot;
+	pthread_mutex_t share_lock; /* serialises clearing others' slots */
 	/* Chunk writes may use direct I/O: true at open, cleared (atomically,
 	 * by any writer) the first time the file system refuses it. */
 	bool direct;
@@ -187,13 +227,22 @@ struct cache {
 	int64_t clock_us;	 /* last access time handed out */
 	bool low_space;		 /* last pass: free space under the floor */
 	/*
-	 * Bytes this process counts on disk: indexed, queued and being
-	 * written. A write that would take it past max_bytes is not cached
-	 * (and asks the evictor for headroom), so the directory exceeds its
-	 * limit by at most the writes in flight, not by the evictor's lag.
+	 * The index's bytes when its totals were last read, and the share's
+	 * count of bytes indexed (cache_share_gen) taken just before that
+	 * read: idx_bytes plus the count's growth since is never less than
+	 * the index holds (see cache_reserve in cache.c).
 	 */
-	uint64_t est_bytes;
-	uint64_t writing_bytes; /* reserved by writers, not yet queued */
+	uint64_t idx_bytes;
+	uint64_t idx_gen;
+	/*
+	 * Bytes reserved by this handle's writers and not yet indexed (being
+	 * written, or queued), mirrored in its slot of the share. A write
+	 * that would take the index plus every handle's such bytes past
+	 * max_bytes is not cached (and asks the evictor for headroom), so
+	 * the directory exceeds its limit by at most the writes racing for
+	 * the last room, not by the evictor's lag or another process's.
+	 */
+	uint64_t inflight_bytes;
 	bool want_room; /* a write was refused since the last pass */
 	bool stop;
 	time_t nospc_warned; /* last "not cached" warning */

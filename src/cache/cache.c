@@ -216,8 +216,11 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		return -ENOMEM;
 	pthread_mutex_init(&c->db_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->share_lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
 	pthread_cond_init(&c->done, NULL);
+	c->share_fd = -1;
+	c->share_slot = -1;
 	c->dir = strdup(o->dir);
 	c->data_dir = path_join(o->dir, "data");
 	c->index_path = path_join(o->dir, "index.db");
@@ -264,19 +267,25 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	if (!c->max_bytes)
 		c->max_bytes = 1ull << 30; /* statvfs failed: be modest */
 	c->min_free_bytes = o->min_free_bytes;
-	if (cache_index_totals(&c->fg, NULL, NULL, &c->est_bytes) < 0)
-		c->est_bytes = 0;
+	/* Maintenance handles never write: they only read the others'. */
+	(void)cache_share_open(c, !c->no_evict);
+	c->idx_gen = cache_share_gen(c);
+	if (cache_index_totals(&c->fg, NULL, NULL, &c->idx_bytes) < 0)
+		c->idx_bytes = 0;
 	err = cache_evict_start(c);
 	if (err)
-		goto out_index;
+		goto out_share;
 	*out = c;
 	return 0;
 
+out_share:
+	cache_share_close(c);
 out_index:
 	cache_index_close(&c->fg);
 out_free:
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->share_lock);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->db_lock);
 	free(c->index_path);
@@ -294,9 +303,11 @@ void cache_close(struct cache *c)
 	/* The thread's last pass emptied the queue; this is a safety net. */
 	for (size_t i = 0; i < c->npending; i++)
 		close(c->pending[i].fd);
+	cache_share_close(c);
 	cache_index_close(&c->fg);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->share_lock);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->db_lock);
 	free(c->index_path);
@@ -567,6 +578,58 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 				      uint64_t idx, const void *buf,
 				      size_t len, bool direct);
 
+/*
+ * Reserve len bytes for a chunk write if the directory has room for them:
+ * if the index, the bytes not yet indexed of every handle (ours, and those
+ * other processes publish in the share) and len stay within the limit.
+ * Returns whether it did; cache_chunk_put gives them back if the chunk is
+ * not queued, the eviction thread once it is indexed.
+ *
+ * The index's totals are not read for every write: that is a read
+ * transaction on the foreground connection, under db_lock, which every
+ * lookup waits for. The figure last read is kept with the share's count
+ * of bytes indexed just before that read; every chunk any process indexed
+ * since was added to the count after its commit, and stayed in its
+ * writer's slot until then, so figure plus growth is never below what the
+ * index holds, only above it by what was evicted or cleared meanwhile. A
+ * write this bound lets through, anywhere below the limit, needs nothing
+ * fresher; only one it would refuse, near the limit, has the totals read
+ * again (fresh) and the dead processes' slots cleared before it is
+ * refused. (A process that dies between a commit and its count is missed
+ * until the next eviction pass reads the totals: one batch at most. One
+ * that could not map the share is seen through the index only.)
+ */
+static bool cache_reserve(struct cache *c, size_t len, bool fresh)
+{
+	uint64_t others, bytes = 0, gen = 0, est;
+	bool read = false, room;
+
+	if (fresh) {
+		gen = cache_share_gen(c);
+		pthread_mutex_lock(&c->db_lock);
+		read = cache_index_totals(&c->fg, NULL, NULL, &bytes) == 0;
+		pthread_mutex_unlock(&c->db_lock);
+	}
+	/* The slots before the count, as the eviction thread changes them
+	 * in the other order: a chunk being indexed is counted twice,
+	 * never not at all. */
+	others = cache_share_others(c, fresh);
+	pthread_mutex_lock(&c->lock);
+	if (read) {
+		c->idx_bytes = bytes;
+		c->idx_gen = gen;
+	}
+	est = c->idx_bytes + (cache_share_gen(c) - c->idx_gen) + others +
+	      c->inflight_bytes;
+	room = est + len <= c->max_bytes;
+	if (room) {
+		c->inflight_bytes += len;
+		cache_share_add(c, len);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return room;
+}
+
 static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
 			   const void *buf, size_t len, bool direct)
 {
@@ -583,34 +646,29 @@ static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
 		cache_warn_nospc(c, "free space under the floor", ENOSPC);
 		return 0;
 	}
-	pthread_mutex_lock(&c->lock);
-	if (c->est_bytes + len > c->max_bytes) {
+	if (!cache_reserve(c, len, false) && !cache_reserve(c, len, true)) {
 		/*
 		 * At the limit: wait for one eviction pass to free headroom,
 		 * so the newest chunk replaces the least recently used. The
 		 * callers are fetch threads whose reader was already served,
 		 * so this is off every read's critical path.
 		 */
+		pthread_mutex_lock(&c->lock);
 		c->want_room = true;
 		pthread_mutex_unlock(&c->lock);
 		cache_evict_kick(c, true);
-		pthread_mutex_lock(&c->lock);
-		if (c->est_bytes + len > c->max_bytes) {
-			pthread_mutex_unlock(&c->lock);
+		if (!cache_reserve(c, len, true)) {
 			log_debug("cache: at its limit, chunk %" PRIu64
 				  "/%" PRIu64 " not cached",
 				  obj_id, idx);
 			return 0;
 		}
 	}
-	c->est_bytes += len;
-	c->writing_bytes += len;
-	pthread_mutex_unlock(&c->lock);
 	err = cache_chunk_write_reserved(c, obj_id, idx, buf, len, direct);
 	if (err) {
 		pthread_mutex_lock(&c->lock);
-		c->est_bytes -= len;
-		c->writing_bytes -= len;
+		c->inflight_bytes -= len;
+		cache_share_sub(c, len);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return err < 0 ? err : 0;
@@ -629,10 +687,10 @@ int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
 }
 
 /*
- * The write proper, with len bytes reserved in est_bytes and
- * writing_bytes. Returns 0 when queued (the reservation moves to the
- * queue), 1 when not cached without error, -errno; on anything but 0 the
- * caller returns the reservation.
+ * The write proper, with len bytes reserved (cache_reserve). Returns 0
+ * when queued (the reservation then lasts until the chunk is indexed), 1
+ * when not cached without error, -errno; on anything but 0 the caller
+ * returns the reservation.
  */
 static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 				      uint64_t idx, const void *buf, size_t len,
@@ -698,7 +756,6 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	p->ref.crc = crc;
 	p->atime = cache_now_locked(c);
 	p->fd = fd;
-	c->writing_bytes -= len; /* counted as queued from here */
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -716,6 +773,7 @@ void cache_set_limits(struct cache *c, uint64_t max_bytes,
 	pthread_mutex_lock(&c->lock);
 	c->max_bytes = max_bytes ? max_bytes : cache_default_size(c->dir);
 	c->min_free_bytes = min_free_bytes;
+	cache_share_set_max(c, c->max_bytes);
 	pthread_mutex_unlock(&c->lock);
 	cache_evict_kick(c, false);
 }
@@ -735,6 +793,7 @@ int cache_stats(struct cache *c, struct cache_stats *st)
 	st->min_free_bytes = c->min_free_bytes;
 	pthread_mutex_unlock(&c->lock);
 	st->chunk_size = c->chunk_size;
+	cache_share_handles(c, &st->handles, &st->handles_max_bytes);
 	return cache_store_fs_free(c->dir, &st->fs_free_bytes, NULL);
 }
 

@@ -12,11 +12,13 @@
  * for the callers' threads, behind a mutex held only for single statements
  * (a chunk lookup takes a few microseconds, under 1% of a 1 MiB read), and
  * one for its thread. Reads never write to the database. Between
- * processes, SQLite's locks (WAL, busy timeout) order the index and
+ * processes, SQLite's locks (WAL, busy timeout) order the index,
  * byte-range locks on the data files order chunk writes, eviction and
- * corruption checks; verified reads take no lock. A call that must write
- * the index (cache_object creating or replacing an object, dropping a bad
- * chunk, clear) can wait for another process's short transaction.
+ * corruption checks, and verified reads take no lock; a small shared
+ * mapping (<dir>/inflight) tells each process what the others have
+ * written and not yet indexed. A call that must write the index
+ * (cache_object creating or replacing an object, dropping a bad chunk,
+ * clear) can wait for another process's short transaction.
  */
 #ifndef CACHE_CACHE_H
 #define CACHE_CACHE_H
@@ -32,7 +34,12 @@ struct cache;
 struct cache_opts {
 	/* Created with mode 0700 if missing; must be private to the user. */
 	const char *dir;
-	/* Bytes of chunk data kept at most; 0 means cache_default_size(dir). */
+	/*
+	 * Bytes of chunk data kept at most; 0 means cache_default_size(dir).
+	 * What counts is the directory: the index and every process's
+	 * chunks written and not yet indexed, so that it exceeds the limit
+	 * by at most one chunk per writer racing for the last room.
+	 */
 	uint64_t max_bytes;
 	/* Evict until the file system has this much free; 0 disables. */
 	uint64_t min_free_bytes;
@@ -64,6 +71,15 @@ struct cache_stats {
 	uint64_t min_free_bytes;
 	uint64_t fs_free_bytes; /* available to the user, now */
 	uint32_t chunk_size;
+	/*
+	 * Handles that may write to the directory now (maintenance ones
+	 * aside), in any process, this one included: how many, and the
+	 * smallest of their max_bytes, which is what bounds the directory
+	 * (max_bytes above is this handle's own). 0 and 0 when there are
+	 * none, or they cannot be known.
+	 */
+	uint32_t handles;
+	uint64_t handles_max_bytes;
 };
 
 /*

@@ -6,6 +6,7 @@ src_cache_libcache_la_SOURCES = \
 	src/cache/cache-store.c \
 	src/cache/cache-hold.c \
 	src/cache/cache-evict.c \
+	src/cache/cache-share.c \
 	src/cache/cache-crc.c
 src_cache_libcache_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 src_cache_libcache_la_LIBADD = src/common/libcommon.la $(SQLITE_LIBS) \

@@ -29,6 +29,25 @@ static void cache_print_bytes(const char *label, uint64_t v)
 	       (double)v / (1024.0 * 1024.0));
 }
 
+/*
+ * This handle's limit is only the file system's default: the mounts using
+ * the directory, if any, each have their own, and the smallest applies.
+ */
+static void cache_print_limit(const struct cache_stats *st)
+{
+	uint64_t v = st->handles ? st->handles_max_bytes : st->max_bytes;
+
+	printf("%-16s %llu (%.1f MiB), ", "limit", (unsigned long long)v,
+	       (double)v / (1024.0 * 1024.0));
+	if (!st->handles)
+		printf("the default: no mount is using the directory\n");
+	else if (st->handles == 1)
+		printf("set by the mount using the directory\n");
+	else
+		printf("the smallest of the %u mounts using the directory\n",
+		       (unsigned int)st->handles);
+}
+
 int fs_cmd_cache(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -89,7 +108,7 @@ int fs_cmd_cache(int argc, char **argv)
 		       (unsigned long long)st.objects);
 		printf("%-16s %llu\n", "chunks", (unsigned long long)st.chunks);
 		cache_print_bytes("bytes", st.bytes);
-		cache_print_bytes("limit", st.max_bytes);
+		cache_print_limit(&st);
 		cache_print_bytes("min free", st.min_free_bytes);
 		cache_print_bytes("fs free", st.fs_free_bytes);
 		printf("%-16s %u\n", "chunk size", st.chunk_size);

@@ -33,7 +33,8 @@ tests_unit_test_cache_store_LDFLAGS = $(cache_test_ldflags)
 tests_unit_test_cache_store_LDADD = $(cache_test_ldadd)
 
 tests_unit_test_cache_evict_SOURCES = tests/unit/test-cache-evict.c
-tests_unit_test_cache_evict_CFLAGS = $(cache_test_cflags)
+# test_dead_writer holds the index's write lock itself.
+tests_unit_test_cache_evict_CFLAGS = $(cache_test_cflags) $(SQLITE_CFLAGS)
 tests_unit_test_cache_evict_LDFLAGS = $(cache_test_ldflags)
 tests_unit_test_cache_evict_LDADD = $(cache_test_ldadd)
 

@@ -3,7 +3,9 @@
  * least-recently-used order, the byte limit and the free-space floor,
  * maintenance handles that never evict, chunks that cannot be evicted, two
  * processes sharing one directory while both read, write and evict, and a
- * writer killed with SIGKILL.
+ * writer killed with SIGKILL. Also the limit across handles (cache-share.c):
+ * each counts the others' writes not yet indexed, a dead process's count is
+ * dropped, and stats show the limits of the handles using the directory.
  */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cache/cache.h"
 #include "cache-test.h"
@@ -228,6 +231,238 @@ static void test_evict_past_held(void **state)
 	free(dir);
 }
 
+static uint64_t data_bytes_sum;
+
+static int data_bytes_one(const char *path, const struct stat *st, int flag,
+			  struct FTW *ftw)
+{
+	off_t pos = 0, data, hole;
+	int fd;
+
+	if (flag != FTW_F)
+		return 0;
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0; /* unlinked meanwhile */
+	while ((data = lseek(fd, pos, SEEK_DATA)) >= 0 &&
+	       (hole = lseek(fd, data, SEEK_HOLE)) > data) {
+		data_bytes_sum += (uint64_t)(hole - data);
+		pos = hole;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Bytes of chunk data in the directory's files: indexed, queued, being
+ * written alike (written data shows to SEEK_DATA before writeback too).
+ * Extents, not st_blocks, so that the file system's metadata is left out.
+ */
+static uint64_t data_bytes(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	data_bytes_sum = 0;
+	nftw(path, data_bytes_one, 16, FTW_PHYS);
+	return data_bytes_sum;
+}
+
+/*
+ * Two handles (as two mounts would, in two processes) with one limit write
+ * distinct chunks in turn without waiting for them to be indexed: each
+ * counts the other's queue too, so the directory holds at most the limit
+ * plus one chunk per writer. Each used to count its own only, and the
+ * directory grew to twice the limit before the evictors caught up.
+ */
+static void test_shared_limit(void **state)
+{
+	enum { LIMIT = 8, WRITES = 96 };
+	static unsigned char buf[CS];
+	const uint64_t bound = (LIMIT + 2) * (uint64_t)CS;
+	char *dir = test_tmpdir();
+	struct cache *c[2];
+	struct cache_stats st;
+	uint64_t id[2], most = 0, after = 0, now;
+	int worst = -1;
+
+	for (int k = 0; k < 2; k++) {
+		c[k] = open_cache(dir, LIMIT * CS, 0);
+		assert_int_equal(cache_object(c[k], "o", k ? "b" : "a", "e",
+					      WRITES * (uint64_t)CS, 0, &id[k]),
+				 0);
+	}
+	for (int i = 0; i < WRITES; i++) {
+		int k = i % 2;
+
+		test_fill(buf, CS, 20 + k, i / 2);
+		assert_int_equal(cache_chunk_write(c[k], id[k], i / 2, buf, CS),
+				 0);
+		now = data_bytes(dir);
+		if (now > most) {
+			most = now;
+			worst = i;
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		cache_flush(c[k]);
+		now = data_bytes(dir);
+		if (now > after)
+			after = now;
+	}
+	printf("two handles, limit %u bytes: at most %llu on disk (write "
+	       "%d), %llu after the flushes\n",
+	       LIMIT * CS, (unsigned long long)most, worst,
+	       (unsigned long long)after);
+	assert_int_equal(cache_stats(c[0], &st), 0);
+	/* Still a cache: the newest chunks of both are there. */
+	for (int k = 0; k < 2; k++) {
+		int i = WRITES / 2 - 1;
+
+		assert_int_equal(cache_chunk_read(c[k], id[k], i, buf, CS), 0);
+		assert_true(test_check(buf, CS, 20 + k, i));
+	}
+	/* Closed before checking: a failure leaves no thread behind to
+	 * hold a lock across the next test's fork. */
+	for (int k = 0; k < 2; k++)
+		cache_close(c[k]);
+	assert_true(most <= bound);
+	assert_true(after <= bound);
+	assert_true(st.bytes <= LIMIT * CS);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/* One byte from the other side of fd, within a minute. */
+static bool pipe_wait(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char ch;
+
+	return poll(&pfd, 1, 60000) == 1 && read(fd, &ch, 1) == 1;
+}
+
+/*
+ * A process that dies with chunks written and not yet indexed (killed, or
+ * crashed) leaves its count behind: a handle opened later must not count it
+ * against the limit forever. The dead one's slot is not the first free
+ * one, so the new handle does not simply take it over.
+ */
+static void test_dead_writer(void **state)
+{
+	enum { LIMIT = 8 };
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir(), path[4096];
+	int go[2], ack[2], status;
+	struct cache_stats st;
+	struct cache *x, *b;
+	bool ok;
+	sqlite3 *db;
+	uint64_t id;
+	pid_t pid;
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ack), 0);
+	/* Before any handle is open: the child inherits no cache state. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cache *c;
+
+		if (!pipe_wait(go[0]))
+			_exit(1);
+		c = open_cache(dir, 1ull << 30, 0);
+		if (cache_object(c, "o", "dead", "e", LIMIT * CS, 0, &id))
+			_exit(1);
+		write(ack[1], "o", 1);
+		/* The parent holds the index: none of these gets indexed. */
+		if (!pipe_wait(go[0]))
+			_exit(1);
+		for (int i = 0; i < LIMIT; i++) {
+			test_fill(buf, CS, 30, i);
+			if (cache_chunk_write(c, id, i, buf, CS))
+				_exit(1);
+		}
+		write(ack[1], "w", 1);
+		_exit(0); /* without cache_close */
+	}
+	x = open_cache(dir, 1ull << 30, 0);
+	write(go[1], "g", 1);
+	ok = pipe_wait(ack[0]);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	write(go[1], "g", 1);
+	ok = ok && pipe_wait(ack[0]);
+	if (!ok)
+		kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	cache_close(x);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	b = open_cache(dir, LIMIT * CS, 0);
+	assert_int_equal(cache_object(b, "o", "live", "e", LIMIT * CS, 0, &id),
+			 0);
+	for (int i = 0; i < LIMIT; i++) {
+		test_fill(buf, CS, 31, i);
+		assert_int_equal(cache_chunk_write(b, id, i, buf, CS), 0);
+	}
+	cache_flush(b);
+	assert_int_equal(cache_stats(b, &st), 0);
+	assert_int_equal(st.chunks, LIMIT);
+	assert_int_equal(st.handles, 1);
+	for (int i = 0; i < LIMIT; i++) {
+		assert_int_equal(cache_chunk_read(b, id, i, buf, CS), 0);
+		assert_true(test_check(buf, CS, 31, i));
+	}
+	cache_close(b);
+	for (int k = 0; k < 2; k++) {
+		close(go[k]);
+		close(ack[k]);
+	}
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * The limit stats report from a maintenance handle, which has only the
+ * file system's default: that of the handles using the directory, the
+ * smallest when they differ.
+ */
+static void test_stats_limits(void **state)
+{
+	char *dir = test_tmpdir();
+	struct cache_opts o = { .dir = dir, .maintenance = true };
+	struct cache_stats st;
+	struct cache *a, *b, *m;
+
+	a = open_cache(dir, 5 * CS, 0);
+	b = open_cache(dir, 3 * CS, 0);
+	assert_int_equal(cache_open(&o, &m), 0);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.handles, 2);
+	assert_int_equal(st.handles_max_bytes, 3 * CS);
+	assert_int_equal(st.max_bytes, cache_default_size(dir));
+	cache_set_limits(b, 7 * CS, 0);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.handles_max_bytes, 5 * CS);
+	cache_close(a);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.handles, 1);
+	assert_int_equal(st.handles_max_bytes, 7 * CS);
+	cache_close(b);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.handles, 0);
+	assert_int_equal(st.handles_max_bytes, 0);
+	cache_close(m);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 #define SHARE_OBJECTS 3
 #define SHARE_CHUNKS 48
 #define SHARE_SECONDS 3
@@ -430,6 +665,9 @@ int main(void)
 		cmocka_unit_test(test_free_floor),
 		cmocka_unit_test(test_maintenance_keeps),
 		cmocka_unit_test(test_evict_past_held),
+		cmocka_unit_test(test_shared_limit),
+		cmocka_unit_test(test_dead_writer),
+		cmocka_unit_test(test_stats_limits),
 		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_sigkill),
 	};

@@ -295,6 +295,8 @@ static void test_permissions(void **state)
 		assert_mode(path, 0600);
 		snprintf(path, sizeof(path), "%s/index.db-shm", dir);
 		assert_mode(path, 0600);
+		snprintf(path, sizeof(path), "%s/inflight", dir);
+		assert_mode(path, 0600);
 		assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
 		cache_close(c);
 	}
