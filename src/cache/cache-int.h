@@ -209,8 +209,16 @@ struct cache {
 	 * by any writer) the first time the file system refuses it. */
 	bool direct;
 
+	/*
+	 * The callers' threads' connections: fg for the statements that
+	 * write, rd for those that only read. Two, so that a lookup never
+	 * queues behind a write waiting (up to the busy timeout) for another
+	 * process's transaction: in WAL a read does not wait for writers.
+	 */
 	pthread_mutex_t db_lock;
 	struct cache_db fg; /* protected by db_lock */
+	pthread_mutex_t rd_lock;
+	struct cache_db rd; /* protected by rd_lock */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* eviction thread waits on it */

@@ -9,8 +9,9 @@
  * mismatch is re-checked against the index and reported as a miss, never as
  * data. The zero-copy path (cache-hold.c) verifies the same way, in place.
  *
- * Locks: c->lock (queue, access times, limits) and c->db_lock (foreground
- * SQLite connection) are never held together.
+ * Locks: c->lock (queue, access times, limits), c->db_lock (the writing
+ * foreground SQLite connection) and c->rd_lock (the reading one) are never
+ * held together.
  */
 #include "config.h"
 
@@ -49,9 +50,9 @@ int cache_chunk_row(struct cache *c, uint64_t obj, uint64_t idx, uint32_t *len,
 {
 	int err;
 
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_chunk_get(&c->fg, obj, idx, len, crc);
-	pthread_mutex_unlock(&c->db_lock);
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_chunk_get(&c->rd, obj, idx, len, crc);
+	pthread_mutex_unlock(&c->rd_lock);
 	return err;
 }
 
@@ -215,6 +216,7 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->db_lock, NULL);
+	pthread_mutex_init(&c->rd_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->share_lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
@@ -258,6 +260,10 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	}
 	if (err)
 		goto out_index;
+	/* After the setup: the schema is there to prepare against. */
+	err = cache_index_open(&c->rd, c->index_path);
+	if (err)
+		goto out_index;
 	c->chunk_size = cs;
 	c->direct = true;
 	c->no_evict = o->maintenance;
@@ -281,12 +287,14 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 out_share:
 	cache_share_close(c);
 out_index:
+	cache_index_close(&c->rd);
 	cache_index_close(&c->fg);
 out_free:
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->share_lock);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->rd_lock);
 	pthread_mutex_destroy(&c->db_lock);
 	free(c->index_path);
 	free(c->data_dir);
@@ -304,11 +312,13 @@ void cache_close(struct cache *c)
 	for (size_t i = 0; i < c->npending; i++)
 		close(c->pending[i].fd);
 	cache_share_close(c);
+	cache_index_close(&c->rd);
 	cache_index_close(&c->fg);
 	pthread_cond_destroy(&c->done);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->share_lock);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->rd_lock);
 	pthread_mutex_destroy(&c->db_lock);
 	free(c->index_path);
 	free(c->data_dir);
@@ -349,9 +359,9 @@ int cache_object_known(struct cache *c, const char *origin, const char *key)
 
 	if (!origin || !key)
 		return -EINVAL;
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_object_known(&c->fg, origin, key);
-	pthread_mutex_unlock(&c->db_lock);
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_object_known(&c->rd, origin, key);
+	pthread_mutex_unlock(&c->rd_lock);
 	return err;
 }
 
@@ -362,9 +372,9 @@ int cache_object_keys(struct cache *c, const char *origin,
 
 	if (!origin || !fn)
 		return -EINVAL;
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_object_keys(&c->fg, origin, fn, arg);
-	pthread_mutex_unlock(&c->db_lock);
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_object_keys(&c->rd, origin, fn, arg);
+	pthread_mutex_unlock(&c->rd_lock);
 	return err;
 }
 
@@ -383,11 +393,11 @@ int cache_chunk_map(struct cache *c, uint64_t obj_id, uint64_t nchunks,
 	int err;
 
 	do {
-		pthread_mutex_lock(&c->db_lock);
-		err = cache_index_chunks_after(&c->fg, obj_id, after, refs,
+		pthread_mutex_lock(&c->rd_lock);
+		err = cache_index_chunks_after(&c->rd, obj_id, after, refs,
 					       sizeof(refs) / sizeof(refs[0]),
 					       &n);
-		pthread_mutex_unlock(&c->db_lock);
+		pthread_mutex_unlock(&c->rd_lock);
 		if (err)
 			return err;
 		for (size_t i = 0; i < n; i++) {
@@ -586,7 +596,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
  * not queued, the eviction thread once it is indexed.
  *
  * The index's totals are not read for every write: that is a read
- * transaction on the foreground connection, under db_lock, which every
+ * transaction on the reading connection, under rd_lock, which every
  * lookup waits for. The figure last read is kept with the share's count
  * of bytes indexed just before that read; every chunk any process indexed
  * since was added to the count after its commit, and stayed in its
@@ -606,9 +616,9 @@ static bool cache_reserve(struct cache *c, size_t len, bool fresh)
 
 	if (fresh) {
 		gen = cache_share_gen(c);
-		pthread_mutex_lock(&c->db_lock);
-		read = cache_index_totals(&c->fg, NULL, NULL, &bytes) == 0;
-		pthread_mutex_unlock(&c->db_lock);
+		pthread_mutex_lock(&c->rd_lock);
+		read = cache_index_totals(&c->rd, NULL, NULL, &bytes) == 0;
+		pthread_mutex_unlock(&c->rd_lock);
 	}
 	/* The slots before the count, as the eviction thread changes them
 	 * in the other order: a chunk being indexed is counted twice,
@@ -783,9 +793,9 @@ int cache_stats(struct cache *c, struct cache_stats *st)
 	int err;
 
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_totals(&c->fg, &st->objects, &st->chunks, &st->bytes);
-	pthread_mutex_unlock(&c->db_lock);
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_totals(&c->rd, &st->objects, &st->chunks, &st->bytes);
+	pthread_mutex_unlock(&c->rd_lock);
 	if (err)
 		return err;
 	pthread_mutex_lock(&c->lock);
@@ -845,9 +855,9 @@ static int cache_sweep_one(const struct cache *cc, uint64_t obj, void *arg)
 	struct cache_sweep *sw = arg;
 	int err;
 
-	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_obj_exists(&c->fg, obj);
-	pthread_mutex_unlock(&c->db_lock);
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_obj_exists(&c->rd, obj);
+	pthread_mutex_unlock(&c->rd_lock);
 	if (err == -ENOENT) {
 		log_debug("cache: removing orphan data file %" PRIu64, obj);
 		cache_store_unlink(c, obj);
@@ -907,9 +917,9 @@ int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad)
 	if (!buf)
 		return -ENOMEM;
 	do {
-		pthread_mutex_lock(&c->db_lock);
-		err = cache_index_chunks_after(&c->fg, obj, idx, refs, 256, &n);
-		pthread_mutex_unlock(&c->db_lock);
+		pthread_mutex_lock(&c->rd_lock);
+		err = cache_index_chunks_after(&c->rd, obj, idx, refs, 256, &n);
+		pthread_mutex_unlock(&c->rd_lock);
 		for (size_t i = 0; !err && i < n; i++) {
 			struct cache_chunk_ref *r = &refs[i];
 			int e;

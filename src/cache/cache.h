@@ -8,17 +8,19 @@
  * that cache_close() must not race with any other call on the same handle.
  * Functions return 0 or -errno unless stated otherwise.
  *
- * Locking, for the caller's planning: a handle has one SQLite connection
- * for the callers' threads, behind a mutex held only for single statements
- * (a chunk lookup takes a few microseconds, under 1% of a 1 MiB read), and
- * one for its thread. Reads never write to the database. Between
- * processes, SQLite's locks (WAL, busy timeout) order the index,
- * byte-range locks on the data files order chunk writes, eviction and
- * corruption checks, and verified reads take no lock; a small shared
- * mapping (<dir>/inflight) tells each process what the others have
+ * Locking, for the caller's planning: a handle has two SQLite connections
+ * for the callers' threads, one for lookups and one for the calls that
+ * write, each behind a mutex held only for single statements (a chunk
+ * lookup takes a few microseconds, under 1% of a 1 MiB read), and one for
+ * its thread. Reads never write to the database, and never wait for a
+ * call that does. Between processes, SQLite's locks (WAL, busy timeout)
+ * order the index, byte-range locks on the data files order chunk writes,
+ * eviction and corruption checks, and verified reads take no lock; a small
+ * shared mapping (<dir>/inflight) tells each process what the others have
  * written and not yet indexed. A call that must write the index
  * (cache_object creating or replacing an object, dropping a bad chunk,
- * clear) can wait for another process's short transaction.
+ * clear) can wait for another process's transaction, up to the busy
+ * timeout; the other threads' lookups go on meanwhile.
  */
 #ifndef CACHE_CACHE_H
 #define CACHE_CACHE_H

@@ -16,11 +16,15 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -475,6 +479,71 @@ struct worker {
 	unsigned long hits, misses, wrong;
 };
 
+struct object_call {
+	struct cache *c;
+	uint64_t id;
+	int err;
+	_Atomic bool done;
+};
+
+static void *object_main(void *arg)
+{
+	struct object_call *o = arg;
+
+	o->err = cache_object(o->c, "o", "new", "e", CS, 0, &o->id);
+	atomic_store(&o->done, true);
+	return NULL;
+}
+
+/*
+ * A new object's registration waits while another process holds the
+ * index's write lock (a `cache clear` of a large cache, say), up to the
+ * busy timeout. Lookups of cached chunks by the other threads go on
+ * meanwhile: they used to queue behind it on the one connection, and a
+ * mount's reads stalled for as long.
+ */
+static void test_lookup_beside_writer(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir(), path[4096];
+	struct object_call call = { 0 };
+	struct cache *c;
+	pthread_t t;
+	uint64_t id;
+	sqlite3 *db;
+	bool early;
+
+	c = open_cache(dir, 1ull << 30, 0);
+	assert_int_equal(cache_object(c, "o", "a", "e", CS, 0, &id), 0);
+	test_fill(buf, CS, 40, 0);
+	assert_int_equal(cache_chunk_write(c, id, 0, buf, CS), 0);
+	cache_flush(c);
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	call.c = c;
+	assert_int_equal(pthread_create(&t, NULL, object_main, &call), 0);
+	/* Time for it to reach the busy wait; were it not there yet, the
+	 * lookup below would pass without showing anything. */
+	usleep(300 * 1000);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c, id, 0, buf, CS), 0);
+	assert_true(test_check(buf, CS, 40, 0));
+	/* Answered while the registration still waits for the lock. */
+	early = !atomic_load(&call.done);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(t, NULL);
+	assert_true(early);
+	assert_int_equal(call.err, 0);
+	assert_true(call.id > id);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -668,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_shared_limit),
 		cmocka_unit_test(test_dead_writer),
 		cmocka_unit_test(test_stats_limits),
+		cmocka_unit_test(test_lookup_beside_writer),
 		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_sigkill),
 	};
