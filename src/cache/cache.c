@@ -697,6 +697,23 @@ int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
 }
 
 /*
+ * Give back the room of a chunk written, or partly written, that will not
+ * be queued: unless the index has that chunk already, from another writer
+ * or an earlier write. Its bytes are then that chunk's (an object id
+ * names one version), the same as this write's: left alone, they are
+ * checked against the index's CRC32C by every read as always, where a
+ * punch dropped a good chunk. A lookup that fails leaves the bytes too:
+ * cache_verify gives back what nothing indexes.
+ */
+static void write_undo(struct cache *c, int fd, uint64_t obj, uint64_t idx)
+{
+	uint32_t len, crc;
+
+	if (cache_chunk_row(c, obj, idx, &len, &crc) == -ENOENT)
+		cache_store_punch(c, fd, obj, idx);
+}
+
+/*
  * The write proper, with len bytes reserved (cache_reserve). Returns 0
  * when queued (the reservation then lasts until the chunk is indexed), 1
  * when not cached without error, -errno; on anything but 0 the caller
@@ -737,7 +754,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	}
 	err = cache_store_write(c, fd, buf, len, off, direct);
 	if (err) {
-		cache_store_punch(c, fd, obj_id, idx);
+		write_undo(c, fd, obj_id, idx);
 		close(fd);
 		if (is_nospc(err)) {
 			cache_warn_nospc(c, "write", -err);
@@ -755,7 +772,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	}
 	if (c->stop) {
 		pthread_mutex_unlock(&c->lock);
-		cache_store_punch(c, fd, obj_id, idx);
+		write_undo(c, fd, obj_id, idx);
 		close(fd);
 		return 1;
 	}

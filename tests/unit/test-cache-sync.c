@@ -4,7 +4,8 @@
  * to files opened after someone saw it, so a chunk must not be indexed when
  * the descriptor it was written through reports one. pwrite, fdatasync and
  * sync_file_range are wrapped at link time (see cache.mk) to pretend such
- * an error on one descriptor, and to hold the eviction thread still.
+ * an error on one descriptor, and to hold the eviction thread still; and
+ * pwrite to fail once, for what a failed write leaves behind.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fake_cond = PTHREAD_COND_INITIALIZER;
 static off64_t fake_gate_off = -1, fake_bad_off = -1; /* chunk offsets */
+static off64_t fake_fail_off = -1; /* the next pwrite there fails */
 static int fake_gate_fd = -1, fake_bad_fd = -1;	    /* their writers' fds */
 static bool fake_in_gate, fake_gate_open;
 
@@ -44,27 +47,40 @@ int __real_sync_file_range(int fd, off64_t off, off64_t len,
 int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
 			   unsigned int flags);
 
-/* Remember which descriptors wrote the chunks of interest. */
-static void fake_write(int fd, off64_t off)
+/*
+ * Remember which descriptors wrote the chunks of interest; false when this
+ * write is to fail.
+ */
+static bool fake_write(int fd, off64_t off)
 {
+	bool fail;
+
 	pthread_mutex_lock(&fake_lock);
 	if (off == fake_gate_off)
 		fake_gate_fd = fd;
 	if (off == fake_bad_off)
 		fake_bad_fd = fd;
+	fail = off == fake_fail_off;
+	if (fail)
+		fake_fail_off = -1;
 	pthread_mutex_unlock(&fake_lock);
+	if (fail)
+		errno = EIO;
+	return !fail;
 }
 
 /* pwrite64 with large file support (the usual build), pwrite without. */
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	fake_write(fd, off);
+	if (!fake_write(fd, off))
+		return -1;
 	return __real_pwrite(fd, buf, len, off);
 }
 
 ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off)
 {
-	fake_write(fd, off);
+	if (!fake_write(fd, off))
+		return -1;
 	return __real_pwrite64(fd, buf, len, off);
 }
 
@@ -173,10 +189,59 @@ static void test_error_per_descriptor(void **state)
 	free(dir);
 }
 
+/*
+ * A chunk already indexed (written by another process, say) is written
+ * again and the write fails: the chunk is still served. Its room used to
+ * be given back regardless, punching the indexed chunk's bytes: a miss
+ * where the cache held the chunk.
+ */
+static void test_failed_rewrite(void **state)
+{
+	static unsigned char buf[CS];
+	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
+	char *dir = test_tmpdir();
+	struct cache *c;
+	uint64_t a;
+
+	pthread_mutex_lock(&fake_lock);
+	fake_gate_off = fake_bad_off = -1;
+	fake_gate_fd = fake_bad_fd = -1;
+	pthread_mutex_unlock(&fake_lock);
+	o.dir = dir;
+	assert_int_equal(cache_open(&o, &c), 0);
+	assert_int_equal(cache_object(c, "o", "r", "e", 3 * CS, 0, &a), 0);
+	test_fill(buf, CS, 3, 1);
+	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
+	cache_flush(c);
+
+	pthread_mutex_lock(&fake_lock);
+	fake_fail_off = CS;
+	pthread_mutex_unlock(&fake_lock);
+	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), -EIO);
+	pthread_mutex_lock(&fake_lock);
+	assert_int_equal(fake_fail_off, -1); /* the write did fail */
+	pthread_mutex_unlock(&fake_lock);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), 0);
+	assert_true(test_check(buf, CS, 3, 1));
+
+	/* A chunk the index does not have gives its room back. */
+	pthread_mutex_lock(&fake_lock);
+	fake_fail_off = 2 * (off64_t)CS;
+	pthread_mutex_unlock(&fake_lock);
+	test_fill(buf, CS, 3, 2);
+	assert_int_equal(cache_chunk_write(c, a, 2, buf, CS), -EIO);
+	assert_int_equal(cache_chunk_read(c, a, 2, buf, CS), -ENOENT);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_error_per_descriptor),
+		cmocka_unit_test(test_failed_rewrite),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
