@@ -147,7 +147,7 @@ struct cache_share;
 
 /*
  * Map <dir>/inflight (c->dir set); with claim, also take a slot there and
- * publish c->max_bytes in it. The handle works without either: then the
+ * publish c->max_bytes and c->min_free_bytes in it. The handle works without either: then the
  * functions below count nothing (or, without a slot, nothing of ours) and
  * the limit is kept as far as this handle sees. 0 or -errno (logged).
  */
@@ -158,7 +158,8 @@ void cache_share_close(struct cache *c);
  * c->inflight_bytes alike. */
 void cache_share_add(struct cache *c, uint64_t bytes);
 void cache_share_sub(struct cache *c, uint64_t bytes);
-void cache_share_set_max(struct cache *c, uint64_t max_bytes);
+void cache_share_set_limits(struct cache *c, uint64_t max_bytes,
+			    uint64_t min_free);
 /* Count bytes just committed to the index; call before cache_share_sub. */
 void cache_share_indexed(struct cache *c, uint64_t bytes);
 /* The count of bytes ever indexed (0 without the share). */
@@ -169,9 +170,10 @@ uint64_t cache_share_gen(struct cache *c);
  * each non-empty slot's owner is checked and a dead one's slot cleared.
  */
 uint64_t cache_share_others(struct cache *c, bool check);
-/* Live handles with a slot, ours included, and the smallest of their
- * limits (0, 0 when none). */
-void cache_share_handles(struct cache *c, uint32_t *n, uint64_t *min_max);
+/* Live handles with a slot, ours included, the smallest of their limits
+ * and the largest of their free-space floors (0, 0, 0 when none). */
+void cache_share_handles(struct cache *c, uint32_t *n, uint64_t *min_max,
+			 uint64_t *max_floor);
 
 /* ---- the handle (cache.c) and the eviction thread (cache-evict.c) ---- */
 

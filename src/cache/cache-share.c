@@ -5,7 +5,7 @@
  * in the index only once durable and committed; until then only its writer
  * knew of it, and two mounts under one limit each filled the directory to
  * nearly twice it. Each handle that writes owns a slot and keeps there its
- * bytes written or queued and not yet indexed, and its limit (for stats);
+ * bytes written or queued and not yet indexed, and its limits (for stats);
  * the header counts the bytes ever indexed by anyone, so that a handle can
  * bound how far the index has grown since it last read its totals without
  * reading them again (cache_reserve in cache.c).
@@ -43,7 +43,9 @@ struct share_slot {
 	_Atomic uint64_t bytes;
 	/* The owner's limit (cache_opts.max_bytes); 0 when free. */
 	_Atomic uint64_t max_bytes;
-	uint64_t reserved[6];
+	/* The owner's free-space floor (cache_opts.min_free_bytes). */
+	_Atomic uint64_t min_free;
+	uint64_t reserved[5];
 };
 
 /* The file's layout; all zero when created. */
@@ -175,6 +177,7 @@ int cache_share_open(struct cache *c, bool claim)
 		if (err)
 			break;
 		atomic_store(&sl->bytes, 0);
+		atomic_store(&sl->min_free, c->min_free_bytes);
 		atomic_store(&sl->max_bytes, c->max_bytes);
 		c->share_slot = i;
 		return 0;
@@ -195,6 +198,7 @@ void cache_share_close(struct cache *c)
 		/* Cleared while still ours: the next owner starts at zero. */
 		atomic_store(&sl->bytes, 0);
 		atomic_store(&sl->max_bytes, 0);
+		atomic_store(&sl->min_free, 0);
 	}
 	munmap(c->share, sizeof(*c->share));
 	close(c->share_fd); /* releases the slot's lock */
@@ -215,11 +219,15 @@ void cache_share_sub(struct cache *c, uint64_t bytes)
 		atomic_fetch_sub(&c->share->slot[c->share_slot].bytes, bytes);
 }
 
-void cache_share_set_max(struct cache *c, uint64_t max_bytes)
+void cache_share_set_limits(struct cache *c, uint64_t max_bytes,
+			    uint64_t min_free)
 {
-	if (c->share_slot >= 0)
-		atomic_store(&c->share->slot[c->share_slot].max_bytes,
-			     max_bytes);
+	if (c->share_slot >= 0) {
+		struct share_slot *sl = &c->share->slot[c->share_slot];
+
+		atomic_store(&sl->max_bytes, max_bytes);
+		atomic_store(&sl->min_free, min_free);
+	}
 }
 
 void cache_share_indexed(struct cache *c, uint64_t bytes)
@@ -257,6 +265,7 @@ static bool share_live(struct cache *c, int i)
 	if (!live) {
 		atomic_store(&sl->bytes, 0);
 		atomic_store(&sl->max_bytes, 0);
+		atomic_store(&sl->min_free, 0);
 		share_trylock(c->share_fd, i, F_UNLCK);
 	}
 	pthread_mutex_unlock(&c->share_lock);
@@ -284,19 +293,24 @@ uint64_t cache_share_others(struct cache *c, bool check)
 	return sum;
 }
 
-void cache_share_handles(struct cache *c, uint32_t *n, uint64_t *min_max)
+void cache_share_handles(struct cache *c, uint32_t *n, uint64_t *min_max,
+			 uint64_t *max_floor)
 {
 	*n = 0;
 	*min_max = 0;
+	*max_floor = 0;
 	if (!c->share)
 		return;
 	for (int i = 0; i < SHARE_SLOTS; i++) {
 		uint64_t m = atomic_load(&c->share->slot[i].max_bytes);
+		uint64_t f = atomic_load(&c->share->slot[i].min_free);
 
 		if (!m || (i != c->share_slot && !share_live(c, i)))
 			continue;
 		if (!*n || m < *min_max)
 			*min_max = m;
+		if (f > *max_floor)
+			*max_floor = f;
 		(*n)++;
 	}
 }

@@ -800,7 +800,7 @@ void cache_set_limits(struct cache *c, uint64_t max_bytes,
 	pthread_mutex_lock(&c->lock);
 	c->max_bytes = max_bytes ? max_bytes : cache_default_size(c->dir);
 	c->min_free_bytes = min_free_bytes;
-	cache_share_set_max(c, c->max_bytes);
+	cache_share_set_limits(c, c->max_bytes, c->min_free_bytes);
 	pthread_mutex_unlock(&c->lock);
 	cache_evict_kick(c, false);
 }
@@ -820,7 +820,8 @@ int cache_stats(struct cache *c, struct cache_stats *st)
 	st->min_free_bytes = c->min_free_bytes;
 	pthread_mutex_unlock(&c->lock);
 	st->chunk_size = c->chunk_size;
-	cache_share_handles(c, &st->handles, &st->handles_max_bytes);
+	cache_share_handles(c, &st->handles, &st->handles_max_bytes,
+			    &st->handles_min_free_bytes);
 	return cache_store_fs_free(c->dir, &st->fs_free_bytes, NULL);
 }
 

@@ -75,13 +75,15 @@ struct cache_stats {
 	uint32_t chunk_size;
 	/*
 	 * Handles that may write to the directory now (maintenance ones
-	 * aside), in any process, this one included: how many, and the
-	 * smallest of their max_bytes, which is what bounds the directory
-	 * (max_bytes above is this handle's own). 0 and 0 when there are
-	 * none, or they cannot be known.
+	 * aside), in any process, this one included: how many, the
+	 * smallest of their max_bytes and the largest of their
+	 * min_free_bytes, which are what bound the directory (the two
+	 * above are this handle's own). All 0 when there are none, or they
+	 * cannot be known.
 	 */
 	uint32_t handles;
 	uint64_t handles_max_bytes;
+	uint64_t handles_min_free_bytes;
 };
 
 /*

@@ -30,21 +30,23 @@ static void cache_print_bytes(const char *label, uint64_t v)
 }
 
 /*
- * This handle's limit is only the file system's default: the mounts using
- * the directory, if any, each have their own, and the smallest applies.
+ * This handle's limits are only the file system's defaults: the mounts
+ * using the directory, if any, each have their own, and the smallest limit
+ * and the largest floor apply (which says "smallest" or "largest").
  */
-static void cache_print_limit(const struct cache_stats *st)
+static void cache_print_limit(const struct cache_stats *st, const char *label,
+			      uint64_t own, uint64_t mounts, const char *which)
 {
-	uint64_t v = st->handles ? st->handles_max_bytes : st->max_bytes;
+	uint64_t v = st->handles ? mounts : own;
 
-	printf("%-16s %llu (%.1f MiB), ", "limit", (unsigned long long)v,
+	printf("%-16s %llu (%.1f MiB), ", label, (unsigned long long)v,
 	       (double)v / (1024.0 * 1024.0));
 	if (!st->handles)
 		printf("the default: no mount is using the directory\n");
 	else if (st->handles == 1)
 		printf("set by the mount using the directory\n");
 	else
-		printf("the smallest of the %u mounts using the directory\n",
+		printf("the %s of the %u mounts using the directory\n", which,
 		       (unsigned int)st->handles);
 }
 
@@ -93,6 +95,8 @@ int fs_cmd_cache(int argc, char **argv)
 		return 1;
 	}
 	co.dir = dir;
+	/* What a mount would take; shown by stats when none is using it. */
+	co.min_free_bytes = cache_default_min_free(dir);
 	err = cache_open(&co, &c);
 	if (err) {
 		fprintf(stderr, "cofault: cannot open the chunk cache in %s: %s\n",
@@ -108,8 +112,10 @@ int fs_cmd_cache(int argc, char **argv)
 		       (unsigned long long)st.objects);
 		printf("%-16s %llu\n", "chunks", (unsigned long long)st.chunks);
 		cache_print_bytes("bytes", st.bytes);
-		cache_print_limit(&st);
-		cache_print_bytes("min free", st.min_free_bytes);
+		cache_print_limit(&st, "limit", st.max_bytes,
+				  st.handles_max_bytes, "smallest");
+		cache_print_limit(&st, "min free", st.min_free_bytes,
+				  st.handles_min_free_bytes, "largest");
 		cache_print_bytes("fs free", st.fs_free_bytes);
 		printf("%-16s %u\n", "chunk size", st.chunk_size);
 	} else if (!strcmp(verb, "clear")) {

@@ -156,6 +156,12 @@ ma=$T/ma
 mb=$T/mb
 cf_mount "$NGINX_URL" "$ma" --cache-dir "$SH" --cache-size $((8 * MiB))
 cf_mount "$NGINX_URL" "$mb" --cache-dir "$SH" --cache-size $((8 * MiB))
+# stats, from a handle of its own, reports the mounts' limit, not its
+# file system's default.
+"$COFAULT" cache stats --cache-dir "$SH" >"$T/stats.txt" ||
+	cf_fail "cache stats failed"
+grep -Eq "^limit +$((8 * MiB)) .*the smallest of the 2 mounts" \
+	"$T/stats.txt" || cf_fail "cache stats: $(cat "$T/stats.txt")"
 ( while sleep 0.1; do du -sB1 "$SH/data" 2>/dev/null | cut -f1; done ) \
 	>"$T/du-shared.log" &
 sampler=$!

@@ -433,9 +433,9 @@ static void test_dead_writer(void **state)
 }
 
 /*
- * The limit stats report from a maintenance handle, which has only the
- * file system's default: that of the handles using the directory, the
- * smallest when they differ.
+ * The limits stats report from a maintenance handle, which has only the
+ * file system's defaults: those of the handles using the directory, the
+ * smallest limit and the largest floor when they differ.
  */
 static void test_stats_limits(void **state)
 {
@@ -444,24 +444,31 @@ static void test_stats_limits(void **state)
 	struct cache_stats st;
 	struct cache *a, *b, *m;
 
-	a = open_cache(dir, 5 * CS, 0);
-	b = open_cache(dir, 3 * CS, 0);
+	a = open_cache(dir, 5 * CS, 2);
+	b = open_cache(dir, 3 * CS, 1);
 	assert_int_equal(cache_open(&o, &m), 0);
 	assert_int_equal(cache_stats(m, &st), 0);
 	assert_int_equal(st.handles, 2);
 	assert_int_equal(st.handles_max_bytes, 3 * CS);
+	assert_int_equal(st.handles_min_free_bytes, 2);
 	assert_int_equal(st.max_bytes, cache_default_size(dir));
-	cache_set_limits(b, 7 * CS, 0);
+	cache_set_limits(b, 7 * CS, 4);
 	assert_int_equal(cache_stats(m, &st), 0);
 	assert_int_equal(st.handles_max_bytes, 5 * CS);
+	assert_int_equal(st.handles_min_free_bytes, 4);
 	cache_close(a);
 	assert_int_equal(cache_stats(m, &st), 0);
 	assert_int_equal(st.handles, 1);
 	assert_int_equal(st.handles_max_bytes, 7 * CS);
+	assert_int_equal(st.handles_min_free_bytes, 4);
+	cache_set_limits(b, 7 * CS, 0);
+	assert_int_equal(cache_stats(m, &st), 0);
+	assert_int_equal(st.handles_min_free_bytes, 0);
 	cache_close(b);
 	assert_int_equal(cache_stats(m, &st), 0);
 	assert_int_equal(st.handles, 0);
 	assert_int_equal(st.handles_max_bytes, 0);
+	assert_int_equal(st.handles_min_free_bytes, 0);
 	cache_close(m);
 	test_rm_rf(dir);
 	free(dir);
