@@ -274,16 +274,19 @@ static void evict_shrink(struct cache *c)
 		headroom = max / 2;
 
 	/*
-	 * Chunks written but not yet indexed take room too, other
-	 * processes' included: a writer refused for want of room they take
-	 * gets it here. Their slots are read before the index, as in
-	 * cache_reserve.
+	 * Our own chunks written and not yet indexed take room too: none of
+	 * them is in the index yet, since this thread indexes them. Other
+	 * processes' are left out: a batch of theirs is in the index from
+	 * its commit and in their slot until just after, so counting both
+	 * here could free a batch's worth for nothing. The writers'
+	 * reservations (cache_reserve) keep the directory within the limit;
+	 * this pass only makes room, and a writer refused while others'
+	 * chunks are in flight finds it once those are indexed.
 	 */
-	inflight = cache_share_others(c, true);
 	if (cache_index_totals(&c->bg, NULL, &chunks, &bytes) < 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	inflight += c->inflight_bytes;
+	inflight = c->inflight_bytes;
 	pthread_mutex_unlock(&c->lock);
 	total = bytes + inflight;
 	if (cache_store_fs_free(c->dir, &avail, NULL) < 0)

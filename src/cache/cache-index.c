@@ -354,16 +354,14 @@ static int obj_get_step(sqlite3_stmt *st, const char *origin, const char *key)
 	return sqlite3_step(st);
 }
 
-int cache_index_object(struct cache_db *d, const char *origin, const char *key,
-		       const char *etag, uint64_t size, int64_t mtime,
-		       uint64_t *id, uint64_t *stale)
+int cache_index_object_find(struct cache_db *d, const char *origin,
+			    const char *key, const char *etag, uint64_t size,
+			    int64_t mtime, uint64_t *id)
 {
 	sqlite3_stmt *st;
-	int rc, err;
+	int rc;
 
 	*id = 0;
-	*stale = 0;
-	/* Read first without the write lock: the common case is a hit. */
 	st = index_stmt(d, CACHE_ST_OBJ_GET);
 	if (!st)
 		return -EIO;
@@ -376,6 +374,25 @@ int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 	index_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return index_errno(d, rc, "object lookup");
+	return -ENOENT;
+}
+
+int cache_index_object(struct cache_db *d, const char *origin, const char *key,
+		       const char *etag, uint64_t size, int64_t mtime,
+		       uint64_t *id, uint64_t *stale)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	*id = 0;
+	*stale = 0;
+	/* Read first without the write lock: the common case is a hit. */
+	err = cache_index_object_find(d, origin, key, etag, size, mtime, id);
+	if (err != -ENOENT)
+		return err;
+	st = index_stmt(d, CACHE_ST_OBJ_GET);
+	if (!st)
+		return -EIO;
 
 	err = cache_index_begin(d);
 	if (err)

@@ -75,6 +75,11 @@ void cache_index_rollback(struct cache_db *d);
 int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 		       const char *etag, uint64_t size, int64_t mtime,
 		       uint64_t *id, uint64_t *stale);
+/* The object (origin, key) of this identity: 0 and *id, -ENOENT when the
+ * index has none (or one of another identity), or -errno. Reads only. */
+int cache_index_object_find(struct cache_db *d, const char *origin,
+			    const char *key, const char *etag, uint64_t size,
+			    int64_t mtime, uint64_t *id);
 int cache_index_chunk_get(struct cache_db *d, uint64_t obj, uint64_t idx,
 			  uint32_t *len, uint32_t *crc);
 /* -ENOENT when the object is gone (its chunks must not be indexed). */

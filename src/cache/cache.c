@@ -341,6 +341,14 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	*obj_id = 0;
 	if (!origin || !key || size > (uint64_t)INT64_MAX)
 		return -EINVAL;
+	/* The usual case, an object the index knows, is a lookup: it need
+	 * not queue behind another thread's registration. */
+	pthread_mutex_lock(&c->rd_lock);
+	err = cache_index_object_find(&c->rd, origin, key, etag, size, mtime,
+				      obj_id);
+	pthread_mutex_unlock(&c->rd_lock);
+	if (!err)
+		return 0;
 	pthread_mutex_lock(&c->db_lock);
 	err = cache_index_object(&c->fg, origin, key, etag, size, mtime, obj_id,
 				 &stale);
@@ -702,14 +710,16 @@ int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
  * or an earlier write. Its bytes are then that chunk's (an object id
  * names one version), the same as this write's: left alone, they are
  * checked against the index's CRC32C by every read as always, where a
- * punch dropped a good chunk. A lookup that fails leaves the bytes too:
- * cache_verify gives back what nothing indexes.
+ * punch dropped a good chunk. A lookup that fails punches too: bytes left
+ * that nothing indexes would hold their room until a cache_verify, where
+ * punching an indexed chunk costs one miss (its next read fails the check
+ * and drops the row).
  */
 static void write_undo(struct cache *c, int fd, uint64_t obj, uint64_t idx)
 {
 	uint32_t len, crc;
 
-	if (cache_chunk_row(c, obj, idx, &len, &crc) == -ENOENT)
+	if (cache_chunk_row(c, obj, idx, &len, &crc) != 0)
 		cache_store_punch(c, fd, obj, idx);
 }
 
