@@ -32,7 +32,8 @@
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fake_cond = PTHREAD_COND_INITIALIZER;
 static off64_t fake_gate_off = -1, fake_bad_off = -1; /* chunk offsets */
-static off64_t fake_fail_off = -1; /* the next pwrite there fails */
+/* A pwrite there writes half, and the write of the rest fails. */
+static off64_t fake_fail_off = -1;
 static int fake_gate_fd = -1, fake_bad_fd = -1;	    /* their writers' fds */
 static bool fake_in_gate, fake_gate_open;
 
@@ -47,41 +48,46 @@ int __real_sync_file_range(int fd, off64_t off, off64_t len,
 int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
 			   unsigned int flags);
 
-/*
- * Remember which descriptors wrote the chunks of interest; false when this
- * write is to fail.
- */
-static bool fake_write(int fd, off64_t off)
-{
-	bool fail;
+/* What a failing write does: writes this much first (then fails the
+ * rest), or fails at once (-1), as a full device may. */
+static size_t fake_fail_part;
 
+/*
+ * Remember which descriptors wrote the chunks of interest; *len is cut to
+ * what is written of a failing write: 0 and EIO to fail now.
+ */
+static void fake_write(int fd, off64_t off, size_t *len)
+{
 	pthread_mutex_lock(&fake_lock);
 	if (off == fake_gate_off)
 		fake_gate_fd = fd;
 	if (off == fake_bad_off)
 		fake_bad_fd = fd;
-	fail = off == fake_fail_off;
-	if (fail)
-		fake_fail_off = -1;
+	if (off == fake_fail_off) {
+		if (fake_fail_part && fake_fail_part < *len) {
+			*len = fake_fail_part;
+			fake_fail_off = off + (off64_t)fake_fail_part;
+			fake_fail_part = 0;
+		} else {
+			*len = 0;
+			fake_fail_off = -1;
+			errno = EIO;
+		}
+	}
 	pthread_mutex_unlock(&fake_lock);
-	if (fail)
-		errno = EIO;
-	return !fail;
 }
 
 /* pwrite64 with large file support (the usual build), pwrite without. */
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	if (!fake_write(fd, off))
-		return -1;
-	return __real_pwrite(fd, buf, len, off);
+	fake_write(fd, off, &len);
+	return len ? __real_pwrite(fd, buf, len, off) : -1;
 }
 
 ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off)
 {
-	if (!fake_write(fd, off))
-		return -1;
-	return __real_pwrite64(fd, buf, len, off);
+	fake_write(fd, off, &len);
+	return len ? __real_pwrite64(fd, buf, len, off) : -1;
 }
 
 /*
@@ -199,9 +205,11 @@ static void test_failed_rewrite(void **state)
 {
 	static unsigned char buf[CS];
 	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
-	char *dir = test_tmpdir();
+	char *dir = test_tmpdir(), path[4096];
 	struct cache *c;
 	uint64_t a;
+	off_t data;
+	int fd;
 
 	pthread_mutex_lock(&fake_lock);
 	fake_gate_off = fake_bad_off = -1;
@@ -225,13 +233,24 @@ static void test_failed_rewrite(void **state)
 	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), 0);
 	assert_true(test_check(buf, CS, 3, 1));
 
-	/* A chunk the index does not have gives its room back. */
+	/* A chunk the index does not have gives its room back: half of it
+	 * was written before the failure. */
 	pthread_mutex_lock(&fake_lock);
 	fake_fail_off = 2 * (off64_t)CS;
+	fake_fail_part = CS / 2;
 	pthread_mutex_unlock(&fake_lock);
 	test_fill(buf, CS, 3, 2);
 	assert_int_equal(cache_chunk_write(c, a, 2, buf, CS), -EIO);
+	pthread_mutex_lock(&fake_lock);
+	assert_int_equal(fake_fail_off, -1); /* both parts were tried */
+	pthread_mutex_unlock(&fake_lock);
 	assert_int_equal(cache_chunk_read(c, a, 2, buf, CS), -ENOENT);
+	test_data_path(path, sizeof(path), dir, a);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	data = lseek(fd, 2 * (off_t)CS, SEEK_DATA);
+	close(fd);
+	assert_true(data < 0 || data >= 3 * (off_t)CS);
 	cache_close(c);
 	test_rm_rf(dir);
 	free(dir);
