@@ -216,6 +216,11 @@ void cache_index_close(struct cache_db *d)
 	memset(d, 0, sizeof(*d));
 }
 
+int cache_index_read_only(struct cache_db *d)
+{
+	return index_exec(d, "PRAGMA query_only = 1;");
+}
+
 int cache_index_begin(struct cache_db *d)
 {
 	/* IMMEDIATE: take the write lock now, so busy_timeout applies. */

@@ -65,6 +65,8 @@ void cache_index_close(struct cache_db *d);
 /* Create the schema; settle the chunk size (see cache_opts.chunk_size). */
 int cache_index_setup(struct cache_db *d, uint32_t *chunk_size, bool reset,
 		      bool *wiped);
+/* Refuse every write on d from now on: for a connection meant to read. */
+int cache_index_read_only(struct cache_db *d);
 int cache_index_begin(struct cache_db *d);
 int cache_index_commit(struct cache_db *d);
 void cache_index_rollback(struct cache_db *d);
