@@ -391,18 +391,13 @@ int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 
 	*id = 0;
 	*stale = 0;
-	/* Read first without the write lock: the common case is a hit. */
-	err = cache_index_object_find(d, origin, key, etag, size, mtime, id);
-	if (err != -ENOENT)
-		return err;
 	st = index_stmt(d, CACHE_ST_OBJ_GET);
 	if (!st)
 		return -EIO;
-
 	err = cache_index_begin(d);
 	if (err)
 		return err;
-	/* Again under the lock: another process may have got there first. */
+	/* Under the lock: another process may have got there first. */
 	rc = obj_get_step(st, origin, key);
 	if (rc == SQLITE_ROW) {
 		uint64_t old = (uint64_t)sqlite3_column_int64(st, 0);

@@ -71,8 +71,10 @@ int cache_index_begin(struct cache_db *d);
 int cache_index_commit(struct cache_db *d);
 void cache_index_rollback(struct cache_db *d);
 /*
- * Find or create; *stale is the id of an object dropped because its
- * identity changed (0 if none): the caller removes its data file.
+ * Find or create, in a write transaction (the caller looks for a hit with
+ * cache_index_object_find first); *stale is the id of an object dropped
+ * because its identity changed (0 if none): the caller removes its data
+ * file.
  */
 int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 		       const char *etag, uint64_t size, int64_t mtime,
