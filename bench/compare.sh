@@ -455,24 +455,6 @@ ratio() {
 		else print "-" }'
 }
 
-# median VALUE...: the middle one; anything not a number (a failure) wins,
-# so a wrong or failed run is never hidden by the others.
-median() {
-	local v
-	for v in "$@"; do
-		numeric "$v" || { echo "$v"; return 0; }
-	done
-	# Of an even count, the mean of the middle two, in the values' own
-	# precision.
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-		END {
-			if (NR % 2) { print v[(NR + 1) / 2]; exit }
-			a = v[NR / 2]; b = v[NR / 2 + 1]
-			d = index(a, ".") ? length(a) - index(a, ".") : 0
-			printf "%.*f\n", d, (a + b) / 2
-		}'
-}
-
 time_seq_cat() {
 	local t0 t1
 	t0=$(date +%s%N)
@@ -637,8 +619,6 @@ start_proxy() {
 sense() {
 	case $1 in small | ttfb) echo lo ;; *origin) echo none ;; *) echo hi ;; esac
 }
-
-numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
 # vs_best WORKLOAD: how many times better cofault is than the best peer
 # (above 1: cofault ahead), or "-".

@@ -10,6 +10,9 @@
 #             cache (page cache dropped)
 #   diskpc    the same with the cache files still in the page cache: what
 #             serving the chunk cache costs the daemon, without the disk
+#   persist   what keeping the bytes costs a cold read: cold reads with the
+#             disk cache, with --no-cache, and with --no-cache beside a
+#             direct write of as many bytes by dd, alternating
 # then random 4 KiB preads (cold, fresh mount), random page touches through
 # mmap (with the daemon's CPU time and page faults), two epochs of a random
 # reader (every page of EPOCH_MIB once, then again after a remount, with
@@ -20,8 +23,8 @@
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk diskpc random mmap epochs
-# slowreader ttfb reqcost (default: all).
+# WORKLOAD is any of: curl nullfs cold warm disk diskpc persist random mmap
+# epochs slowreader ttfb reqcost (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -133,7 +136,7 @@ fresh_mount() {
 	MNT=$T/mnt.$RANDOM
 	drop_caches
 	# shellcheck disable=SC2086 # options, split on purpose
-	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS
+	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS "$@"
 }
 
 # CPU time (user + system, in clock ticks) a process has used so far.
@@ -165,6 +168,89 @@ bench_seq() {
 		report "cofault warm re-read" "$(mibs "$DATA_BYTES" "$us")"
 	fi
 	cf_unmount "$MNT"
+}
+
+# One cold sequential read of the data file through a fresh mount with
+# MOUNT_OPTS and the options given; sets PERSIST_MIBS and PERSIST_CPU.
+persist_read() {
+	local us pid t0
+	fresh_mount "$@"
+	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	t0=$(cpu_ticks "$pid")
+	us=$(time_read "$MNT/$DATA_NAME")
+	PERSIST_MIBS=$(mibs "$DATA_BYTES" "$us")
+	PERSIST_CPU=$(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) "$DATA_BYTES")
+	verify "$MNT/$DATA_NAME" "$DATA_SHA"
+	cf_unmount "$MNT"
+	rm -rf "$(cf_cache_dir "$MNT")"
+}
+
+# What keeping the bytes costs a cold read on this machine. Alternating
+# (the order turns each round): a cold read with the disk cache, one
+# with --no-cache, and one with --no-cache while dd writes as many bytes
+# by direct I/O into the file system that holds the cache (the write the
+# cache does, done by another process). When the third is as slow as the
+# first, the cost is the machine's for the write, not cofault's work
+# around it. PERSIST_ROUNDS (default 3) rounds; the medians are printed.
+bench_persist() {
+	local rounds=${PERSIST_ROUNDS:-3} r k dd_out junk=$T/persist-junk
+	local cache='' nocache='' beside='' ddr='' c1='' c2='' c3='' direct
+	direct=oflag=direct
+	if ! dd if=/dev/zero of="$junk" bs=1M count=1 oflag=direct \
+		status=none 2>/dev/null; then
+		direct=conv=fdatasync
+	fi
+	rm -f "$junk"
+	for r in $(seq "$rounds"); do
+		for k in $( ((r % 2)) && echo "c n b" || echo "b n c"); do
+			case $k in
+			c)
+				persist_read
+				cache="$cache $PERSIST_MIBS"
+				c1="$c1 $PERSIST_CPU"
+				;;
+			n)
+				persist_read --no-cache
+				nocache="$nocache $PERSIST_MIBS"
+				c2="$c2 $PERSIST_CPU"
+				;;
+			b)
+				fresh_mount --no-cache
+				dd_out=$T/persist-dd
+				dd if=/dev/zero of="$junk" bs=1M \
+					count="$SIZE_MIB" "$direct" 2>"$dd_out" &
+				local ddpid=$! us pid t0
+				pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+				t0=$(cpu_ticks "$pid")
+				us=$(time_read "$MNT/$DATA_NAME")
+				wait "$ddpid" || cf_fail "dd beside the read failed"
+				beside="$beside $(mibs "$DATA_BYTES" "$us")"
+				c3="$c3 $(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) \
+					"$DATA_BYTES")"
+				ddr="$ddr $(awk '/copied/ { printf "%.0f",
+					$(NF - 1) * ($NF == "GB/s" ? 1000 : 1) }' \
+					"$dd_out")"
+				verify "$MNT/$DATA_NAME" "$DATA_SHA"
+				cf_unmount "$MNT"
+				rm -rf "$(cf_cache_dir "$MNT")" "$junk"
+				;;
+			esac
+		done
+	done
+	printf '%s\n' "persist rounds (MiB/s; daemon CPU s/GiB):" \
+		"  with the disk cache:      $cache;$c1" \
+		"  --no-cache:               $nocache;$c2" \
+		"  --no-cache beside dd:     $beside;$c3 (dd $direct, MB/s:$ddr)"
+	local mc mn mb
+	# shellcheck disable=SC2086 # lists of figures, split on purpose
+	mc=$(median $cache)
+	# shellcheck disable=SC2086
+	mn=$(median $nocache)
+	# shellcheck disable=SC2086
+	mb=$(median $beside)
+	report "cold, disk cache (median)" "$mc" "$(ratio "$mc" "$mn") x --no-cache"
+	report "cold, --no-cache (median)" "$mn"
+	report "cold, --no-cache beside dd" "$mb" "$(ratio "$mb" "$mn") x --no-cache"
 }
 
 # Read the data file through a new mount over the shared chunk cache;
@@ -472,7 +558,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
+		"[curl|nullfs|cold|warm|disk|diskpc|persist|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -491,6 +577,7 @@ bench_curl
 if want_workload nullfs; then bench_nullfs; fi
 if want_workload cold || want_workload warm; then bench_seq; fi
 if want_workload disk || want_workload diskpc; then bench_disk; fi
+if want_workload persist; then bench_persist; fi
 if want_workload random; then bench_random; fi
 if want_workload mmap; then bench_mmap; fi
 if want_workload epochs; then bench_epochs; fi

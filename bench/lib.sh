@@ -45,3 +45,24 @@ bench_nullfs_mount() {
 	cf_wait_until 10 cf_is_mounted "$NULLFS_MNT" ||
 		cf_fail "nullfs did not mount"
 }
+
+# numeric VALUE: whether it is a plain number (not "failed", "WRONG(n)").
+numeric() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+
+# median VALUE...: the middle one; anything not a number (a failure) wins,
+# so a wrong or failed run is never hidden by the others.
+median() {
+	local v
+	for v in "$@"; do
+		numeric "$v" || { echo "$v"; return 0; }
+	done
+	# Of an even count, the mean of the middle two, in the values' own
+	# precision.
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+		END {
+			if (NR % 2) { print v[(NR + 1) / 2]; exit }
+			a = v[NR / 2]; b = v[NR / 2 + 1]
+			d = index(a, ".") ? length(a) - index(a, ".") : 0
+			printf "%.*f\n", d, (a + b) / 2
+		}'
+}
