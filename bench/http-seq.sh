@@ -170,16 +170,31 @@ bench_seq() {
 	cf_unmount "$MNT"
 }
 
-# One cold sequential read of the data file through a fresh mount with
-# MOUNT_OPTS and the options given; sets PERSIST_MIBS and PERSIST_CPU.
+# persist_read DD [OPTION...]: one cold sequential read of the data file
+# through a fresh mount with MOUNT_OPTS and the options given, and, when DD
+# is a dd output flag, dd writing as many bytes with it into $T meanwhile.
+# Sets PERSIST_MIBS, PERSIST_CPU and PERSIST_DD (dd's MB/s, or empty).
 persist_read() {
-	local us pid t0
+	local dd=$1 us pid t0 ddpid='' junk=$T/persist-junk
+	shift
 	fresh_mount "$@"
 	pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+	if [ "$dd" != - ]; then
+		dd if=/dev/zero of="$junk" bs=1M count="$SIZE_MIB" "$dd" \
+			2>"$T/persist-dd" &
+		ddpid=$!
+	fi
 	t0=$(cpu_ticks "$pid")
 	us=$(time_read "$MNT/$DATA_NAME")
 	PERSIST_MIBS=$(mibs "$DATA_BYTES" "$us")
 	PERSIST_CPU=$(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) "$DATA_BYTES")
+	PERSIST_DD=
+	if [ -n "$ddpid" ]; then
+		wait "$ddpid" || cf_fail "dd beside the read failed"
+		PERSIST_DD=$(awk '/copied/ { printf "%.0f",
+			$(NF - 1) * ($NF == "GB/s" ? 1000 : 1) }' "$T/persist-dd")
+		rm -f "$junk"
+	fi
 	verify "$MNT/$DATA_NAME" "$DATA_SHA"
 	cf_unmount "$MNT"
 	rm -rf "$(cf_cache_dir "$MNT")"
@@ -193,46 +208,31 @@ persist_read() {
 # first, the cost is the machine's for the write, not cofault's work
 # around it. PERSIST_ROUNDS (default 3) rounds; the medians are printed.
 bench_persist() {
-	local rounds=${PERSIST_ROUNDS:-3} r k dd_out junk=$T/persist-junk
-	local cache='' nocache='' beside='' ddr='' c1='' c2='' c3='' direct
-	direct=oflag=direct
-	if ! dd if=/dev/zero of="$junk" bs=1M count=1 oflag=direct \
-		status=none 2>/dev/null; then
+	local rounds=${PERSIST_ROUNDS:-3} r k direct=oflag=direct
+	local cache='' nocache='' beside='' ddr='' c1='' c2='' c3=''
+	if ! dd if=/dev/zero of="$T/persist-junk" bs=1M count=1 \
+		oflag=direct status=none 2>/dev/null; then
 		direct=conv=fdatasync
 	fi
-	rm -f "$junk"
+	rm -f "$T/persist-junk"
 	for r in $(seq "$rounds"); do
 		for k in $( ((r % 2)) && echo "c n b" || echo "b n c"); do
 			case $k in
 			c)
-				persist_read
+				persist_read -
 				cache="$cache $PERSIST_MIBS"
 				c1="$c1 $PERSIST_CPU"
 				;;
 			n)
-				persist_read --no-cache
+				persist_read - --no-cache
 				nocache="$nocache $PERSIST_MIBS"
 				c2="$c2 $PERSIST_CPU"
 				;;
 			b)
-				fresh_mount --no-cache
-				dd_out=$T/persist-dd
-				dd if=/dev/zero of="$junk" bs=1M \
-					count="$SIZE_MIB" "$direct" 2>"$dd_out" &
-				local ddpid=$! us pid t0
-				pid=$(cf_pids_with_arg "$MNT" | head -n 1)
-				t0=$(cpu_ticks "$pid")
-				us=$(time_read "$MNT/$DATA_NAME")
-				wait "$ddpid" || cf_fail "dd beside the read failed"
-				beside="$beside $(mibs "$DATA_BYTES" "$us")"
-				c3="$c3 $(cpu_per_gib $(($(cpu_ticks "$pid") - t0)) \
-					"$DATA_BYTES")"
-				ddr="$ddr $(awk '/copied/ { printf "%.0f",
-					$(NF - 1) * ($NF == "GB/s" ? 1000 : 1) }' \
-					"$dd_out")"
-				verify "$MNT/$DATA_NAME" "$DATA_SHA"
-				cf_unmount "$MNT"
-				rm -rf "$(cf_cache_dir "$MNT")" "$junk"
+				persist_read "$direct" --no-cache
+				beside="$beside $PERSIST_MIBS"
+				c3="$c3 $PERSIST_CPU"
+				ddr="$ddr $PERSIST_DD"
 				;;
 			esac
 		done
