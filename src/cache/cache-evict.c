@@ -97,8 +97,10 @@ static void evict_flush_writes(struct cache *c)
 		cache_warn_nospc(c, "index", -err);
 	for (size_t i = 0; i < n; i++) {
 		if (err || !ok[i])
-			cache_store_punch(c, batch[i].fd, batch[i].ref.obj,
-					  batch[i].ref.idx);
+			/* Not our row: another process's commit of the
+			 * chunk, or an earlier one, keeps its bytes. */
+			cache_write_undo(c, batch[i].fd, batch[i].ref.obj,
+					 batch[i].ref.idx);
 		else
 			indexed += batch[i].ref.len;
 		bytes += batch[i].ref.len;

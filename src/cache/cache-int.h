@@ -279,6 +279,11 @@ int cache_chunk_row(struct cache *c, uint64_t obj, uint64_t idx, uint32_t *len,
 		    uint32_t *crc);
 /* Record an access to a chunk; the eviction thread writes it to the index. */
 void cache_touch(struct cache *c, uint64_t obj, uint64_t idx);
+/*
+ * Punch chunk idx of obj, written through fd under its write lock, unless
+ * the index has that chunk (cache.c). Caller holds no lock of the handle.
+ */
+void cache_write_undo(struct cache *c, int fd, uint64_t obj, uint64_t idx);
 /* Log the "cache full, not caching" warning, at most once a minute. */
 void cache_warn_nospc(struct cache *c, const char *why, int err);
 int cache_evict_start(struct cache *c);

@@ -708,16 +708,16 @@ int cache_chunk_write_direct(struct cache *c, uint64_t obj_id, uint64_t idx,
 
 /*
  * Give back the room of a chunk written, or partly written, that will not
- * be queued: unless the index has that chunk already, from another writer
- * or an earlier write. Its bytes are then that chunk's (an object id
- * names one version), the same as this write's: left alone, they are
- * checked against the index's CRC32C by every read as always, where a
- * punch dropped a good chunk. A lookup that fails punches too: bytes left
- * that nothing indexes would hold their room until a cache_verify, where
- * punching an indexed chunk costs one miss (its next read fails the check
- * and drops the row).
+ * be indexed (its write, sync or commit failed): unless the index has that
+ * chunk already, from another writer or an earlier write. Its bytes are
+ * then that chunk's (an object id names one version), the same as this
+ * write's: left alone, they are checked against the index's CRC32C by
+ * every read as always, where a punch dropped a good chunk. A lookup that
+ * fails punches too: bytes left that nothing indexes would hold their
+ * room until a cache_verify, where punching an indexed chunk costs one
+ * miss (its next read fails the check and drops the row).
  */
-static void write_undo(struct cache *c, int fd, uint64_t obj, uint64_t idx)
+void cache_write_undo(struct cache *c, int fd, uint64_t obj, uint64_t idx)
 {
 	uint32_t len, crc;
 
@@ -766,7 +766,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	}
 	err = cache_store_write(c, fd, buf, len, off, direct);
 	if (err) {
-		write_undo(c, fd, obj_id, idx);
+		cache_write_undo(c, fd, obj_id, idx);
 		close(fd);
 		if (is_nospc(err)) {
 			cache_warn_nospc(c, "write", -err);
@@ -784,7 +784,7 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 	}
 	if (c->stop) {
 		pthread_mutex_unlock(&c->lock);
-		write_undo(c, fd, obj_id, idx);
+		cache_write_undo(c, fd, obj_id, idx);
 		close(fd);
 		return 1;
 	}
