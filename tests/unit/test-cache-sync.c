@@ -212,6 +212,29 @@ static void assert_chunk_hole(const char *dir, uint64_t obj, uint64_t idx)
 }
 
 /*
+ * No fake failure pending; a cache in dir with a 3-chunk object (*obj)
+ * whose chunk 1, filled with seed through buf, is indexed.
+ */
+static struct cache *open_indexed(char *dir, unsigned char *buf, int seed,
+				  uint64_t *obj)
+{
+	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
+	struct cache *c;
+
+	pthread_mutex_lock(&fake_lock);
+	fake_gate_off = fake_bad_off = fake_fail_off = -1;
+	fake_gate_fd = fake_bad_fd = -1;
+	pthread_mutex_unlock(&fake_lock);
+	o.dir = dir;
+	assert_int_equal(cache_open(&o, &c), 0);
+	assert_int_equal(cache_object(c, "o", "x", "e", 3 * CS, 0, obj), 0);
+	test_fill(buf, CS, seed, 1);
+	assert_int_equal(cache_chunk_write(c, *obj, 1, buf, CS), 0);
+	cache_flush(c);
+	return c;
+}
+
+/*
  * A chunk already indexed (written by another process, say) is written
  * again and the write fails: the chunk is still served. Its room used to
  * be given back regardless, punching the indexed chunk's bytes: a miss
@@ -220,21 +243,11 @@ static void assert_chunk_hole(const char *dir, uint64_t obj, uint64_t idx)
 static void test_failed_rewrite(void **state)
 {
 	static unsigned char buf[CS];
-	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
 	char *dir = test_tmpdir();
 	struct cache *c;
 	uint64_t a;
 
-	pthread_mutex_lock(&fake_lock);
-	fake_gate_off = fake_bad_off = -1;
-	fake_gate_fd = fake_bad_fd = -1;
-	pthread_mutex_unlock(&fake_lock);
-	o.dir = dir;
-	assert_int_equal(cache_open(&o, &c), 0);
-	assert_int_equal(cache_object(c, "o", "r", "e", 3 * CS, 0, &a), 0);
-	test_fill(buf, CS, 3, 1);
-	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
-	cache_flush(c);
+	c = open_indexed(dir, buf, 3, &a);
 
 	pthread_mutex_lock(&fake_lock);
 	fake_fail_off = CS;
@@ -275,22 +288,12 @@ static void test_failed_rewrite(void **state)
 static void test_failed_resync(void **state)
 {
 	static unsigned char buf[CS];
-	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
 	char *dir = test_tmpdir();
 	struct cache *c;
 	uint64_t a;
 	int warnings;
 
-	pthread_mutex_lock(&fake_lock);
-	fake_gate_off = fake_bad_off = fake_fail_off = -1;
-	fake_gate_fd = fake_bad_fd = -1;
-	pthread_mutex_unlock(&fake_lock);
-	o.dir = dir;
-	assert_int_equal(cache_open(&o, &c), 0);
-	assert_int_equal(cache_object(c, "o", "s", "e", 3 * CS, 0, &a), 0);
-	test_fill(buf, CS, 4, 1);
-	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
-	cache_flush(c);
+	c = open_indexed(dir, buf, 4, &a);
 
 	for (int idx = 1; idx <= 2; idx++) {
 		pthread_mutex_lock(&fake_lock);
