@@ -20,11 +20,18 @@
 
 /* Period of a pass with nothing asked for: access times, other processes. */
 #define EVICT_PERIOD_S 1
+/*
+ * The longest period after passes that found nothing to do. Only the
+ * free-space floor may then be looked at late: space that other programs
+ * take while the mount is idle is given back within this, and at once
+ * when the cache is used again (cache_evict_nudge_locked).
+ */
+#define EVICT_IDLE_PERIOD_S 32
 /* Chunks deleted per transaction, so readers and writers get turns. */
 #define EVICT_BATCH 64
 
-/* Index the chunks queued so far; thread only. */
-static void evict_flush_writes(struct cache *c)
+/* Index the chunks queued so far; thread only. Whether there were any. */
+static bool evict_flush_writes(struct cache *c)
 {
 	struct cache_pending batch[CACHE_PENDING_MAX];
 	bool ok[CACHE_PENDING_MAX];
@@ -37,7 +44,7 @@ static void evict_flush_writes(struct cache *c)
 	memcpy(batch, c->pending, n * sizeof(batch[0]));
 	pthread_mutex_unlock(&c->lock);
 	if (!n)
-		return;
+		return false;
 
 	/*
 	 * Durable first: only then may the index say present. One fdatasync
@@ -122,10 +129,12 @@ static void evict_flush_writes(struct cache *c)
 		c->npending * sizeof(c->pending[0]));
 	pthread_cond_broadcast(&c->done);
 	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
-/* Write the in-memory access times to the index; thread only. */
-static void evict_flush_touches(struct cache *c)
+/* Write the in-memory access times to the index; thread only. Whether
+ * there were any. */
+static bool evict_flush_touches(struct cache *c)
 {
 	struct cache_touch *t;
 	size_t n;
@@ -151,6 +160,7 @@ static void evict_flush_touches(struct cache *c)
 		cache_index_rollback(&c->bg);
 out_free:
 	free(t);
+	return n > 0;
 }
 
 /* Delete the chosen rows in one transaction; deleted[] says which went. */
@@ -249,7 +259,9 @@ static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
 }
 
 /* Evict until under the limit and above the floor; thread only. */
-static void evict_shrink(struct cache *c)
+/* Evict to the limit and the floor; thread only. Whether it was asked
+ * for room or freed any. */
+static bool evict_shrink(struct cache *c)
 {
 	uint64_t max, floor, chunks, bytes, avail, need, freed = 0, headroom;
 	uint64_t inflight, total, gen, seen = 0;
@@ -259,7 +271,7 @@ static void evict_shrink(struct cache *c)
 
 	/* A maintenance handle's limits are defaults, not the mounts'. */
 	if (c->no_evict)
-		return;
+		return false;
 	pthread_mutex_lock(&c->lock);
 	max = c->max_bytes;
 	floor = c->min_free_bytes;
@@ -286,7 +298,7 @@ static void evict_shrink(struct cache *c)
 	 * chunks are in flight finds it once those are indexed.
 	 */
 	if (cache_index_totals(&c->bg, NULL, &chunks, &bytes) < 0)
-		return;
+		return want_room;
 	pthread_mutex_lock(&c->lock);
 	inflight = c->inflight_bytes;
 	pthread_mutex_unlock(&c->lock);
@@ -333,6 +345,7 @@ static void evict_shrink(struct cache *c)
 		c->idx_gen = gen;
 	}
 	pthread_mutex_unlock(&c->lock);
+	return want_room || freed > 0;
 }
 
 static void *evict_main(void *arg)
@@ -343,26 +356,33 @@ static void *evict_main(void *arg)
 	for (;;) {
 		struct timespec ts;
 		uint64_t target;
-		bool stopping;
+		bool stopping, busy;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += EVICT_PERIOD_S;
-		while (!c->stop && !c->npending &&
+		ts.tv_sec += c->period_s;
+		while (!c->stop && !c->npending && !c->nudged &&
 		       c->pass_done == c->pass_requested &&
 		       c->ntouch < CACHE_TOUCH_MAX / 2) {
 			if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) ==
 			    ETIMEDOUT)
 				break;
 		}
+		c->nudged = false;
 		target = c->pass_requested;
 		stopping = c->stop;
 		pthread_mutex_unlock(&c->lock);
 
-		evict_flush_writes(c);
-		evict_flush_touches(c);
-		evict_shrink(c);
+		/* Each of the three, not the first that finds work. */
+		busy = evict_flush_writes(c);
+		busy = evict_flush_touches(c) || busy;
+		busy = evict_shrink(c) || busy;
 
 		pthread_mutex_lock(&c->lock);
+		busy = busy || target > c->pass_done;
+		if (busy)
+			c->period_s = EVICT_PERIOD_S;
+		else if (c->period_s < EVICT_IDLE_PERIOD_S)
+			c->period_s *= 2;
 		if (target > c->pass_done)
 			c->pass_done = target;
 		pthread_cond_broadcast(&c->done);
@@ -371,6 +391,15 @@ static void *evict_main(void *arg)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
+}
+
+void cache_evict_nudge_locked(struct cache *c)
+{
+	if (c->period_s <= EVICT_PERIOD_S)
+		return;
+	c->period_s = EVICT_PERIOD_S;
+	c->nudged = true;
+	pthread_cond_signal(&c->wake);
 }
 
 int cache_evict_start(struct cache *c)
@@ -382,6 +411,7 @@ int cache_evict_start(struct cache *c)
 		return err;
 	/* The first pass applies the limits at once. */
 	c->pass_requested = 1;
+	c->period_s = EVICT_PERIOD_S;
 	err = -pthread_create(&c->thread, NULL, evict_main, c);
 	if (err) {
 		cache_index_close(&c->bg);

@@ -263,6 +263,14 @@ struct cache {
 	 */
 	uint64_t inflight_bytes;
 	bool want_room; /* a write was refused since the last pass */
+	/*
+	 * Seconds between passes nobody asked for: 1 while the cache is in
+	 * use, doubled after each pass that found nothing to do (up to
+	 * EVICT_IDLE_PERIOD_S in cache-evict.c), so that an idle mount does not wake.
+	 * cache_evict_nudge_locked brings it back at the first use.
+	 */
+	unsigned int period_s;
+	bool nudged; /* a use after an idle spell: pass now */
 	bool stop;
 	time_t nospc_warned; /* last "not cached" warning */
 
@@ -270,6 +278,14 @@ struct cache {
 	pthread_t thread;
 	bool thread_started;
 };
+
+/*
+ * A use of the cache (an access, a write refused for space): if the
+ * eviction thread has slowed down for an idle spell, wake it now so that
+ * access times, the free-space check and other processes' changes are
+ * looked at as often as while in use. Caller holds c->lock.
+ */
+void cache_evict_nudge_locked(struct cache *c);
 
 /* Access time for a new record, strictly increasing within the process. */
 int64_t cache_now_locked(struct cache *c);

@@ -69,6 +69,7 @@ void cache_touch(struct cache *c, uint64_t obj, uint64_t idx)
 	}
 	if (c->ntouch >= CACHE_TOUCH_MAX / 2)
 		pthread_cond_signal(&c->wake);
+	cache_evict_nudge_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -661,6 +662,9 @@ static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	low = c->low_space;
+	/* The floor may have been looked at long ago: look again. */
+	if (low)
+		cache_evict_nudge_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	if (low) {
 		cache_warn_nospc(c, "free space under the floor", ENOSPC);

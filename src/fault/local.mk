@@ -8,6 +8,8 @@ noinst_HEADERS += include/linux/cofault.h
 src_fault_libfault_la_SOURCES += \
 	src/fault/cmd-run.c \
 	src/fault/dev.c src/fault/dev.h
+# The mount-table reader, also used by the daemon's watch (src/fs/watch.c).
+src_fault_libfault_la_SOURCES += src/fault/mountinfo.c src/fault/mountinfo.h
 src_fault_libfault_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DCOFAULT_PRELOAD_PATH='"$(pkglibdir)/libcofault-preload.so"'
 

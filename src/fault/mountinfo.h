@@ -1,7 +1,7 @@
 /*
  * Finding a filesystem's type in /proc/self/mountinfo without malloc or
- * stdio, for the preload shim (which runs inside other programs' mmap()).
- * Private to src/fault/.
+ * stdio, for the preload shim (which runs inside other programs' mmap()),
+ * and for the daemon's watch of its own mount (src/fs/watch.c).
  */
 #ifndef FAULT_MOUNTINFO_H
 #define FAULT_MOUNTINFO_H

@@ -24,6 +24,7 @@
 #include "fs/data.h"
 #include "fs/fs.h"
 #include "fs/inode.h"
+#include "fs/watch.h"
 
 struct fs {
 	struct fs_opts o;
@@ -874,9 +875,6 @@ void fs_free(struct fs *fs)
 
 struct fs_ready {
 	struct fs *fs;
-	/* Set when the session loop has returned: libfuse then resets the
-	 * session's "exited" flag, so that alone cannot end the watch. */
-	int loop_done;
 	const char *mountpoint;
 	void (*ready)(void *arg, int err, const char *msg);
 	void *arg;
@@ -940,15 +938,12 @@ static void *fs_ready_thread(void *arg)
 		warming = r->fs->store->ops->warm &&
 			  !pthread_create(&warm, NULL, fs_warm_thread, r->fs);
 		/*
-		 * Then watch for the session's end (unmount, or SIGTERM,
-		 * which libfuse's handler turns into fuse_session_exit): the
-		 * loop returns only once every request is answered, so
-		 * readers waiting on the origin are answered now rather
-		 * than after the origin timeout.
+		 * Then wait for the session's end (watch.c): the loop returns
+		 * only once every request is answered, so readers waiting on
+		 * the origin are answered now rather than after the origin
+		 * timeout.
 		 */
-		while (!fuse_session_exited(r->fs->se) &&
-		       !__atomic_load_n(&r->loop_done, __ATOMIC_ACQUIRE))
-			usleep(100 * 1000);
+		fs_watch_wait(r->fs->se, st.st_dev);
 		store_abort(r->fs->store);
 		data_abort(r->fs->data);
 		if (warming)
@@ -1031,8 +1026,13 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 		ready(arg, err, NULL);
 		goto out_unmount;
 	}
+	err = fs_watch_init();
+	if (err) {
+		ready(arg, err, "cannot watch for signals");
+		fuse_loop_cfg_destroy(lc);
+		goto out_unmount;
+	}
 	rd.fs = fs;
-	rd.loop_done = 0;
 	rd.mountpoint = mountpoint;
 	rd.ready = ready;
 	rd.arg = arg;
@@ -1040,7 +1040,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 		err = -EAGAIN;
 		ready(arg, err, "cannot start a thread");
 		fuse_loop_cfg_destroy(lc);
-		goto out_unmount;
+		goto out_watch;
 	}
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	fuse_loop_cfg_set_idle_threads(lc, 16);
@@ -1048,9 +1048,11 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	err = fuse_session_loop_mt(fs->se, lc);
 	if (err > 0)
 		err = 0; /* a signal ended the loop: a clean stop */
-	__atomic_store_n(&rd.loop_done, 1, __ATOMIC_RELEASE);
+	fs_watch_end();
 	pthread_join(rd_thread, NULL);
 	fuse_loop_cfg_destroy(lc);
+out_watch:
+	fs_watch_fini();
 out_unmount:
 	fuse_session_unmount(fs->se);
 out_signals:

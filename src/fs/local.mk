@@ -10,7 +10,8 @@ cofault_SOURCES = \
 	src/fs/data.c src/fs/data.h src/fs/data-int.h \
 	src/fs/data-fill.c \
 	src/fs/data-pool.c src/fs/data-pool.h \
-	src/fs/data-disk.c src/fs/data-disk.h
+	src/fs/data-disk.c src/fs/data-disk.h \
+	src/fs/watch.c src/fs/watch.h
 cofault_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS) $(CURL_CFLAGS)
 cofault_LDADD = src/fault/libfault.la src/cache/libcache.la \
 	src/store/libstore.la src/common/libcommon.la \

@@ -93,6 +93,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 #define HTTP_RECV_BUFFER (512 * 1024)
 /* Answers in a row the lean path gave back before it is given up. */
 #define HTTP_LEAN_MAX_DECLINES 3
+/* The transfer loop's longest sleep (libcurl refuses an endless one). */
+#define HTTP_LOOP_IDLE_MS (3600 * 1000)
 
 static bool pool_aborted(struct http_pool *p)
 {
@@ -215,8 +217,10 @@ static void *loop_main(void *arg)
 		/* A turn came free: let the next job in before sleeping. */
 		if (ended)
 			continue;
-		/* libcurl shortens the wait to its own next timeout. */
-		curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+		/* libcurl shortens the wait to its own next timeout, and
+		 * every change the loop must see calls curl_multi_wakeup:
+		 * an idle pool sleeps. */
+		curl_multi_poll(p->multi, NULL, 0, HTTP_LOOP_IDLE_MS, NULL);
 	}
 }
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The mount goes away cleanly by "cofault unmount", by SIGTERM to the
-# daemon (also while a read waits on a stalled origin), and by SIGTERM to
-# a foreground (-f) instance; unmounting something not mounted is an error.
+# daemon (also while a read waits on a stalled origin), by SIGTERM to a
+# foreground (-f) instance, and by an unmount while a request waits on a
+# stalled origin; unmounting something not mounted is an error; an idle
+# mount does not wake.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 # The daemon serving $1; fails the test unless there is exactly one.
@@ -82,6 +84,58 @@ check_sigterm_busy() {
 	cf_origin_set
 }
 
+# An unmount while a request waits on a stalled origin (its reader was
+# killed, so nothing holds the mount busy): the daemon goes at once, not
+# after the origin timeout. The watch learns of it from the mount table.
+check_unmount_busy() {
+	local m=$T/m5 pid rpid
+	[ -n "${ORIGIN_PID:-}" ] || cf_origin_start "$ROOT"
+	cf_mount "$ORIGIN_URL" "$m" --timeout 60
+	pid=$(daemon_pid "$m")
+	cf_origin_set stall=1
+	: >"$ORIGIN_LOG"
+	dd if="$m/f" of=/dev/null bs=64k 2>/dev/null &
+	rpid=$!
+	CF_PIDS="$CF_PIDS $rpid"
+	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
+		cf_fail "unmount busy: the read never reached the origin"
+	kill -KILL "$rpid"
+	cf_wait_until 10 cf_gone "$rpid" || cf_fail "unmount busy: reader lives"
+	wait "$rpid" 2>/dev/null || true
+	cf_forget_pid "$rpid"
+	cf_wait_until 10 fusermount3 -u "$m" ||
+		cf_fail "unmount busy: fusermount3 -u kept failing"
+	wait_gone "$pid" "$m" "unmount with a request in flight"
+	cf_log "unmount with a request waiting on the origin: ok"
+	cf_origin_set
+}
+
+# An idle mount does not wake: no thread polls for the session's end, the
+# transfer loop sleeps until asked, and the cache's background passes
+# slow down while nothing uses it. Counted by the context switches of the
+# daemon's threads over 4 s, from 2 s after the last read (the polling
+# design woke about 45 times in such a window).
+check_idle() {
+	local m=$T/m6 pid n
+	cf_mount "$NGINX_URL" "$m"
+	cf_same_file "$m/f" "$ROOT/f"
+	pid=$(daemon_pid "$m")
+	sleep 2
+	n=$(switches "$pid")
+	sleep 4
+	n=$(($(switches "$pid") - n))
+	[ "$n" -le 3 ] || cf_fail "idle mount: $n context switches in 4 s"
+	cf_log "idle mount: $n context switches in 4 s"
+	timeout 30 "$COFAULT" unmount "$m" || cf_fail "idle: unmount failed"
+	wait_gone "$pid" "$m" "unmount after idling"
+}
+
+# Context switches of every thread of process $1 so far.
+switches() {
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s }'
+}
+
 check_not_mounted() {
 	local rc=0 out
 	mkdir -p "$T/plain"
@@ -101,4 +155,6 @@ check_unmount_command
 check_sigterm
 check_foreground
 check_not_mounted
+check_idle
 check_sigterm_busy
+check_unmount_busy
