@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,28 @@ static bool url_scheme_char(unsigned char c, bool first)
 		return true;
 	return !first &&
 	       ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
+}
+
+void url_shown(const char *url, char *buf, size_t size)
+{
+	const char *sep, *auth, *end, *at = NULL, *p;
+	size_t before;
+
+	if (!size)
+		return;
+	sep = strstr(url, "://");
+	auth = sep ? sep + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	before = (size_t)(auth - url);
+	if (at)
+		snprintf(buf, size, "%.*s%.*s", (int)before, url,
+			 (int)strcspn(at + 1, "?#"), at + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)strcspn(url + before, "?#") +
+						    (int)before, url);
 }
 
 int url_split(const char *url, struct url_parts *out)

@@ -32,6 +32,14 @@ char *url_encode(const char *s, bool keep_slash);
  */
 bool url_name_valid(const char *name);
 
+/*
+ * url as it may be shown in a message or a log: without user information
+ * (what comes before the last '@' of the authority) and without the query
+ * and fragment, which can carry a signature or a token. Any string is
+ * accepted, a malformed URL too. Written into buf (truncated to size).
+ */
+void url_shown(const char *url, char *buf, size_t size);
+
 /* Split "scheme://host[:port]/path?query" into parts; NULLs allowed. */
 struct url_parts {
 	char *scheme; /* lower-case, e.g. "http" */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/url.h"
 #include "fs/cmd.h"
 #include "fs/data.h"
 #include "fs/fs.h"
@@ -314,15 +315,18 @@ struct mount_ready {
 static void mount_ready_cb(void *arg, int err, const char *msg)
 {
 	struct mount_ready *r = arg;
-	char line[600];
+	char line[600], shown[256];
 	int n;
 
 	if (r->done)
 		return;
 	r->done = true;
+	/* Without credentials a URL may carry (user:secret@, a signed
+	 * query). */
+	url_shown(r->url, shown, sizeof(shown));
 	if (err)
 		n = snprintf(line, sizeof(line), "cannot mount %s: %s\n",
-			     r->url, msg ? msg : strerror(-err));
+			     shown, msg ? msg : strerror(-err));
 	else
 		n = snprintf(line, sizeof(line), "OK\n");
 	if (r->fd < 0) {

@@ -768,9 +768,13 @@ static int s3_bases(struct store_s3 *s, const char *endpoint,
 	err = url_split(endpoint, &u);
 	if (err || (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")) ||
 	    strchr(u.authority, '@')) {
+		char shown[256];
+
+		/* Never the credentials the endpoint was refused for. */
+		url_shown(endpoint, shown, sizeof(shown));
 		store_set_error(
-			"endpoint '%.200s' is not an http:// or https:// URL%s",
-			endpoint,
+			"endpoint '%s' is not an http:// or https:// URL%s",
+			shown,
 			!err && strchr(u.authority, '@')
 				? " without credentials"
 				: "");

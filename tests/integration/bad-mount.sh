@@ -1,7 +1,8 @@
 #!/bin/bash
 # Mount-time errors are clear and leave nothing behind: origin down, name
-# that does not resolve, missing URL path, bad mount points, a second mount
-# on the same point, unknown options; and --help/--version work.
+# that does not resolve, missing URL path, URLs with credentials (never
+# shown), bad mount points, a second mount on the same point, unknown
+# options; and --help/--version work.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 # expect_mount_fail WHAT URL MOUNTPOINT MAX_MS NEEDLE [options...]: the
@@ -79,6 +80,18 @@ check_origin_errors() {
 	mkdir -p "$T/m-scheme"
 	expect_mount_fail "bad URL" "gopher://127.0.0.1:$port/" "$T/m-scheme" \
 		5000 "gopher://127.0.0.1:$port/"
+	# Credentials in a URL never reach the message.
+	mkdir -p "$T/m-cred"
+	expect_mount_fail "URL with credentials" \
+		"http://user:SeCrEt123@127.0.0.1:$port/?sig=SiG456" \
+		"$T/m-cred" 10000 "cannot mount http://127.0.0.1:$port/:" \
+		--timeout 3
+	AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s expect_mount_fail \
+		"S3 endpoint with credentials" s3://bucket/ "$T/m-cred" 5000 \
+		"endpoint 'http://127.0.0.1:$port/' is not" \
+		--endpoint "http://AKIAX:SeCrEt789@127.0.0.1:$port/"
+	! grep -rqE "SeCrEt|SiG456" "$T"/*.log ||
+		cf_fail "credentials from a URL reached a message or log"
 }
 
 check_mountpoint_errors() {

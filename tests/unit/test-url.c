@@ -206,6 +206,36 @@ static void test_split_bad(void **state)
 	url_parts_free(NULL);
 }
 
+static void check_shown(const char *url, const char *want)
+{
+	char buf[128];
+
+	url_shown(url, buf, sizeof(buf));
+	assert_string_equal(buf, want);
+}
+
+static void test_shown(void **state)
+{
+	char small[12];
+
+	(void)state;
+	check_shown("http://127.0.0.1/a/b", "http://127.0.0.1/a/b");
+	check_shown("https://AKIAX:wJalrSecret@minio.example/x",
+		    "https://minio.example/x");
+	/* The last '@' of the authority ends the user information. */
+	check_shown("http://u:p@ss@host:81/d@t/", "http://host:81/d@t/");
+	check_shown("http://u:secret@host", "http://host");
+	check_shown("http://host/f?X-Amz-Signature=abc#frag", "http://host/f");
+	check_shown("http://u:secret@host?token=1", "http://host");
+	/* Not a URL at all: still no user information, no query. */
+	check_shown("u:secret@host/p?q", "host/p");
+	check_shown("", "");
+	/* Truncated, never overflowing. */
+	url_shown("http://u:secret@host/long/path", small, sizeof(small));
+	assert_string_equal(small, "http://host");
+	url_shown("http://x", small, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_split_bad),
+		cmocka_unit_test(test_shown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
