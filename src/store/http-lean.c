@@ -386,6 +386,18 @@ static void lean_discard(struct http_lean *l, const struct http_lean_env *env,
 	}
 }
 
+/* Is there an LF without its CR in h[from, to)? h[from - 1] is looked at
+ * too, so an answer read in pieces is judged the same. */
+static bool lean_bare_lf(const char *h, size_t from, size_t to)
+{
+	size_t i;
+
+	for (i = from; i < to; i++)
+		if (h[i] == '\n' && (i == 0 || h[i - 1] != '\r'))
+			return true;
+	return false;
+}
+
 /*
  * The answer to x->req on l: headers into x->resp through the same
  * parser as libcurl's answers, the body into the request's buffer.
@@ -435,6 +447,11 @@ static enum lean_answer lean_answer(struct http_lean *l,
 		got += n;
 		h[got] = '\0';
 		end = memmem(h + from, got - from, "\r\n\r\n", 4);
+		/* Lines ended by a bare LF (which libcurl accepts) would
+		 * never end the headers here: the wait would run to the
+		 * timeout on every such answer. */
+		if (lean_bare_lf(h, got - n, end ? (size_t)(end - h) : got))
+			goto decline;
 	}
 	hlen = (size_t)(end - h) + 4;
 	/* HTTP/1.x and a three-digit status, or libcurl's rules apply. An

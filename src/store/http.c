@@ -533,18 +533,24 @@ static void parse_content_range(const char *v, struct http_resp *r)
 	r->range_end = b;
 }
 
-static void copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
+/* Copy v[0..n) into dst[0..cap) without surrounding blanks, truncating;
+ * false when it was truncated. */
+static bool copy_trimmed(char *dst, size_t cap, const char *v, size_t n)
 {
+	bool fits;
+
 	while (n && isspace((unsigned char)*v)) {
 		v++;
 		n--;
 	}
 	while (n && isspace((unsigned char)v[n - 1]))
 		n--;
-	if (n >= cap)
+	fits = n < cap;
+	if (!fits)
 		n = cap - 1;
 	memcpy(dst, v, n);
 	dst[n] = '\0';
+	return fits;
 }
 
 bool http_header_line(struct http_xfer *x, const char *buf, size_t len)
@@ -583,8 +589,11 @@ bool http_header_line(struct http_xfer *x, const char *buf, size_t len)
 #define HDR_IS(lit) (name_len == sizeof(lit) - 1 && !strncasecmp(buf, lit, name_len))
 #define VALUE() copy_trimmed(value, sizeof(value), colon + 1, len - name_len - 1)
 	if (HDR_IS("etag")) {
-		copy_trimmed(r->etag, sizeof(r->etag), colon + 1,
-			     len - name_len - 1);
+		/* Cut short, it would name no version: sent in If-Match it
+		 * would fail every read. Too long is as good as none. */
+		if (!copy_trimmed(r->etag, sizeof(r->etag), colon + 1,
+				  len - name_len - 1))
+			r->etag[0] = '\0';
 	} else if (HDR_IS("last-modified")) {
 		VALUE();
 		r->mtime = http_parse_date(value);
@@ -1007,6 +1016,15 @@ answered:
 		goto out;
 	}
 	if (q->range_len && !q->head) {
+		/* Only these two say which bytes the body is (a 200 was
+		 * checked to be the whole object from offset 0). */
+		if (r->status != 200 && r->status != 206) {
+			snprintf(r->error, sizeof(r->error),
+				 "origin answered HTTP %ld to a range request",
+				 r->status);
+			*err = -EIO;
+			goto out;
+		}
 		if (r->status == 206 &&
 		    (!r->has_range || r->range_start != q->range_off ||
 		     r->range_end != q->range_off + q->range_len - 1)) {

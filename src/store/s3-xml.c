@@ -60,14 +60,16 @@ static char *node_text(const xmlNode *n)
 	return s;
 }
 
-/* Copy the text of n into dst[0..cap), truncating. */
-static void node_text_into(const xmlNode *n, char *dst, size_t cap)
+/* Copy the text of n into dst[0..cap), truncating; false when it was
+ * truncated. */
+static bool node_text_into(const xmlNode *n, char *dst, size_t cap)
 {
 	xmlChar *c = xmlNodeGetContent(n);
+	int len = snprintf(dst, cap, "%s", c ? (const char *)c : "");
 
-	snprintf(dst, cap, "%s", c ? (const char *)c : "");
 	if (c)
 		xmlFree(c);
+	return len >= 0 && (size_t)len < cap;
 }
 
 char *s3_xml_url_decode(const char *s)
@@ -211,7 +213,10 @@ static int parse_contents(const xmlNode *c, bool url, struct s3_xml_object *o,
 			node_text_into(n, t, sizeof(t));
 			o->mtime = s3_xml_parse_time(t);
 		} else if (name_is(n, "ETag")) {
-			node_text_into(n, o->etag, sizeof(o->etag));
+			/* Too long to keep whole is as good as none: cut
+			 * short, If-Match would fail every read. */
+			if (!node_text_into(n, o->etag, sizeof(o->etag)))
+				o->etag[0] = '\0';
 		}
 	}
 	if (!o->key || !have_size) {

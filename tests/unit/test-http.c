@@ -298,6 +298,53 @@ static void test_whole_object_200_ok(void **state)
 	http_pool_free(p);
 }
 
+/* Only a 206 (or a 200 of the whole object) says which bytes came. */
+static void test_other_2xx(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	script(1, "HTTP/1.1 203 Non-Authoritative Information\r\n"
+		  "Content-Length: 10\r\n\r\n0123456789");
+	assert_int_equal(get_range(p, 503, 10, buf, &r, NULL), -EIO);
+	assert_non_null(strstr(r.error, "HTTP 203"));
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
+/* An ETag too long to keep whole is kept as none, never cut short. */
+static void test_etag_too_long(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char ans[512], etag[201], buf[10];
+
+	memset(etag, 'e', sizeof(etag) - 1);
+	etag[sizeof(etag) - 1] = '\0';
+	snprintf(ans, sizeof(ans),
+		 "HTTP/1.1 206 Partial Content\r\nETag: \"%s\"\r\n"
+		 "Content-Range: bytes 0-9/100\r\nContent-Length: 10\r\n\r\n"
+		 "0123456789",
+		 etag);
+	script(1, ans);
+	assert_int_equal(get_range(p, 0, 10, buf, &r, NULL), 0);
+	assert_string_equal(r.etag, "");
+	http_resp_free(&r);
+	/* One that fits stays whole. */
+	etag[STORE_ETAG_MAX - 3] = '\0';
+	snprintf(ans, sizeof(ans),
+		 "HTTP/1.1 206 Partial Content\r\nETag: \"%s\"\r\n"
+		 "Content-Range: bytes 0-9/100\r\nContent-Length: 10\r\n\r\n"
+		 "0123456789",
+		 etag);
+	script(1, ans);
+	assert_int_equal(get_range(p, 0, 10, buf, &r, NULL), 0);
+	assert_int_equal(strlen(r.etag), STORE_ETAG_MAX - 1);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
 static void test_short_body(void **state)
 {
 	struct http_pool *p = pool(1500);
@@ -1043,6 +1090,44 @@ static void test_lean_short_answers(void **state)
 	free(buf);
 }
 
+/* Header lines ended by a bare LF, on a connection the server keeps: the
+ * lean path gives the answer to libcurl at once instead of waiting for a
+ * CRLF CRLF that never comes. */
+static void test_lean_bare_lf(void **state)
+{
+	struct http_pool_opts o = { .timeout_ms = 5000,
+				    .connect_timeout_ms = 1000 };
+	struct http_req q = { .sink = HTTP_SINK_FIXED, .range_off = 100,
+			      .range_len = 10, .cap = 10 };
+	char buf[10], url[64];
+	struct http_pool *p;
+	struct http_resp r;
+	double t0, ms;
+	int err;
+
+	hold_start(0, false);
+	H.answer[0] = "HTTP/1.1 206 Partial Content\n"
+		      "Content-Range: bytes 100-109/1000\n"
+		      "Content-Length: 10\n\n0123456789";
+	H.answer_len[0] = strlen(H.answer[0]);
+	H.nanswers = 1;
+	assert_int_equal(http_pool_new(&o, &p), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/obj", H.port);
+	q.url = url;
+	q.buf = buf;
+	cancel_set_current(&lean_cx);
+	t0 = mono_ms();
+	err = http_perform(p, &q, &r);
+	ms = mono_ms() - t0;
+	cancel_set_current(NULL);
+	assert_int_equal(err, 0);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_true(ms < 1000);
+	http_resp_free(&r);
+	http_pool_free(p);
+	hold_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1052,6 +1137,8 @@ int main(void)
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_other_2xx),
+		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
 		cmocka_unit_test(test_wrong_content_range),
 		cmocka_unit_test(test_long_body),
@@ -1070,6 +1157,8 @@ int main(void)
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_other_2xx),
+		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
 		cmocka_unit_test(test_wrong_content_range),
 		cmocka_unit_test(test_long_body),
@@ -1085,6 +1174,7 @@ int main(void)
 		cmocka_unit_test(test_lean_keepalive),
 		cmocka_unit_test(test_lean_idle_bound),
 		cmocka_unit_test(test_lean_short_answers),
+		cmocka_unit_test(test_lean_bare_lf),
 	};
 	int failed;
 

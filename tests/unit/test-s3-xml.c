@@ -175,6 +175,30 @@ static void test_bad_listings(void **state)
 	}
 }
 
+/* An ETag too long to keep whole is kept as none, never cut short. */
+static void test_long_etag(void **state)
+{
+	char body[1024], etag[201], why[200];
+	struct s3_xml_page p;
+
+	(void)state;
+	memset(etag, 'e', sizeof(etag) - 1);
+	etag[sizeof(etag) - 1] = '\0';
+	snprintf(body, sizeof(body),
+		 "<ListBucketResult><IsTruncated>false</IsTruncated>"
+		 "<Contents><Key>a</Key><Size>1</Size><ETag>%s</ETag></Contents>"
+		 "<Contents><Key>b</Key><Size>1</Size><ETag>\"v\"</ETag>"
+		 "</Contents></ListBucketResult>",
+		 etag);
+	assert_int_equal(s3_xml_parse_list(body, strlen(body), &p, why,
+					   sizeof(why)),
+			 0);
+	assert_int_equal(p.nobjects, 2);
+	assert_string_equal(p.objects[0].etag, "");
+	assert_string_equal(p.objects[1].etag, "\"v\"");
+	s3_xml_page_free(&p);
+}
+
 static void test_empty_body(void **state)
 {
 	struct s3_xml_page p;
@@ -336,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_url_decode),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_key_encoding),
+		cmocka_unit_test(test_long_etag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
