@@ -346,7 +346,8 @@ static bool listing_parse_size(const char *p, const char *end,
 	} else if (p < end && listing_lower((unsigned char)*p) == 'b') {
 		p++;
 	}
-	if (p != end || v > UINT64_MAX / mult)
+	/* A file's size is an off_t: beyond that it is no size at all. */
+	if (p != end || v > (uint64_t)INT64_MAX / mult)
 		return false;
 	v *= mult;
 	if (frac) {
@@ -354,7 +355,7 @@ static bool listing_parse_size(const char *p, const char *end,
 		uint64_t f = mult <= UINT64_MAX / 1000 ? frac * mult / fdiv
 						       : mult / fdiv * frac;
 
-		if (f <= UINT64_MAX - v)
+		if (f <= (uint64_t)INT64_MAX - v)
 			v += f;
 	}
 	attr->size = v;

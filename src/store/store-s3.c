@@ -560,9 +560,14 @@ static int store_s3_stat(struct store *st, const char *path,
 	}
 	q.url = url;
 	err = s3_perform(s, "HEAD", key, &q, &r);
-	if (!err) {
-		out->size =
-			r.content_length >= 0 ? (uint64_t)r.content_length : 0;
+	if (!err && r.content_length < 0) {
+		/* S3 always says; something between us and it dropped it.
+		 * An empty file in its place would lose the data. */
+		snprintf(r.error, sizeof(r.error),
+			 "the endpoint reports no length for the object");
+		err = s3_fail(s, "HEAD", key, -EIO, &r);
+	} else if (!err) {
+		out->size = (uint64_t)r.content_length;
 		out->mtime = r.mtime;
 		snprintf(out->etag, sizeof(out->etag), "%s", r.etag);
 	} else if (err == -ENOENT) {

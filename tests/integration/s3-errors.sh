@@ -2,7 +2,8 @@
 # Bad input to the S3 origin gives one clear message and never a crash or
 # a hang: wrong secret, unknown key id, unknown bucket, expired or invalid
 # token, no credentials, an endpoint that is not S3, malformed XML, a
-# listing that never ends, SlowDown (retried), keys that are no file names.
+# listing that never ends, SlowDown (retried), keys that are no file names,
+# an object HEAD without a length, an ETag too long to keep.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/s3-lib.sh"
 
@@ -62,6 +63,13 @@ grep -qiE 'refused|connect' "$T/err" || cf_fail "dead endpoint: $(cat "$T/err")"
 timeout 60 "$PROBE" --endpoint "$S3_ENDPOINT" s3://slow-down ls "" >"$T/out" 2>"$T/err" ||
 	cf_fail "SlowDown was not retried: $(cat "$T/err")"
 grep -q '^f survived ' "$T/out" || cf_fail "slow-down listing: $(cat "$T/out")"
+
+# A HEAD without a length is an error, not an empty file.
+expect_fail 'reports no length' s3://no-length stat obj
+# An ETag too long to keep whole is used as none: the object reads.
+timeout 60 "$PROBE" --endpoint "$S3_ENDPOINT" s3://long-etag cat obj \
+	>"$T/out" 2>"$T/err" || cf_fail "long ETag: $(cat "$T/err")"
+[ "$(cat "$T/out")" = abcd ] || cf_fail "long ETag read: $(cat "$T/out")"
 
 # Keys that cannot be file names are skipped with a warning; the others
 # stay, and nothing escapes the mount root.

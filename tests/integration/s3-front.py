@@ -179,6 +179,34 @@ class Front(http.server.BaseHTTPRequestHandler):
                            b"<IsTruncated>false</IsTruncated><Contents>"
                            b"<Key>survived</Key><Size>0</Size></Contents>"
                            b"</ListBucketResult>")
+        elif bucket == "no-length":
+            # A HEAD without Content-Length (a proxy that re-chunks).
+            self.send_response(200)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b"0\r\n\r\n")
+        elif bucket == "long-etag":
+            # An ETag longer than any client keeps; If-Match with
+            # anything but the whole value fails, as S3's would.
+            etag = '"' + "e" * 200 + '"'
+            data = b"abcd"
+            im = self.headers.get("If-Match")
+            rng = re.match(r"bytes=(\d+)-(\d+)$",
+                           self.headers.get("Range") or "")
+            if im is not None and im != etag:
+                self.fail(412, "PreconditionFailed",
+                          "At least one of the pre-conditions you "
+                          "specified did not hold")
+            elif self.command == "HEAD" or not rng:
+                self.reply(200, data, "application/octet-stream",
+                           {"ETag": etag})
+            else:
+                a, b = int(rng.group(1)), min(int(rng.group(2)), 3)
+                self.reply(206, data[a:b + 1], "application/octet-stream",
+                           {"ETag": etag, "Content-Range":
+                            "bytes %d-%d/%d" % (a, b, len(data))})
         elif bucket == "odd-names":
             # Keys no file system can show, beside two that it can.
             long_name = "L" * 300

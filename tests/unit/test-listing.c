@@ -541,6 +541,40 @@ static void test_raw_utf8(void **state)
 	store_dir_free(&d);
 }
 
+/* Sizes beyond an off_t are no sizes: such a file is asked for its own. */
+static void test_huge_sizes(void **state)
+{
+	struct store_dir d;
+	const struct store_dirent *e;
+
+	assert_int_equal(
+		parse_str("<html><body><pre>"
+			  "<a href=\"big\">big</a>   01-Jan-2024 00:00   "
+			  "10000000000000000000\n"
+			  "<a href=\"max\">max</a>   01-Jan-2024 00:00   "
+			  "9223372036854775807\n"
+			  "<a href=\"nine\">nine</a>   01-Jan-2024 00:00   9E\n"
+			  "<a href=\"seven\">seven</a>   01-Jan-2024 00:00   "
+			  "7.9E\n",
+			  NULL, "/", &d),
+		0);
+	assert_int_equal(d.n, 4);
+	e = find(&d, "big");
+	assert_false(e->attr.size_exact);
+	assert_true(e->attr.size <= (uint64_t)INT64_MAX);
+	e = find(&d, "max");
+	assert_true(e->attr.size_exact);
+	assert_true(e->attr.size == (uint64_t)INT64_MAX);
+	e = find(&d, "nine");
+	assert_false(e->attr.size_exact);
+	assert_true(e->attr.size <= (uint64_t)INT64_MAX);
+	e = find(&d, "seven");
+	assert_false(e->attr.size_exact);
+	assert_true(e->attr.size > 7ull << 60);
+	assert_true(e->attr.size <= (uint64_t)INT64_MAX);
+	store_dir_free(&d);
+}
+
 static void test_truncated(void **state)
 {
 	struct store_dir d;
@@ -714,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_json_deep),
 		cmocka_unit_test(test_not_a_listing),
 		cmocka_unit_test(test_dir_path_match),
+		cmocka_unit_test(test_huge_sizes),
 		cmocka_unit_test(test_raw_utf8),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_every_prefix),
