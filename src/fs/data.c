@@ -1727,6 +1727,10 @@ out_unpin:
 	r->npins = 0;
 	r->niov = 0;
 	r->bytes = 0;
+	/* A fill given up on for an object that went stale meanwhile: not
+	 * 0 bytes, which the kernel would take for the end of the file. */
+	if (refill && o->stale && !err)
+		err = -ESTALE;
 	if (refill && !o->stale) {
 		refill = false;
 		no_fill = true;

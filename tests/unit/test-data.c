@@ -1491,6 +1491,41 @@ static void test_fill_wait(void **state)
 	(void)state;
 }
 
+/* A read waiting on a fill past its deadline, its object gone stale
+ * meanwhile (another read met a new version): -ESTALE, never 0 bytes,
+ * which the kernel would take for the end of the file. */
+static void test_fill_wait_stale(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct read_arg a = { 0 };
+	struct cache *disk = disk_new(dir);
+	struct data_wait w;
+	struct data_read r;
+	pthread_t th;
+
+	a.x = fx_fill_new(disk, "obj", 300);
+	fill_held(a.x, 0);
+	a.off = 200 * 4096ULL;
+	a.len = 4096;
+	data_wait_init(&a.w, a.x->d);
+	pthread_create(&th, NULL, checked_reader, &a);
+	wait_sleeping(&a);
+	pthread_mutex_lock(&a.x->f.lock);
+	strcpy(a.x->f.etag, "\"v2\"");
+	pthread_mutex_unlock(&a.x->f.lock);
+	data_wait_init(&w, a.x->d);
+	assert_int_equal(data_read(a.x->d, a.x->o, 2ULL << 20, 4096, &w, &r),
+			 -ESTALE);
+	data_wait_fini(&w);
+	pthread_join(th, NULL);
+	data_wait_fini(&a.w);
+	assert_int_equal(a.rc, -ESTALE);
+	gate_open(a.x);
+	fx_free(a.x);
+	disk_free(disk, dir);
+	(void)state;
+}
+
 static void test_big_read_small_chunks(void **state)
 {
 	/* FUSE's largest read (1 MiB) over the smallest chunks (4 KiB):
@@ -1534,6 +1569,7 @@ int main(void)
 		cmocka_unit_test(test_fill_requests),
 		cmocka_unit_test(test_fill_waits_for_room),
 		cmocka_unit_test(test_fill_wait),
+		cmocka_unit_test(test_fill_wait_stale),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
