@@ -162,10 +162,6 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 			return; /* keep the finer attributes of the HEAD */
 	}
 	if (n->obj && (changed || data_obj_stale(n->obj))) {
-		/* Handles still open on the old version would otherwise put
-		 * its bytes back into the page cache that new opens share. */
-		if (changed)
-			data_obj_set_stale(n->obj);
 		data_obj_put(n->obj);
 		n->obj = NULL;
 		if (n->kernel_obj_id) {
