@@ -258,9 +258,8 @@ static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
 	return err ? err : (int)n;
 }
 
-/* Evict until under the limit and above the floor; thread only. */
-/* Evict to the limit and the floor; thread only. Whether it was asked
- * for room or freed any. */
+/* Evict until under the limit and above the floor; thread only. Whether
+ * it was asked for room or freed any. */
 static bool evict_shrink(struct cache *c)
 {
 	uint64_t max, floor, chunks, bytes, avail, need, freed = 0, headroom;

@@ -266,8 +266,9 @@ struct cache {
 	/*
 	 * Seconds between passes nobody asked for: 1 while the cache is in
 	 * use, doubled after each pass that found nothing to do (up to
-	 * EVICT_IDLE_PERIOD_S in cache-evict.c), so that an idle mount does not wake.
-	 * cache_evict_nudge_locked brings it back at the first use.
+	 * EVICT_IDLE_PERIOD_S in cache-evict.c), so that an idle mount does
+	 * not wake. cache_evict_nudge_locked brings it back at the first
+	 * use.
 	 */
 	unsigned int period_s;
 	bool nudged; /* a use after an idle spell: pass now */

@@ -60,6 +60,16 @@ static void watch_wake(void)
 		return;
 }
 
+/* Take the wake-ups counted so far (the watch thread only). */
+static void watch_drain(void)
+{
+	uint64_t count;
+
+	/* Only fails when there were none (EAGAIN): nothing to take. */
+	if (read(watch_fd, &count, sizeof(count)) < 0)
+		return;
+}
+
 /* Async-signal-safe: libfuse's handler, then write(2). */
 static void watch_on_signal(int sig)
 {
@@ -145,7 +155,6 @@ static bool watch_mounted(int fd, dev_t dev)
 void fs_watch_wait(struct fuse_session *se, dev_t dev)
 {
 	struct pollfd pf[2];
-	uint64_t count;
 	int mi;
 
 	mi = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
@@ -161,9 +170,8 @@ void fs_watch_wait(struct fuse_session *se, dev_t dev)
 				      FS_WATCH_SLICE_MS;
 
 		if (poll(pf, mi >= 0 ? 2 : 1, timeout) > 0 &&
-		    (pf[0].revents & POLLIN) &&
-		    read(watch_fd, &count, sizeof(count)) < 0)
-			continue; /* another reader took it: no matter */
+		    (pf[0].revents & POLLIN))
+			watch_drain();
 	}
 	if (mi >= 0)
 		close(mi);
