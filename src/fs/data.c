@@ -1295,6 +1295,15 @@ bool data_obj_version(struct data_obj *o, char *out)
 	return out[0] != 0;
 }
 
+void data_obj_set_stale(struct data_obj *o)
+{
+	struct data *d = o->d;
+
+	pthread_mutex_lock(&d->lock);
+	o->stale = true;
+	pthread_mutex_unlock(&d->lock);
+}
+
 bool data_obj_stale(const struct data_obj *o)
 {
 	struct data *d = o->d;

@@ -80,6 +80,9 @@ const char *data_obj_path(const struct data_obj *o);
 bool data_obj_version(struct data_obj *o, char *out);
 /* True once a read found the origin holds another version. */
 bool data_obj_stale(const struct data_obj *o);
+/* The origin holds another version, as attributes showed: reads through
+ * handles still open on o fail with -ESTALE from now on. */
+void data_obj_set_stale(struct data_obj *o);
 
 /*
  * A reader's handle on the chunks one read needs; the iovecs point into

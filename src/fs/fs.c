@@ -125,10 +125,12 @@ static void fs_inval_async(struct fs *fs, uint64_t ino)
 /*
  * New attributes for file n, from a listing (from_object false) or from
  * the object itself (a HEAD). A different size, mtime or validator is a
- * new version: the old one's data object is dropped and the kernel's
- * cached pages of it invalidated. A listing is only believed about what
- * it can know: it cannot tell two versions of one size apart within a
- * minute, nor does it replace what a HEAD told us. Caller holds t.lock.
+ * new version: the old one's data object is marked stale (handles still
+ * open on it fail their reads from now on) and dropped, and the kernel's
+ * cached pages of it invalidated. So "changed" must never be said of a
+ * mere refinement. A listing is only believed about what it can know: it
+ * cannot tell two versions of one size apart within a minute, nor does
+ * it replace what a HEAD told us. Caller holds t.lock.
  */
 static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 			const struct store_attr *a, bool exact,
@@ -145,6 +147,22 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 		 * decides, not the listing's coarser mtime. */
 		changed = strcmp(version, a->etag) ||
 			  data_obj_size(n->obj) != a->size;
+	} else if (from_object && !n->attr_validated) {
+		/* A HEAD refining a listing's attributes: the listing could
+		 * only show the mtime to the minute (and perhaps a rounded
+		 * size), so only a difference it could have shown is a new
+		 * version. Anything finer would fail the open handles of a
+		 * file that did not change. */
+		int64_t dt = a->mtime - n->attr.mtime;
+
+		changed = (n->attr_exact && n->attr.size != a->size) ||
+			  dt >= FS_LISTING_MTIME_SLACK ||
+			  dt <= -FS_LISTING_MTIME_SLACK;
+	} else if (from_object && etags) {
+		/* Two validators: they decide, with the size, not mtimes that
+		 * a listing and a HEAD may round differently. */
+		changed = strcmp(a->etag, n->attr.etag) ||
+			  n->attr.size != a->size;
 	} else if (from_object || !n->attr_validated) {
 		changed = n->attr.size != a->size ||
 			  n->attr.mtime != a->mtime ||
@@ -162,6 +180,10 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 			return; /* keep the finer attributes of the HEAD */
 	}
 	if (n->obj && (changed || data_obj_stale(n->obj))) {
+		/* Handles still open on the old version would otherwise put
+		 * its bytes back into the page cache that new opens share. */
+		if (changed)
+			data_obj_set_stale(n->obj);
 		data_obj_put(n->obj);
 		n->obj = NULL;
 		if (n->kernel_obj_id) {

@@ -2,7 +2,8 @@
 # Objects that change on the origin: after the attribute TTL a mount
 # serves the new version (the kernel's cached pages of the old one are
 # dropped, mmap included), and a reader that keeps the old version open
-# gets the old bytes or EIO, never a mix of the two versions.
+# gets the old bytes or EIO, never a mix of the two versions; and its
+# reads never put old bytes before a handle opened on the new version.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
@@ -26,6 +27,10 @@ cf_random_file "$T/v/g1" $((8 * MiB))
 cf_random_file "$T/v/g2" $((8 * MiB))
 cp "$T/v/a" "$www/f"
 cp "$T/v/g1" "$www/g"
+cp "$T/v/g1" "$www/h"
+cp "$T/v/g1" "$www/u"
+# Half a minute past a minute, so the listing's minute is not the mtime.
+touch -d "@$(( $(date +%s) / 60 * 60 - 30))" "$www/u"
 cf_nginx_start "$www"
 mnt=$T/mnt
 cf_mount "$NGINX_URL" "$mnt" --ttl 1 --no-cache --max-memory 16M
@@ -86,5 +91,59 @@ sleep 1.5
 cf_same_file "$mnt/g" "$T/v/g2"
 grep -q "changed on the origin" "$T/cofault-mnt.log" ||
 	cf_fail "the daemon did not log the version change"
+
+# 5. A handle open on the old version while another opens the new one:
+# the old handle's reads must not put old bytes back into the page cache
+# the new one reads through (they fail instead). With a disk cache, which
+# keeps the old version's chunks at hand.
+mnt2=$T/mnt2
+cf_mount "$NGINX_URL" "$mnt2" --ttl 1
+python3 - "$mnt2/h" "$www/h" "$T/v/g1" "$T/v/g2" <<'PY' || cf_fail "a new open read old bytes"
+import os, shutil, sys, time
+mnt, origin, old, new = sys.argv[1:5]
+old_b = open(old, "rb").read()
+new_b = open(new, "rb").read()
+fd1 = os.open(mnt, os.O_RDONLY)
+assert os.pread(fd1, len(old_b), 0) == old_b, "first read is not the old version"
+tmp = origin + ".swap"
+shutil.copyfile(new, tmp)
+t = time.time() + 30
+os.utime(tmp, (t, t))
+os.replace(tmp, origin)
+time.sleep(1.5)
+os.stat(mnt)
+fd2 = os.open(mnt, os.O_RDONLY)
+try:
+    os.pread(fd1, 4 << 20, 0)
+except OSError:
+    pass
+got = os.pread(fd2, len(new_b), 0)
+os.close(fd1)
+os.close(fd2)
+bad = [i for i in range(0, len(new_b), 1 << 20)
+       if got[i:i + (1 << 20)] != new_b[i:i + (1 << 20)]]
+print("new handle: MiB not of the new version: %s" % bad)
+sys.exit(1 if bad or len(got) != len(new_b) else 0)
+PY
+
+# 6. Not a change: a HEAD refines what a listing said of an unchanged
+# file (its mtime to the minute). The first open costs no HEAD; the
+# second, while the first handle holds the object, asks for the version.
+# Both handles must read the file whole: a refinement taken for a new
+# version would fail the first handle's reads.
+python3 - "$mnt2/u" "$T/v/g1" <<'PY' || cf_fail "a refined listing failed an open handle"
+import os, sys
+mnt, want = sys.argv[1:3]
+want_b = open(want, "rb").read()
+fd1 = os.open(mnt, os.O_RDONLY)
+fd2 = os.open(mnt, os.O_RDONLY)
+for fd in (fd1, fd2):
+    got = os.pread(fd, len(want_b), 0)
+    assert got == want_b, "handle %d read other bytes" % fd
+    os.close(fd)
+PY
+grep -q "/u changed on the origin" "$T/cofault-mnt2.log" &&
+	cf_fail "an unchanged file was logged as changed"
+cf_unmount "$mnt2"
 cf_unmount "$mnt"
 cf_log "ok"
