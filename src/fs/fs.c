@@ -38,6 +38,11 @@ struct fs {
 	time_t mount_time;
 	bool served; /* fs_run mounted it: counters are worth a line */
 	unsigned int max_read; /* asked of the kernel by fs_run; 0: none */
+	/* Invalidation threads (fs_inval_async) still running: they use se,
+	 * so fs_run waits for none before it destroys the session. */
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_done; /* inval_threads fell to 0 */
+	unsigned int inval_threads; /* under inval_lock */
 };
 
 /*
@@ -81,7 +86,7 @@ static int fs_errno(int err)
 }
 
 struct fs_inval {
-	struct fuse_session *se;
+	struct fs *fs;
 	uint64_t ino;
 };
 
@@ -92,10 +97,14 @@ static void *fs_inval_thread(void *arg)
 
 	/* Own thread: the kernel may need to lock pages whose reads are
 	 * waiting on this very daemon. */
-	err = fuse_lowlevel_notify_inval_inode(iv->se, iv->ino, 0, 0);
+	err = fuse_lowlevel_notify_inval_inode(iv->fs->se, iv->ino, 0, 0);
 	if (err && err != -ENOENT)
 		log_warn("invalidating inode %llu: %s",
 			 (unsigned long long)iv->ino, strerror(-err));
+	pthread_mutex_lock(&iv->fs->inval_lock);
+	if (--iv->fs->inval_threads == 0)
+		pthread_cond_broadcast(&iv->fs->inval_done);
+	pthread_mutex_unlock(&iv->fs->inval_lock);
 	free(iv);
 	return NULL;
 }
@@ -110,13 +119,27 @@ static void fs_inval_async(struct fs *fs, uint64_t ino)
 		free(iv);
 		return;
 	}
-	iv->se = fs->se;
+	iv->fs = fs;
 	iv->ino = ino;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&fs->inval_lock);
 	if (pthread_create(&th, &attr, fs_inval_thread, iv))
 		free(iv);
+	else
+		fs->inval_threads++;
+	pthread_mutex_unlock(&fs->inval_lock);
 	pthread_attr_destroy(&attr);
+}
+
+/* Wait for the invalidation threads; the session must be unmounted (the
+ * kernel then answers what they wait on at once). */
+static void fs_inval_wait(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->inval_lock);
+	while (fs->inval_threads)
+		pthread_cond_wait(&fs->inval_done, &fs->inval_lock);
+	pthread_mutex_unlock(&fs->inval_lock);
 }
 
 /* Listings give mtimes to the minute at best (nginx's HTML). */
@@ -796,6 +819,8 @@ int fs_new(const struct fs_opts *o, struct fs **out)
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return -ENOMEM;
+	pthread_mutex_init(&fs->inval_lock, NULL);
+	pthread_cond_init(&fs->inval_done, NULL);
 	fs->o = *o;
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -838,6 +863,8 @@ out_store:
 out_table:
 	fs_table_destroy(&fs->t);
 out_free:
+	pthread_cond_destroy(&fs->inval_done);
+	pthread_mutex_destroy(&fs->inval_lock);
 	free(fs);
 	return err;
 }
@@ -892,6 +919,8 @@ void fs_free(struct fs *fs)
 	fs_disk_close(fs->disk);
 	store_close(fs->store);
 	fs_table_destroy(&fs->t);
+	pthread_cond_destroy(&fs->inval_done);
+	pthread_mutex_destroy(&fs->inval_lock);
 	free(fs);
 }
 
@@ -1077,6 +1106,7 @@ out_watch:
 	fs_watch_fini();
 out_unmount:
 	fuse_session_unmount(fs->se);
+	fs_inval_wait(fs);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
