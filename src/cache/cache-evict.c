@@ -408,6 +408,7 @@ int cache_evict_start(struct cache *c)
 	err = cache_index_open(&c->bg, c->index_path);
 	if (err)
 		return err;
+	c->bg.chunk_size = c->chunk_size;
 	/* The first pass applies the limits at once. */
 	c->pass_requested = 1;
 	c->period_s = EVICT_PERIOD_S;

@@ -52,6 +52,17 @@ static const char *const schema_sql =
 	"CREATE TRIGGER IF NOT EXISTS chunks_upd AFTER UPDATE OF len ON chunks"
 	" BEGIN UPDATE totals SET bytes = bytes - OLD.len + NEW.len; END;";
 
+/*
+ * True while the directory's chunk size is still the handle's (parameter
+ * n). Another process may empty the cache for another chunk size while
+ * this one runs; the object ids it then hands out are this process's
+ * too (one object, one id), but a chunk index no longer means the same
+ * bytes: a row of one layout read by the other would be checked against
+ * bytes at the wrong offset, and a chunk of zeros would pass. So rows are
+ * only read, written and evicted in the layout they were made in.
+ */
+#define LAYOUT(n) "?" #n " = (SELECT value FROM meta WHERE name = 'chunk_size')"
+
 static const char *const stmt_sql[CACHE_ST_COUNT] = {
 	[CACHE_ST_OBJ_GET] = "SELECT id, etag, size, mtime FROM objects"
 			     " WHERE origin = ?1 AND key = ?2",
@@ -59,10 +70,10 @@ static const char *const stmt_sql[CACHE_ST_COUNT] = {
 	[CACHE_ST_OBJ_ADD] = "INSERT INTO objects (origin, key, etag, size,"
 			     " mtime) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[CACHE_ST_CHUNK_GET] = "SELECT len, crc FROM chunks"
-			       " WHERE obj = ?1 AND idx = ?2",
+			       " WHERE obj = ?1 AND idx = ?2 AND " LAYOUT(3),
 	/* An upsert, not REPLACE: REPLACE would bypass the delete trigger. */
 	[CACHE_ST_CHUNK_PUT] = "INSERT INTO chunks (obj, idx, len, crc, atime)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5)"
+			       " SELECT ?1, ?2, ?3, ?4, ?5 WHERE " LAYOUT(6)
 			       " ON CONFLICT (obj, idx) DO UPDATE SET"
 			       " len = excluded.len, crc = excluded.crc,"
 			       " atime = excluded.atime",
@@ -72,7 +83,7 @@ static const char *const stmt_sql[CACHE_ST_COUNT] = {
 				 " WHERE obj = ?1 AND idx = ?2 AND atime < ?3",
 	/* The key breaks ties in atime, so that a walk resumes exactly. */
 	[CACHE_ST_LRU] = "SELECT obj, idx, len, crc, atime FROM chunks"
-			 " WHERE (atime, obj, idx) > (?2, ?3, ?4)"
+			 " WHERE (atime, obj, idx) > (?2, ?3, ?4) AND " LAYOUT(5)
 			 " ORDER BY atime, obj, idx LIMIT ?1",
 	[CACHE_ST_TOTALS] = "SELECT chunks, bytes FROM totals WHERE id = 0",
 	[CACHE_ST_OBJ_COUNT] = "SELECT count(*) FROM objects",
@@ -330,6 +341,7 @@ int cache_index_setup(struct cache_db *d, uint32_t *chunk_size, bool reset,
 	}
 	if (err)
 		goto out_rollback;
+	d->chunk_size = *chunk_size;
 	return cache_index_commit(d);
 
 out_rollback:
@@ -466,6 +478,7 @@ int cache_index_chunk_get(struct cache_db *d, uint64_t obj, uint64_t idx,
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (int64_t)obj);
 	sqlite3_bind_int64(st, 2, (int64_t)idx);
+	sqlite3_bind_int64(st, 3, d->chunk_size);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*len = (uint32_t)sqlite3_column_int64(st, 0);
@@ -491,11 +504,21 @@ int cache_index_chunk_put(struct cache_db *d, const struct cache_chunk_ref *r,
 	sqlite3_bind_int64(st, 3, r->len);
 	sqlite3_bind_int64(st, 4, r->crc);
 	sqlite3_bind_int64(st, 5, atime);
+	sqlite3_bind_int64(st, 6, d->chunk_size);
 	rc = sqlite3_step(st);
 	index_done(st);
 	/* The object was dropped meanwhile (new ETag, clear): not an error. */
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return -ENOENT;
+	if (rc == SQLITE_DONE && !sqlite3_changes(d->db)) {
+		/* Not inserted: the directory has another chunk size now. */
+		if (!d->layout_lost)
+			log_warn("cache: another process changed the chunk "
+				 "size of the cache; this one no longer "
+				 "caches in it");
+		d->layout_lost = true;
+		return -ENOENT;
+	}
 	return index_errno(d, rc, "chunk insert");
 }
 
@@ -568,6 +591,7 @@ int cache_index_lru(struct cache_db *d, const struct cache_chunk_ref *after,
 	sqlite3_bind_int64(st, 2, after->atime);
 	sqlite3_bind_int64(st, 3, (int64_t)after->obj);
 	sqlite3_bind_int64(st, 4, (int64_t)after->idx);
+	sqlite3_bind_int64(st, 5, d->chunk_size);
 	return index_refs(d, st, out, n, nout);
 }
 

@@ -50,6 +50,10 @@ enum cache_stmt {
 struct cache_db {
 	struct sqlite3 *db;
 	struct sqlite3_stmt *st[CACHE_ST_COUNT];
+	/* The chunk size its chunk rows are read, written and evicted in:
+	 * set once after cache_index_setup, before any use. */
+	uint32_t chunk_size;
+	bool layout_lost; /* a write found another chunk size; logged */
 };
 
 struct cache_chunk_ref {

@@ -263,6 +263,7 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		goto out_index;
 	/* After the setup: the schema is there to prepare against. */
 	err = cache_index_open(&c->rd, c->index_path);
+	c->rd.chunk_size = cs;
 	if (!err)
 		err = cache_index_read_only(&c->rd);
 	if (err)

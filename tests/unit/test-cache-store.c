@@ -442,10 +442,62 @@ static void test_write_over_hold(void **state)
 	free(dir);
 }
 
+/*
+ * Two processes on one directory with different chunk sizes: the second
+ * empties it for its size while the first still runs. The first then
+ * registers the object again (it gets the second's id: one object, one
+ * id) and writes a chunk in its own layout, here a chunk of zeros. The
+ * second must not take that row for its own chunk of the same index, at
+ * another offset, where the file has a hole whose zeros match the row's
+ * checksum: it is a miss. Nor is the first's later write indexed.
+ */
+static void test_other_chunk_size(void **state)
+{
+	static unsigned char buf[CS];
+	struct cache_opts ob = {.chunk_size = CS / 2,
+				.reset_on_mismatch = true};
+	char *dir = test_tmpdir();
+	struct cache *a, *b;
+	uint64_t ida, idb;
+
+	a = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(a, "o", "k", "e", CS + CS / 2, 0, &ida),
+			 0);
+	ob.dir = dir;
+	ob.max_bytes = 1ull << 30;
+	assert_int_equal(cache_open(&ob, &b), 0);
+	assert_int_equal(cache_object(b, "o", "k", "e", CS + CS / 2, 0, &idb),
+			 0);
+	assert_int_equal(cache_object(a, "o", "k", "e", CS + CS / 2, 0, &ida),
+			 0);
+	assert_int_equal(ida, idb);
+	/* a's chunk 1: bytes CS to 3 CS / 2, all zeros. */
+	memset(buf, 0, CS / 2);
+	assert_int_equal(cache_chunk_write(a, ida, 1, buf, CS / 2), 0);
+	cache_flush(a);
+	/* b's chunk 1: bytes CS / 2 to CS, which b never wrote. */
+	memset(buf, 0x44, CS / 2);
+	assert_int_equal(cache_chunk_read(b, idb, 1, buf, CS / 2), -ENOENT);
+	/* b's own chunks still work, and a does not read them either. */
+	test_fill(buf, CS / 2, 5, 0);
+	assert_int_equal(cache_chunk_write(b, idb, 0, buf, CS / 2), 0);
+	cache_flush(b);
+	memset(buf, 0, CS / 2);
+	assert_int_equal(cache_chunk_read(b, idb, 0, buf, CS / 2), 0);
+	assert_true(test_check(buf, CS / 2, 5, 0));
+	assert_int_equal(cache_chunk_read(a, ida, 0, buf, CS / 2), -ENOENT);
+
+	cache_close(a);
+	cache_close(b);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksum_mismatch),
+		cmocka_unit_test(test_other_chunk_size),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_write_over_hold),
 		cmocka_unit_test(test_drop_under_hold),
