@@ -117,9 +117,17 @@ static int share_map(struct cache *c)
 	}
 	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
 		goto out_errno;
-	/* Two openers may both extend it: to the same size, with zeros. */
-	if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size) < 0)
-		goto out_errno;
+	/*
+	 * Two openers may both extend it: to the same size, with zeros. With
+	 * its blocks, not sparse (whoever made it): a store into a hole of a
+	 * shared mapping on a full file system is a SIGBUS, where this
+	 * fails now and the cache goes on without the share.
+	 */
+	err = posix_fallocate(fd, 0, (off_t)size);
+	if (err) {
+		err = -err;
+		goto out_close;
+	}
 	s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (s == MAP_FAILED)
 		goto out_errno;

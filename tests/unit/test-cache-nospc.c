@@ -123,6 +123,49 @@ static void test_enospc(void **state)
 	cache_close(c);
 }
 
+/*
+ * The shared in-flight counters live in a small file mapped by every
+ * process. Were it sparse, the first store into it on a full file system
+ * would raise SIGBUS and kill the daemon. An opener finding it so must
+ * give it its blocks or go on without it; here it goes on without it,
+ * and the cache still serves what is indexed.
+ */
+static void test_sparse_share_full(void **state)
+{
+	static unsigned char buf[CS];
+	char dir[2048], filler[2048], share[2100];
+	struct cache *c1, *c2;
+	uint64_t id;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/share", tmpfs_dir);
+	snprintf(filler, sizeof(filler), "%s/filler", tmpfs_dir);
+	snprintf(share, sizeof(share), "%s/inflight", dir);
+	c1 = open_cache(dir, 1ull << 30);
+	assert_int_equal(cache_object(c1, "o", "k", "e", 4 * CS, 0, &id), 0);
+	test_fill(buf, CS, 7, 0);
+	assert_int_equal(cache_chunk_write(c1, id, 0, buf, CS), 0);
+	cache_flush(c1);
+	/* A new, sparse counters file: as ftruncate would make it. */
+	assert_int_equal(unlink(share), 0);
+	fd = open(share, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	close(fd);
+	fill_up(filler, sizeof(filler));
+	c2 = open_cache(dir, 1ull << 30);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c2, id, 0, buf, CS), 0);
+	assert_true(test_check(buf, CS, 7, 0));
+	test_fill(buf, CS, 7, 1);
+	assert_int_equal(cache_chunk_write(c2, id, 1, buf, CS), 0);
+	cache_flush(c2);
+	cache_close(c2);
+	cache_close(c1);
+	unlink(filler);
+	test_rm_rf(dir);
+}
+
 static int tmpfs_teardown(void **state)
 {
 	tmpfs_umount();
@@ -132,6 +175,7 @@ static int tmpfs_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sparse_share_full),
 		cmocka_unit_test_teardown(test_enospc, tmpfs_teardown),
 	};
 
