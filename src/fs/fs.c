@@ -43,6 +43,7 @@ struct fs {
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_done; /* inval_threads fell to 0 */
 	unsigned int inval_threads; /* under inval_lock */
+	int disk_err; /* the chunk cache could not open: reading without */
 };
 
 /*
@@ -797,10 +798,25 @@ static int fs_disk_open(struct fs *fs, struct cache **out)
 	if (!fs->o.cache_dir)
 		return 0;
 	err = cache_open(&co, out);
-	if (err)
+	switch (err) {
+	case 0:
+		return 0;
+	case -ENOSPC:
+	case -EDQUOT:
+	case -EIO:
+	case -EROFS:
+		/* A full or failing cache disk costs speed, not the mount
+		 * (SQLite says "I/O error" when it cannot grow its shared
+		 * memory file on a full disk). What the user must fix (a
+		 * directory not private, another schema) still refuses. */
+		fs->disk_err = err; /* logged by fs_run: quiet until then */
+		*out = NULL;
+		return 0;
+	default:
 		store_set_error("cannot open the chunk cache in %s: %s",
 				fs->o.cache_dir, strerror(-err));
-	return err;
+		return err;
+	}
 }
 
 static void fs_disk_close(struct cache *c)
@@ -1023,6 +1039,9 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	bool user_max_read = false;
 	int err = -ENOMEM, i;
 
+	if (fs->disk_err)
+		log_warn("cannot open the chunk cache in %s: %s; reading "
+			 "without it", fs->o.cache_dir, strerror(-fs->disk_err));
 	/* fsname shows in mount(8) and df: the URL without credentials. */
 	snprintf(fsname, sizeof(fsname), "-ofsname=%s,subtype=cofault,ro",
 		 fs->store->ops->describe(fs->store));
