@@ -188,9 +188,9 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 		changed = strcmp(a->etag, n->attr.etag) ||
 			  n->attr.size != a->size;
 	} else if (from_object || !n->attr_validated) {
+		/* HEADs without two validators, or listings without any. */
 		changed = n->attr.size != a->size ||
-			  n->attr.mtime != a->mtime ||
-			  (etags && strcmp(a->etag, n->attr.etag));
+			  n->attr.mtime != a->mtime;
 		if (!from_object && !n->attr_exact && !exact)
 			changed = changed && n->attr.size != a->size;
 	} else {

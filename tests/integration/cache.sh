@@ -135,25 +135,24 @@ cf_log "small cache: at most $max bytes on disk, limit $limit"
 # --- 5. a full cache disk costs speed only ----------------------------------
 tiny=$T/tiny
 mkdir -p "$tiny"
-if mount -t tmpfs -o size=3m,mode=0700 tmpfs "$tiny" 2>/dev/null; then
-	CF_MOUNTS="$CF_MOUNTS $tiny"
-	m=$T/m4
+# read_tiny NAME PATTERN WHY: a mount NAME with its cache on the tiny
+# file system reads every file right, and its log matches PATTERN.
+read_tiny() {
+	local m=$T/$1
 	cf_mount "$NGINX_URL" "$m" --cache-dir "$tiny/c" \
 		--cache-size $((256 * MiB)) --cache-min-free 0
 	all_same "$m"
 	cf_unmount "$m"
-	grep -qi "space\|full\|ENOSPC" "$T/cofault-m4.log" ||
-		cf_fail "a full cache disk was not reported"
+	grep -qi "$2" "$T/cofault-$1.log" || cf_fail "$3"
+}
+if mount -t tmpfs -o size=3m,mode=0700 tmpfs "$tiny" 2>/dev/null; then
+	CF_MOUNTS="$CF_MOUNTS $tiny"
+	read_tiny m4 "space\|full\|ENOSPC" "a full cache disk was not reported"
 	# Full to the last byte before the mount: the index cannot even
 	# open its shared-memory file. The mount goes on without the cache.
 	cat /dev/zero >"$tiny/filler" 2>/dev/null || :
-	m=$T/m5
-	cf_mount "$NGINX_URL" "$m" --cache-dir "$tiny/c" \
-		--cache-size $((256 * MiB)) --cache-min-free 0
-	all_same "$m"
-	cf_unmount "$m"
-	grep -qi "reading without it" "$T/cofault-m5.log" ||
-		cf_fail "a cache that could not open was not reported"
+	read_tiny m5 "reading without it" \
+		"a cache that could not open was not reported"
 	umount "$tiny"
 	cf_log "full cache disk: reads correct, warning logged, mounts when full"
 else
