@@ -26,6 +26,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mount.h>
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
@@ -456,7 +457,12 @@ static vm_fault_t cofault_try_hit(struct vm_fault *vmf,
 	return cofault_map_folio(vmf, mapping, folio);
 }
 
-/* Start or join the fetch of the window holding vmf->pgoff. */
+/*
+ * Start or join the fetch of the window holding vmf->pgoff. ERR_PTR(-ERANGE)
+ * if the page is past the end of the file, which may have shrunk since the
+ * caller looked: a window cut at the new end would not hold the page, and a
+ * caller fetching again until it does would never stop.
+ */
 static struct cofault_req *cofault_fetch(struct vm_fault *vmf,
 					 struct file *file)
 {
@@ -466,10 +472,22 @@ static struct cofault_req *cofault_fetch(struct vm_fault *vmf,
 				       PAGE_SIZE);
 	pgoff_t start;
 
+	if (vmf->pgoff >= max_idx)
+		return ERR_PTR(-ERANGE);
 	win = rounddown_pow_of_two(win);
 	start = round_down(vmf->pgoff, win);
 	return cofault_req_get(file, start,
 			       min_t(pgoff_t, win, max_idx - start));
+}
+
+/* What a fault answers when cofault_fetch() failed with @req. */
+static vm_fault_t cofault_fetch_failed(struct cofault_req *req)
+{
+	if (PTR_ERR(req) == -ERANGE) {
+		cofault_count(COFAULT_STAT_SIGBUS);
+		return VM_FAULT_SIGBUS;
+	}
+	return VM_FAULT_OOM;
 }
 
 /*
@@ -530,7 +548,7 @@ static vm_fault_t cofault_wait_locked(struct vm_fault *vmf, struct file *file,
 			return ret;
 		req = cofault_fetch(vmf, file);
 		if (IS_ERR(req))
-			return VM_FAULT_OOM;
+			return cofault_fetch_failed(req);
 	}
 }
 
@@ -634,7 +652,7 @@ static vm_fault_t cofault_fault(struct vm_fault *vmf)
 	cofault_count(COFAULT_STAT_MISSES);
 	req = cofault_fetch(vmf, file);
 	if (IS_ERR(req))
-		return VM_FAULT_OOM;
+		return cofault_fetch_failed(req);
 
 	/* NOWAIT (only ever with ALLOW_RETRY): start the fetch, don't sleep. */
 	if ((flags & FAULT_FLAG_ALLOW_RETRY) &&
@@ -671,6 +689,13 @@ static const struct vm_operations_struct cofault_vm_ops = {
 	.map_pages = filemap_map_pages,
 };
 
+/* path_noexec() of fs/exec.c. */
+static bool cofault_noexec(const struct path *path)
+{
+	return (path->mnt->mnt_flags & MNT_NOEXEC) ||
+	       (path->mnt->mnt_sb->s_iflags & SB_I_NOEXEC);
+}
+
 /* A mapping fd: private_data is the FUSE file, a counted reference. */
 static int cofault_map_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -685,6 +710,16 @@ static int cofault_map_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EACCES;
 	if (vma->vm_flags & VM_MAYSHARE)
 		cofault_vm_flags_clear(vma, VM_MAYWRITE);
+	/*
+	 * do_mmap() checked noexec on the anonymous file, not on the FUSE
+	 * mount; apply the mount's own, as it would for a plain mmap
+	 * (path_noexec(), which is not exported).
+	 */
+	if (cofault_noexec(&target->f_path)) {
+		if (vma->vm_flags & VM_EXEC)
+			return -EPERM;
+		cofault_vm_flags_clear(vma, VM_MAYEXEC);
+	}
 
 	/* The FUSE inode's own page cache, as dma-buf's mmap does. */
 	vma_set_file(vma, target);
@@ -708,10 +743,14 @@ static const struct file_operations cofault_map_fops = {
 /* Per open of /dev/cofault. */
 struct cofault_client {
 	unsigned long state; /* COFAULT_CLIENT_* bits, atomic bitops */
-	u64 features; /* granted; written once, before API_DONE is set */
+	/* Granted; written once, by the caller that set API_CLAIMED,
+	 * before API_DONE is set. */
+	u64 features;
 };
 
 #define COFAULT_CLIENT_API_DONE 0
+/* A handshake is answering or has answered: the next one is refused. */
+#define COFAULT_CLIENT_API_CLAIMED 1
 
 /* Whether @target may be mapped: 0 or a -errno the caller reports. */
 static int cofault_check_target(struct file *target)
@@ -726,6 +765,13 @@ static int cofault_check_target(struct file *target)
 	/* What mmap() itself would say for an fd not open for reading. */
 	if (!(target->f_mode & FMODE_READ))
 		return -EACCES;
+	/*
+	 * The worker reads through ->read_folio. A DAX file (virtiofs with
+	 * dax) has none, and no page cache to share: its mmap maps the
+	 * host's memory directly and never waits for the daemon anyway.
+	 */
+	if (IS_DAX(inode) || !target->f_mapping->a_ops->read_folio)
+		return -EOPNOTSUPP;
 	return 0;
 }
 
@@ -747,21 +793,28 @@ static long cofault_ioc_api(struct cofault_client *client,
 		return -EINVAL;
 	}
 	api.features &= COFAULT_FEATURES_ALL;
-	/* Like UFFDIO_API: negotiated once per open file. */
-	if (test_bit(COFAULT_CLIENT_API_DONE, &client->state))
+	/*
+	 * Like UFFDIO_API: negotiated once per open file. Claimed before
+	 * anything is answered, so that of two racing calls one is refused
+	 * before it writes features the other was granted.
+	 */
+	if (test_and_set_bit(COFAULT_CLIENT_API_CLAIMED, &client->state))
 		return -EINVAL;
-	if (copy_to_user(uarg, &api, sizeof(api)))
+	if (copy_to_user(uarg, &api, sizeof(api))) {
+		clear_bit(COFAULT_CLIENT_API_CLAIMED, &client->state);
 		return -EFAULT;
+	}
 	client->features = api.features;
-	if (test_and_set_bit(COFAULT_CLIENT_API_DONE, &client->state))
-		return -EINVAL;
+	smp_mb__before_atomic(); /* features before the bit, for readers */
+	set_bit(COFAULT_CLIENT_API_DONE, &client->state);
 	return 0;
 }
 
 /*
  * COFAULT_IOC_MAP. Errors: EINVAL unknown flags or non-zero pad/reserved;
  * EBADF fd not open (O_PATH included); EINVAL not a regular file;
- * EOPNOTSUPP not on a FUSE mount; EACCES not open for reading; EMFILE/ENOMEM.
+ * EOPNOTSUPP not on a FUSE mount, or a DAX file; EACCES not open for reading;
+ * EMFILE/ENOMEM.
  * On success map_fd is an O_RDONLY fd (O_CLOEXEC if asked) whose mmap maps
  * the FUSE file; MAP_SHARED with PROT_WRITE on it fails with EACCES.
  */

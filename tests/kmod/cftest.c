@@ -529,6 +529,61 @@ static int cmd_abi(char **av)
 	return !ok;
 }
 
+static const char *err_name(int err)
+{
+	return err ? strerror(err) : "mapped";
+}
+
+/*
+ * exec FUSEFILE NOEXEC: PROT_EXEC on the file, plainly and through the
+ * device. On a noexec mount (NOEXEC 1) both must be refused: mmap with
+ * EPERM, and an mprotect adding PROT_EXEC to a read-only mapping with
+ * EACCES, as for a plain mapping. Elsewhere the plain mapping must work;
+ * the device's answer is printed (a kernel whose anonymous-inode file
+ * system is itself noexec refuses it too, which is no leak).
+ */
+static int cmd_exec(char **av)
+{
+	bool noexec = atoi(av[1]) != 0, ok;
+	int fd = open(av[0], O_RDONLY), dev = dev_open();
+	struct cofault_map m = {.fd = fd};
+	int plain, co, mp_plain, mp_co;
+	void *p;
+
+	if (fd < 0)
+		die(av[0]);
+	if (ioctl(dev, COFAULT_IOC_MAP, &m) < 0)
+		die("COFAULT_IOC_MAP");
+	p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	plain = p == MAP_FAILED ? errno : 0;
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, m.map_fd, 0);
+	co = p == MAP_FAILED ? errno : 0;
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+	p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	mp_plain = mprotect(p, PAGE, PROT_READ | PROT_EXEC) ? errno : 0;
+	munmap(p, PAGE);
+	p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, m.map_fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	mp_co = mprotect(p, PAGE, PROT_READ | PROT_EXEC) ? errno : 0;
+	munmap(p, PAGE);
+	if (noexec)
+		ok = plain == EPERM && co == EPERM && mp_plain == EACCES &&
+		     mp_co == EACCES;
+	else
+		ok = !plain && !mp_plain && (!co) == (!mp_co);
+	printf("exec noexec=%d plain=%s cofault=%s", noexec, err_name(plain),
+	       err_name(co));
+	printf(" mprotect-plain=%s mprotect-cofault=%s ok=%d\n",
+	       err_name(mp_plain), err_name(mp_co), ok);
+	return !ok;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -541,6 +596,7 @@ int main(int argc, char **argv)
 		{"sigalrm", 3, cmd_sigalrm}, {"lock", 3, cmd_lock},
 		{"touch", 3, cmd_touch},     {"hold", 2, cmd_hold},
 		{"abi", 3, cmd_abi},	     {"kernel", 3, cmd_kernel},
+		{"exec", 2, cmd_exec},
 	};
 	size_t i;
 
@@ -549,6 +605,6 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], cmds[i].name) && argc - 2 == cmds[i].nargs)
 			return cmds[i].fn(argv + 2);
 	fprintf(stderr, "usage: cftest gen|cat|threads|private|sigalrm|lock|"
-			"touch|hold|abi|kernel ARGS...\n");
+			"touch|hold|abi|kernel|exec ARGS...\n");
 	return 2;
 }

@@ -315,6 +315,19 @@ start_delayfs
 out=$("$CFTEST" abi "$S/dmnt/f4096" "$S/dmnt" "$S/plainfile" 2>&1)
 echo "$out" | grep -q 'ok=1' && report delayfs 1-abi PASS "errno checks" ||
 	report delayfs 1-abi FAIL "$(echo "$out" | tr '\n' ';')"
+# PROT_EXEC follows the FUSE mount's noexec, not the device's anonymous file.
+ex=$("$CFTEST" exec "$S/dmnt/f4096" 0 2>&1)
+if mount -o remount,bind,noexec "$S/dmnt"; then
+	nx=$("$CFTEST" exec "$S/dmnt/f4096" 1 2>&1)
+	mount -o remount,bind,exec "$S/dmnt"
+else
+	nx="remount noexec failed"
+fi
+if echo "$ex" | grep -q 'ok=1' && echo "$nx" | grep -q 'ok=1'; then
+	report delayfs 1-noexec PASS "$ex | $nx"
+else
+	report delayfs 1-noexec FAIL "$(echo "$ex | $nx" | tr '\n' ';')"
+fi
 stop_daemon
 
 for d in $daemons; do
