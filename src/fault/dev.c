@@ -42,6 +42,20 @@ static int dev_open(void)
 	fd = open(COFAULT_DEVICE, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/*
+	 * Never one of 0 to 2: a program that closed stdin or stdout expects
+	 * its own next open there (a daemon reopening /dev/null), and would
+	 * write its output into the device.
+	 */
+	if (fd <= STDERR_FILENO) {
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+
+		err = hi < 0 ? -errno : 0;
+		close(fd);
+		if (err)
+			return err;
+		fd = hi;
+	}
 	memset(&api, 0, sizeof(api));
 	api.api = COFAULT_API;
 	api.features = COFAULT_FEATURES_ALL;

@@ -186,7 +186,9 @@ static int check_find_device_fd(void)
 /*
  * A program closes the library's device descriptor behind its back and the
  * number is reused for another file: the library must notice, leave that
- * file alone and open the device again.
+ * file alone and open the device again. Before that, with stdin closed,
+ * the device must not take fd 0: a program expects the lowest free number
+ * for its own next open (a daemon reopening /dev/null on 0 to 2).
  */
 static int check_mode_closefds(void)
 {
@@ -195,10 +197,13 @@ static int check_mode_closefds(void)
 	size_t len = (size_t)st.st_size;
 	unsigned char *p;
 
+	close(0);
 	p = cofault_mmap2(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0, &how1);
 	CHECK(p != MAP_FAILED, "cofault_mmap2: %s", strerror(errno));
 	munmap(p, len);
 	dev = check_find_device_fd();
+	CHECK(dev != 0, "the device took fd 0");
+	CHECK(fcntl(0, F_GETFD) < 0, "fd 0 is open after the mapping");
 	if (dev >= 0) {
 		close(dev);
 		other = open("/dev/null", O_RDONLY | O_CLOEXEC);
