@@ -580,6 +580,12 @@ int cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx, void *buf,
 			close(fd);
 		}
 	}
+	/*
+	 * Unreadable (a bad sector, say) is as good as corrupt: dropped and
+	 * fetched again, not an EIO for every read of the chunk.
+	 */
+	if (err == -EIO)
+		err = -EBADMSG;
 	if (err == -EBADMSG && !pending)
 		err = cache_recheck(c, obj_id, idx, buf, len, "read");
 	if (err == -EBADMSG)
@@ -973,7 +979,8 @@ int cache_verify(struct cache *c, uint64_t *checked, uint64_t *bad)
 			else
 				e = cache_read_verify(c, fd, r->idx, buf,
 						      r->len, r->crc);
-			if (e == -EBADMSG)
+			/* Unreadable is bad, as for a read: not a stop. */
+			if (e == -EBADMSG || e == -EIO)
 				e = cache_recheck(c, r->obj, r->idx, buf,
 						  r->len, "verify");
 			if (e == -EBADMSG)

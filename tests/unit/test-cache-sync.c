@@ -5,7 +5,8 @@
  * the descriptor it was written through reports one. pwrite, fdatasync and
  * sync_file_range are wrapped at link time (see cache.mk) to pretend such
  * an error on one descriptor, and to hold the eviction thread still; and
- * pwrite to fail once, for what a failed write leaves behind.
+ * pwrite to fail once, for what a failed write leaves behind. pread is
+ * wrapped too, to pretend a chunk on a bad sector.
  */
 #include "config.h"
 
@@ -35,12 +36,18 @@ static off64_t fake_gate_off = -1, fake_bad_off = -1; /* chunk offsets */
 /* A pwrite there writes half, and the write of the rest fails. */
 static off64_t fake_fail_off = -1;
 static int fake_gate_fd = -1, fake_bad_fd = -1;	    /* their writers' fds */
+/* Every pread of a chunk there fails with EIO, as on a bad sector. */
+static off64_t fake_eio_off = -1;
 static bool fake_in_gate, fake_gate_open;
 
 ssize_t __real_pwrite(int fd, const void *buf, size_t len, off_t off);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off);
 ssize_t __real_pwrite64(int fd, const void *buf, size_t len, off64_t off);
 ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off);
+ssize_t __real_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t __real_pread64(int fd, void *buf, size_t len, off64_t off);
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off);
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
 int __real_sync_file_range(int fd, off64_t off, off64_t len,
@@ -88,6 +95,31 @@ ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off)
 {
 	fake_write(fd, off, &len);
 	return len ? __real_pwrite64(fd, buf, len, off) : -1;
+}
+
+/* Whether a pread of len bytes at off is to fail (and errno is set). */
+static bool fake_read_fails(size_t len, off64_t off)
+{
+	bool fail;
+
+	pthread_mutex_lock(&fake_lock);
+	fail = off == fake_eio_off && len == CS;
+	pthread_mutex_unlock(&fake_lock);
+	if (fail)
+		errno = EIO;
+	return fail;
+}
+
+ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return fake_read_fails(len, off) ? -1
+					 : __real_pread(fd, buf, len, off);
+}
+
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off)
+{
+	return fake_read_fails(len, off) ? -1
+					 : __real_pread64(fd, buf, len, off);
 }
 
 /*
@@ -222,7 +254,7 @@ static struct cache *open_indexed(char *dir, unsigned char *buf, int seed,
 	struct cache *c;
 
 	pthread_mutex_lock(&fake_lock);
-	fake_gate_off = fake_bad_off = fake_fail_off = -1;
+	fake_gate_off = fake_bad_off = fake_fail_off = fake_eio_off = -1;
 	fake_gate_fd = fake_bad_fd = -1;
 	pthread_mutex_unlock(&fake_lock);
 	o.dir = dir;
@@ -319,12 +351,67 @@ static void test_failed_resync(void **state)
 	free(dir);
 }
 
+/*
+ * An indexed chunk that cannot be read (EIO from the disk): a read takes it
+ * for a bad chunk, drops it (logged) and answers a miss, so that the caller
+ * fetches it again; `cache verify` counts it bad and goes on. Both used to
+ * pass the EIO on: every read of that chunk failed, and verify stopped
+ * there without sweeping.
+ */
+static void test_unreadable_chunk(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	uint64_t a, checked, bad;
+	struct cache *c;
+	int warnings;
+
+	c = open_indexed(dir, buf, 6, &a);
+	pthread_mutex_lock(&fake_lock);
+	fake_eio_off = CS;
+	pthread_mutex_unlock(&fake_lock);
+	warnings = test_warnings;
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
+	assert_int_equal(test_warnings, warnings + 1);
+	assert_chunk_hole(dir, a, 1);
+
+	/* Fetched again and written where the disk reads again. */
+	pthread_mutex_lock(&fake_lock);
+	fake_eio_off = -1;
+	pthread_mutex_unlock(&fake_lock);
+	test_fill(buf, CS, 6, 1);
+	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
+	test_fill(buf, CS, 6, 2);
+	assert_int_equal(cache_chunk_write(c, a, 2, buf, CS), 0);
+	cache_flush(c);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), 0);
+	assert_true(test_check(buf, CS, 6, 1));
+
+	pthread_mutex_lock(&fake_lock);
+	fake_eio_off = CS;
+	pthread_mutex_unlock(&fake_lock);
+	assert_int_equal(cache_verify(c, &checked, &bad), 0);
+	assert_int_equal(checked, 2);
+	assert_int_equal(bad, 1);
+	pthread_mutex_lock(&fake_lock);
+	fake_eio_off = -1;
+	pthread_mutex_unlock(&fake_lock);
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
+	assert_int_equal(cache_chunk_read(c, a, 2, buf, CS), 0);
+	assert_true(test_check(buf, CS, 6, 2));
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_error_per_descriptor),
 		cmocka_unit_test(test_failed_rewrite),
 		cmocka_unit_test(test_failed_resync),
+		cmocka_unit_test(test_unreadable_chunk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
