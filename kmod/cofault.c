@@ -23,6 +23,7 @@
 #include <linux/kref.h>
 #include <linux/ktime.h>
 #include <linux/magic.h>
+#include <linux/memcontrol.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -30,6 +31,7 @@
 #include <linux/pagemap.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -129,6 +131,13 @@ struct cofault_req {
 	pgoff_t start; /* key: first index of the window */
 	unsigned int nr; /* pages in the window, clipped at EOF */
 	struct file *file; /* counted; the worker reads through it */
+	/*
+	 * Counted, may be NULL: the memory cgroup of the task whose fault
+	 * started the fetch, charged for the pages the worker reads, as
+	 * filemap_fault() would charge that task's. The worker itself would
+	 * charge the root cgroup, and a container's limit would not hold.
+	 */
+	struct mem_cgroup *memcg;
 	struct work_struct work;
 	wait_queue_head_t wq; /* woken once, when @done is set */
 	bool done; /* set by the worker, release/acquire */
@@ -158,6 +167,7 @@ static void cofault_req_release(struct kref *ref)
 
 	for (i = 0; i < req->nr_folios; i++)
 		folio_put(req->folios[i]);
+	mem_cgroup_put(req->memcg);
 	fput(req->file);
 	kfree(req);
 	/*
@@ -214,9 +224,11 @@ static void cofault_req_work(struct work_struct *work)
 	pgoff_t index = req->start, end = req->start + req->nr;
 	struct file_ra_state ra;
 	const struct cred *old_cred;
+	struct mem_cgroup *old_memcg;
 	int err = 0;
 
 	old_cred = override_creds(req->file->f_cred);
+	old_memcg = set_active_memcg(req->memcg);
 
 	/*
 	 * One asynchronous FUSE read for the whole window (fuse_readahead),
@@ -238,6 +250,7 @@ static void cofault_req_work(struct work_struct *work)
 		index = folio->index + folio_nr_pages(folio);
 	}
 
+	set_active_memcg(old_memcg);
 	revert_creds(old_cred);
 
 	spin_lock(&cofault_reqs_lock);
@@ -290,6 +303,8 @@ static struct cofault_req *cofault_req_get(struct file *file, pgoff_t start,
 	new->start = start;
 	new->nr = nr;
 	new->file = get_file(file);
+	/* The faulting task's (page cache has no mm to charge otherwise). */
+	new->memcg = get_mem_cgroup_from_mm(current->mm);
 	INIT_WORK(&new->work, cofault_req_work);
 	init_waitqueue_head(&new->wq);
 	/* The worker may outlive every mapping; keep its code loaded. */

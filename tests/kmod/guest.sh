@@ -132,6 +132,37 @@ check_data() { # $1 = daemon
 		report "$1" 1-data-private FAIL "$out"
 }
 
+# Page cache a mapping faults in is charged to the faulting task's memory
+# cgroup, through the device as plainly (the worker would charge the root).
+check_memcg() {
+	local cg=/sys/fs/cgroup want got m file cofault plain sum
+	want=$(sha256sum <"$S/origin/slow" | cut -d' ' -f1)
+	if ! mountpoint -q "$cg" && ! mount -t cgroup2 none "$cg"; then
+		report delayfs 1-memcg FAIL "cannot mount cgroup2"
+		return
+	fi
+	echo +memory >"$cg/cgroup.subtree_control"
+	for m in cofault plain; do
+		mkdir -p "$cg/cft-$m"
+		drop_caches
+		got=$( (echo "$BASHPID" >"$cg/cft-$m/cgroup.procs" &&
+			exec "$CFTEST" cat "$m" "$MNT/slow") |
+			sha256sum | cut -d' ' -f1)
+		file=$(awk '$1 == "file" { print int($2 / 1048576) }' \
+			"$cg/cft-$m/memory.stat")
+		[ "$got" = "$want" ] || file="$file (wrong bytes)"
+		eval "$m=\$file"
+	done
+	drop_caches
+	rmdir "$cg/cft-cofault" "$cg/cft-plain" 2>/dev/null
+	sum="file MiB charged to the reader's cgroup for a 64 MiB file: cofault $cofault, plain $plain"
+	if [ "$cofault" -ge 48 ] 2>/dev/null; then
+		report delayfs 1-memcg PASS "$sum"
+	else
+		report delayfs 1-memcg FAIL "$sum"
+	fi
+}
+
 # The timing checks need pages that are not cached yet: readahead (the
 # worker's and the plain path's) may have pulled in far more than was touched.
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -328,6 +359,7 @@ if echo "$ex" | grep -q 'ok=1' && echo "$nx" | grep -q 'ok=1'; then
 else
 	report delayfs 1-noexec FAIL "$(echo "$ex | $nx" | tr '\n' ';')"
 fi
+check_memcg
 stop_daemon
 
 for d in $daemons; do
