@@ -232,6 +232,15 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		goto out_free;
 	}
 
+	/*
+	 * A maintenance command only looks at a cache that exists: a typo
+	 * in --cache-dir, or a directory that is not a cache (a home), must
+	 * not be created, made private or given an index.
+	 */
+	if (o->maintenance && access(c->index_path, F_OK) < 0) {
+		err = -errno;
+		goto out_free;
+	}
 	err = cache_mkdir_p(c->dir);
 	if (!err)
 		err = cache_check_dir(c->dir);
@@ -247,7 +256,10 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	if (!err)
 		err = cache_index_setup(&c->fg, &cs, o->reset_on_mismatch,
 					&wiped);
-	if (err == -EUCLEAN) {
+	if (err == -EUCLEAN && o->maintenance) {
+		/* Left for a mount to reset: others may be using it. */
+		log_err("cache: %s is damaged", c->index_path);
+	} else if (err == -EUCLEAN) {
 		/* Only a cache: start afresh rather than refuse to mount. */
 		log_err("cache: %s is damaged: starting an empty cache",
 			c->index_path);

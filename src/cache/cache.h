@@ -60,7 +60,9 @@ struct cache_opts {
 	/*
 	 * For the maintenance commands (stats, clear, verify): this handle
 	 * never evicts, whatever the limits, so that looking at a directory
-	 * leaves the chunks of the mounts using it alone.
+	 * leaves the chunks of the mounts using it alone. It opens only a
+	 * cache that exists (-ENOENT, and nothing created, if the index
+	 * does not), and does not reset a damaged one (-EUCLEAN).
 	 */
 	bool maintenance;
 };

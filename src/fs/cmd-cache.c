@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,16 @@ int fs_cmd_cache(int argc, char **argv)
 	/* What a mount would take; shown by stats when none is using it. */
 	co.min_free_bytes = cache_default_min_free(dir);
 	err = cache_open(&co, &c);
+	if (err == -ENOENT) {
+		fprintf(stderr, "cofault: no chunk cache in %s\n", dir);
+		goto out;
+	}
+	if (err == -EUCLEAN) {
+		fprintf(stderr,
+			"cofault: the chunk cache index in %s is damaged; the "
+			"next mount of it starts the cache afresh\n", dir);
+		goto out;
+	}
 	if (err) {
 		fprintf(stderr, "cofault: cannot open the chunk cache in %s: %s\n",
 			dir, strerror(-err));

@@ -191,6 +191,29 @@ kill "$sampler"
 cf_unmount "$ma"
 cf_unmount "$mb"
 out=$("$COFAULT" cache verify --cache-dir "$SH") || cf_fail "shared cache: $out"
+# The maintenance commands look only at a cache that exists: a mistyped or
+# foreign directory is left as it was (not created, not made private), and
+# a damaged index is left for a mount to reset, not reset under others.
+"$COFAULT" cache stats --cache-dir "$T/no-cache" 2>"$T/m.err" &&
+	cf_fail "cache stats of a missing directory succeeded"
+grep -q "no chunk cache in" "$T/m.err" || cf_fail "missing: $(cat "$T/m.err")"
+[ ! -e "$T/no-cache" ] || cf_fail "cache stats created $T/no-cache"
+mkdir -m 755 "$T/not-cache"
+"$COFAULT" cache clear --cache-dir "$T/not-cache" 2>/dev/null &&
+	cf_fail "cache clear of a foreign directory succeeded"
+[ "$(stat -c %a "$T/not-cache")" = 755 ] && [ -z "$(ls -A "$T/not-cache")" ] ||
+	cf_fail "cache clear changed a foreign directory: $(ls -ld "$T/not-cache"; ls -A "$T/not-cache")"
+cp -a "$SH" "$T/damaged"
+printf '%0100d' 0 | dd of="$T/damaged/index.db" conv=notrunc status=none
+cp "$T/damaged/index.db" "$T/damaged-index.db"
+ndata=$(find "$T/damaged/data" -type f | wc -l)
+"$COFAULT" cache verify --cache-dir "$T/damaged" 2>"$T/m.err" &&
+	cf_fail "cache verify of a damaged index succeeded"
+grep -q "is damaged" "$T/m.err" || cf_fail "damaged: $(cat "$T/m.err")"
+cmp -s "$T/damaged/index.db" "$T/damaged-index.db" &&
+	[ "$(find "$T/damaged/data" -type f | wc -l)" = "$ndata" ] ||
+	cf_fail "cache verify reset a damaged index"
+rm -rf "$T/damaged" "$T/damaged-index.db"
 cf_log "shared cache: $rounds rounds of two mounts, $out"
 # Each process counts the other's chunks too, written and not yet
 # indexed included: the two together stay within the limit plus one
