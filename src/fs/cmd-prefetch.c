@@ -31,7 +31,8 @@ static const char prefetch_usage_text[] =
 	"usage: cofault prefetch [-j N] [-q] PATH...\n"
 	"\n"
 	"Read files, or every file under directories, of a cofault mount so\n"
-	"that later reads come from the chunk cache.\n"
+	"that later reads come from the chunk cache. Links named here are\n"
+	"followed, links inside directories are not.\n"
 	"  -j, --jobs N   files read at once (4)\n"
 	"  -q, --quiet    no progress output\n";
 
@@ -48,8 +49,8 @@ struct pf {
 	size_t next; /* next file to read, under lock */
 	uint64_t total; /* bytes of all files */
 	uint64_t done; /* bytes read, under lock */
-	unsigned int errors; /* under lock */
-	bool finished; /* under lock */
+	unsigned int errors; /* under lock (the walker's: before any reader) */
+	unsigned int running; /* reader threads not yet done, under lock */
 };
 
 static struct pf *pf_walk_target; /* nftw has no user pointer */
@@ -59,6 +60,14 @@ static int pf_add(const char *path, const struct stat *st, int type,
 {
 	struct pf *p = pf_walk_target;
 
+	if (type == FTW_DNR || type == FTW_NS) {
+		fprintf(stderr, "cofault: %s: cannot %s: %s\n", path,
+			type == FTW_DNR ? "read the directory" : "stat",
+			strerror(errno ? errno : EACCES));
+		p->errors++;
+		return 0;
+	}
+	/* Links inside a tree are not followed (FTW_PHYS), as du does. */
 	if (type != FTW_F || !S_ISREG(st->st_mode))
 		return 0;
 	if (p->nfiles == p->cap) {
@@ -79,13 +88,24 @@ static int pf_add(const char *path, const struct stat *st, int type,
 	return 0;
 }
 
+static void pf_reader_done(struct pf *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->running--;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Called with p->running counting it; the caller's count ends here. */
 static void *pf_reader(void *arg)
 {
 	struct pf *p = arg;
 	char *buf = malloc(PREFETCH_BUF);
 
-	if (!buf)
+	if (!buf) {
+		/* The others go on; files nobody read are counted at the end. */
+		pf_reader_done(p);
 		return NULL;
+	}
 	for (;;) {
 		struct pf_file *f;
 		off_t off = 0;
@@ -127,6 +147,7 @@ static void *pf_reader(void *arg)
 		close(fd);
 	}
 	free(buf);
+	pf_reader_done(p);
 	return NULL;
 }
 
@@ -223,29 +244,53 @@ int fs_cmd_prefetch(int argc, char **argv)
 	}
 	pf_walk_target = &p;
 	for (; optind < argc; optind++) {
-		if (nftw(argv[optind], pf_add, 16, FTW_PHYS | FTW_MOUNT)) {
-			fprintf(stderr, "cofault: %s: %s\n", argv[optind],
+		const char *arg = argv[optind];
+		char *real = NULL;
+		struct stat st;
+		int err;
+
+		/* A link named on the command line is followed (du -H). */
+		if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode)) {
+			real = realpath(arg, NULL);
+			if (!real) {
+				fprintf(stderr, "cofault: %s: %s\n", arg,
+					strerror(errno));
+				goto out;
+			}
+		}
+		errno = 0;
+		err = nftw(real ? real : arg, pf_add, 16, FTW_PHYS | FTW_MOUNT);
+		free(real);
+		if (err) {
+			fprintf(stderr, "cofault: %s: %s\n", arg,
 				strerror(errno ? errno : ENOMEM));
 			goto out;
 		}
 	}
 	t0 = mono_s();
 	for (i = 0; i < jobs && i < p.nfiles; i++) {
-		if (pthread_create(&th[i], NULL, pf_reader, &p))
+		pthread_mutex_lock(&p.lock);
+		p.running++;
+		pthread_mutex_unlock(&p.lock);
+		if (pthread_create(&th[i], NULL, pf_reader, &p)) {
+			pf_reader_done(&p);
 			break;
+		}
 		started++;
 	}
 	if (started == 0 && p.nfiles) {
+		p.running = 1;
 		pf_reader(&p);
 	} else {
 		/* Report while the readers work: join polls, so check the
-		 * byte count every 200 ms until everything is read. */
+		 * byte count every 200 ms until the last reader is done,
+		 * not only until the last file is started. */
 		for (;;) {
 			bool all;
 
 			usleep(200 * 1000);
 			pthread_mutex_lock(&p.lock);
-			all = p.next == p.nfiles;
+			all = p.running == 0;
 			pthread_mutex_unlock(&p.lock);
 			if (!quiet && mono_s() - last >= (tty ? 0.2 : 5.0)) {
 				pf_report(&p, t0, tty, false);
@@ -257,6 +302,11 @@ int fs_cmd_prefetch(int argc, char **argv)
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	if (p.next < p.nfiles) {
+		fprintf(stderr, "cofault: %zu files not read: %s\n",
+			p.nfiles - p.next, strerror(ENOMEM));
+		p.errors += (unsigned int)(p.nfiles - p.next);
+	}
 	if (!quiet)
 		pf_report(&p, t0, tty, true);
 	if (!quiet || p.errors)

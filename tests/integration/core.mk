@@ -4,6 +4,7 @@ core_integration_tests = \
 	tests/integration/change.sh \
 	tests/integration/tls.sh \
 	tests/integration/cache.sh \
+	tests/integration/prefetch.sh \
 	tests/integration/random-epoch.sh
 TESTS += $(core_integration_tests)
 dist_check_SCRIPTS += $(core_integration_tests)
