@@ -106,7 +106,8 @@ int fs_cmd_cache(int argc, char **argv)
 	if (err == -EUCLEAN) {
 		fprintf(stderr,
 			"cofault: the chunk cache index in %s is damaged; the "
-			"next mount of it starts the cache afresh\n", dir);
+			"next mount of it starts the cache afresh\n",
+			dir);
 		goto out;
 	}
 	if (err) {

@@ -102,7 +102,7 @@ static void *pf_reader(void *arg)
 	char *buf = malloc(PREFETCH_BUF);
 
 	if (!buf) {
-		/* The others go on; files nobody read are counted at the end. */
+		/* The others go on; files nobody read count at the end. */
 		pf_reader_done(p);
 		return NULL;
 	}

@@ -35,7 +35,7 @@ static pthread_cond_t fake_cond = PTHREAD_COND_INITIALIZER;
 static off64_t fake_gate_off = -1, fake_bad_off = -1; /* chunk offsets */
 /* A pwrite there writes half, and the write of the rest fails. */
 static off64_t fake_fail_off = -1;
-static int fake_gate_fd = -1, fake_bad_fd = -1;	    /* their writers' fds */
+static int fake_gate_fd = -1, fake_bad_fd = -1; /* their writers' fds */
 /* Every pread of a chunk there fails with EIO, as on a bad sector. */
 static off64_t fake_eio_off = -1;
 static bool fake_in_gate, fake_gate_open;
@@ -45,6 +45,14 @@ ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off);
 ssize_t __real_pwrite64(int fd, const void *buf, size_t len, off64_t off);
 ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off64_t off);
 ssize_t __real_pread(int fd, void *buf, size_t len, off_t off);
+/* Chunk reads at off fail from now on (-1: none do). */
+static void fake_set_eio(off64_t off)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_eio_off = off;
+	pthread_mutex_unlock(&fake_lock);
+}
+
 ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t __real_pread64(int fd, void *buf, size_t len, off64_t off);
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off);
@@ -112,8 +120,7 @@ static bool fake_read_fails(size_t len, off64_t off)
 
 ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off)
 {
-	return fake_read_fails(len, off) ? -1
-					 : __real_pread(fd, buf, len, off);
+	return fake_read_fails(len, off) ? -1 : __real_pread(fd, buf, len, off);
 }
 
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off)
@@ -157,8 +164,7 @@ int __wrap_fdatasync(int fd)
 	return fake_sync(fd);
 }
 
-int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
-			   unsigned int flags)
+int __wrap_sync_file_range(int fd, off64_t off, off64_t len, unsigned int flags)
 {
 	if (__real_sync_file_range(fd, off, len, flags) < 0)
 		return -1;
@@ -175,7 +181,7 @@ int __wrap_sync_file_range(int fd, off64_t off, off64_t len,
 static void test_error_per_descriptor(void **state)
 {
 	static unsigned char buf[CS];
-	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
+	struct cache_opts o = {.max_bytes = 1ull << 30, .chunk_size = CS};
 	char *dir = test_tmpdir();
 	struct timespec until;
 	struct cache *c;
@@ -250,7 +256,7 @@ static void assert_chunk_hole(const char *dir, uint64_t obj, uint64_t idx)
 static struct cache *open_indexed(char *dir, unsigned char *buf, int seed,
 				  uint64_t *obj)
 {
-	struct cache_opts o = { .max_bytes = 1ull << 30, .chunk_size = CS };
+	struct cache_opts o = {.max_bytes = 1ull << 30, .chunk_size = CS};
 	struct cache *c;
 
 	pthread_mutex_lock(&fake_lock);
@@ -367,18 +373,14 @@ static void test_unreadable_chunk(void **state)
 	int warnings;
 
 	c = open_indexed(dir, buf, 6, &a);
-	pthread_mutex_lock(&fake_lock);
-	fake_eio_off = CS;
-	pthread_mutex_unlock(&fake_lock);
+	fake_set_eio(CS);
 	warnings = test_warnings;
 	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
 	assert_int_equal(test_warnings, warnings + 1);
 	assert_chunk_hole(dir, a, 1);
 
 	/* Fetched again and written where the disk reads again. */
-	pthread_mutex_lock(&fake_lock);
-	fake_eio_off = -1;
-	pthread_mutex_unlock(&fake_lock);
+	fake_set_eio(-1);
 	test_fill(buf, CS, 6, 1);
 	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
 	test_fill(buf, CS, 6, 2);
@@ -388,15 +390,11 @@ static void test_unreadable_chunk(void **state)
 	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), 0);
 	assert_true(test_check(buf, CS, 6, 1));
 
-	pthread_mutex_lock(&fake_lock);
-	fake_eio_off = CS;
-	pthread_mutex_unlock(&fake_lock);
+	fake_set_eio(CS);
 	assert_int_equal(cache_verify(c, &checked, &bad), 0);
 	assert_int_equal(checked, 2);
 	assert_int_equal(bad, 1);
-	pthread_mutex_lock(&fake_lock);
-	fake_eio_off = -1;
-	pthread_mutex_unlock(&fake_lock);
+	fake_set_eio(-1);
 	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
 	assert_int_equal(cache_chunk_read(c, a, 2, buf, CS), 0);
 	assert_true(test_check(buf, CS, 6, 2));
