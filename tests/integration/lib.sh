@@ -21,6 +21,8 @@ SLOW_ORIGIN=$top_srcdir/tests/tools/slow_origin.py
 T=
 CF_MOUNTS=
 CF_PIDS=
+# Scratch directories outside $T (which may be closed to other users).
+CF_DIRS=
 CF_NAME=$(basename "$0" .sh)
 
 # Messages go to stderr so they land in the test's .log next to the output.
@@ -151,6 +153,9 @@ cf_cleanup() {
 		cf_dump_logs
 	fi
 	[ -n "$T" ] && rm -rf "$T"
+	for c in $CF_DIRS; do
+		rm -rf "$c"
+	done
 	exit "$rc"
 }
 

@@ -54,6 +54,7 @@ grep -q "nothing: No such file" "$T/err" || cf_fail "missing: $(cat "$T/err")"
 if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	# Not under TMPDIR, which may be private to root.
 	loc=$(mktemp -d /tmp/cofault-pf.XXXXXX)
+	CF_DIRS="$CF_DIRS $loc"
 	chmod 755 "$loc"
 	mkdir -m 755 "$loc/ok"
 	mkdir -m 700 "$loc/locked"
@@ -62,7 +63,6 @@ if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	rc=0
 	setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
 		"$COFAULT" prefetch "$loc" 2>"$T/err" || rc=$?
-	rm -rf "$loc"
 	[ "$rc" = 1 ] || cf_fail "unreadable directory: exit $rc: $(cat "$T/err")"
 	grep -q "locked: cannot read the directory: Permission denied" \
 		"$T/err" && grep -q '^prefetch: 1 files, 1 errors$' "$T/err" ||
