@@ -8,7 +8,8 @@
  * (no writer or evictor of any process changes a locked range; see
  * cache-store.c), checks the index under it, and computes the CRC32C over
  * a read-only mapping of the range: the page cache is read in place, not
- * copied. The lock lasts until the caller is done with the range.
+ * copied. A page the disk cannot read fails the hold with -EIO
+ * (cache-guard.c). The lock lasts until the caller is done with the range.
  */
 #include "config.h"
 
@@ -24,15 +25,17 @@
 static int hold_crc(int fd, off_t off, size_t len, uint32_t *crc)
 {
 	void *p;
+	int err;
 
 	/* MAP_POPULATE: one pass over the page tables instead of a fault
 	 * per few pages; the pages are in the page cache or read now. */
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off);
 	if (p == MAP_FAILED)
 		return -errno;
-	*crc = cache_crc32c(0, p, len);
+	/* A page the disk cannot give is -EIO here, not a SIGBUS. */
+	err = cache_guarded_crc32c(p, len, crc);
 	munmap(p, len);
-	return 0;
+	return err;
 }
 
 int cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,

@@ -23,6 +23,10 @@ uint32_t cache_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The same without the hardware path, for the tests. */
 uint32_t cache_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
+/* CRC32C of len bytes at p, a mapping of a cache file, into *crc: -EIO, not
+ * a SIGBUS, when a page of it cannot be read (cache-guard.c). */
+int cache_guarded_crc32c(const void *p, size_t len, uint32_t *crc);
+
 /* ---- index (cache-index.c) ---- */
 
 enum cache_stmt {

@@ -5,6 +5,7 @@ src_cache_libcache_la_SOURCES = \
 	src/cache/cache-index.c \
 	src/cache/cache-store.c \
 	src/cache/cache-hold.c \
+	src/cache/cache-guard.c \
 	src/cache/cache-evict.c \
 	src/cache/cache-share.c \
 	src/cache/cache-crc.c

@@ -45,9 +45,11 @@ tests_unit_test_cache_nospc_LDADD = $(cache_test_ldadd)
 
 tests_unit_test_cache_sync_SOURCES = tests/unit/test-cache-sync.c
 tests_unit_test_cache_sync_CFLAGS = $(cache_test_cflags)
-# Pretend writeback errors on chosen descriptors, and unreadable chunks.
+# Pretend writeback errors on chosen descriptors, unreadable chunks, and
+# files longer than they are.
 tests_unit_test_cache_sync_LDFLAGS = $(cache_test_ldflags) \
 	-Wl,--wrap=pwrite -Wl,--wrap=pwrite64 -Wl,--wrap=fdatasync \
-	-Wl,--wrap=sync_file_range -Wl,--wrap=pread -Wl,--wrap=pread64
+	-Wl,--wrap=sync_file_range -Wl,--wrap=pread -Wl,--wrap=pread64 \
+	-Wl,--wrap=lseek -Wl,--wrap=lseek64
 tests_unit_test_cache_sync_LDADD = $(cache_test_ldadd)
 endif

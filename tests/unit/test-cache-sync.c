@@ -6,7 +6,8 @@
  * sync_file_range are wrapped at link time (see cache.mk) to pretend such
  * an error on one descriptor, and to hold the eviction thread still; and
  * pwrite to fail once, for what a failed write leaves behind. pread is
- * wrapped too, to pretend a chunk on a bad sector.
+ * wrapped too, to pretend a chunk on a bad sector, and lseek to pretend a
+ * file longer than it is (its end cut off after the size was checked).
  */
 #include "config.h"
 
@@ -14,11 +15,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,8 @@ static int fake_gate_fd = -1, fake_bad_fd = -1; /* their writers' fds */
 /* Every pread of a chunk there fails with EIO, as on a bad sector. */
 static off64_t fake_eio_off = -1;
 static bool fake_in_gate, fake_gate_open;
+/* lseek to the end answers this (-1: the truth). */
+static off64_t fake_end = -1;
 
 ssize_t __real_pwrite(int fd, const void *buf, size_t len, off_t off);
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t len, off_t off);
@@ -54,6 +59,10 @@ static void fake_set_eio(off64_t off)
 }
 
 ssize_t __wrap_pread(int fd, void *buf, size_t len, off_t off);
+off_t __real_lseek(int fd, off_t off, int whence);
+off_t __wrap_lseek(int fd, off_t off, int whence);
+off64_t __real_lseek64(int fd, off64_t off, int whence);
+off64_t __wrap_lseek64(int fd, off64_t off, int whence);
 ssize_t __real_pread64(int fd, void *buf, size_t len, off64_t off);
 ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off);
 int __real_fdatasync(int fd);
@@ -127,6 +136,27 @@ ssize_t __wrap_pread64(int fd, void *buf, size_t len, off64_t off)
 {
 	return fake_read_fails(len, off) ? -1
 					 : __real_pread64(fd, buf, len, off);
+}
+
+/* The end of a file, or the pretended one. */
+static off64_t fake_lseek_end(off64_t real, off64_t off, int whence)
+{
+	off64_t end;
+
+	pthread_mutex_lock(&fake_lock);
+	end = fake_end;
+	pthread_mutex_unlock(&fake_lock);
+	return real >= 0 && whence == SEEK_END && !off && end >= 0 ? end : real;
+}
+
+off_t __wrap_lseek(int fd, off_t off, int whence)
+{
+	return fake_lseek_end(__real_lseek(fd, off, whence), off, whence);
+}
+
+off64_t __wrap_lseek64(int fd, off64_t off, int whence)
+{
+	return fake_lseek_end(__real_lseek64(fd, off, whence), off, whence);
 }
 
 /*
@@ -261,6 +291,7 @@ static struct cache *open_indexed(char *dir, unsigned char *buf, int seed,
 
 	pthread_mutex_lock(&fake_lock);
 	fake_gate_off = fake_bad_off = fake_fail_off = fake_eio_off = -1;
+	fake_end = -1;
 	fake_gate_fd = fake_bad_fd = -1;
 	pthread_mutex_unlock(&fake_lock);
 	o.dir = dir;
@@ -403,6 +434,98 @@ static void test_unreadable_chunk(void **state)
 	free(dir);
 }
 
+/*
+ * A held chunk whose pages cannot be read when its checksum touches them:
+ * the hold fails with -EIO and the daemon lives. The hold checksums through
+ * a mapping, and an unreadable page of a mapping is a SIGBUS, which killed
+ * the process (and every mount it served). A disk error does it; here the
+ * file is cut short after the hold checked its size, which faults the same
+ * way. A plain read then drops the chunk and answers a miss.
+ */
+static void test_hold_unreadable_pages(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	char path[512];
+	struct cache_hold h;
+	struct cache *c;
+	uint64_t a;
+
+	c = open_indexed(dir, buf, 7, &a);
+	test_fill(buf, CS, 7, 2);
+	assert_int_equal(cache_chunk_write(c, a, 2, buf, CS), 0);
+	cache_flush(c);
+	assert_int_equal(cache_chunk_hold(c, a, 1, CS, &h), 0);
+	cache_chunk_release(&h);
+
+	/* Chunk 1 keeps one page, chunk 2 none; lseek says all is there. */
+	test_data_path(path, sizeof(path), dir, a);
+	assert_int_equal(truncate(path, CS + 4096), 0);
+	pthread_mutex_lock(&fake_lock);
+	fake_end = 3 * CS;
+	pthread_mutex_unlock(&fake_lock);
+	assert_int_equal(cache_chunk_hold(c, a, 1, CS, &h), -EIO);
+	assert_int_equal(h.fd, -1);
+	assert_int_equal(cache_chunk_hold(c, a, 2, CS, &h), -EIO);
+	/* And again: the handler is still there for the next fault. */
+	assert_int_equal(cache_chunk_hold(c, a, 1, CS, &h), -EIO);
+	pthread_mutex_lock(&fake_lock);
+	fake_end = -1;
+	pthread_mutex_unlock(&fake_lock);
+
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+static sigjmp_buf other_env;
+static volatile sig_atomic_t other_seen;
+
+static void other_handler(int sig)
+{
+	other_seen = sig;
+	siglongjmp(other_env, 1);
+}
+
+/*
+ * A SIGBUS outside what a hold is reading is not the cache's: it goes to
+ * the handler that was there before the cache's.
+ */
+static void test_other_sigbus(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	char path[512];
+	struct cache_hold h;
+	struct sigaction sa = {.sa_handler = other_handler};
+	volatile const char *p;
+	struct cache *c;
+	uint64_t a;
+	int fd;
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGBUS, &sa, NULL), 0);
+	c = open_indexed(dir, buf, 8, &a);
+	assert_int_equal(cache_chunk_hold(c, a, 1, CS, &h), 0);
+	cache_chunk_release(&h);
+
+	/* A mapping past the end of an empty file of the test's own. */
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	if (!sigsetjmp(other_env, 1))
+		(void)p[0];
+	assert_int_equal(other_seen, SIGBUS);
+	munmap((void *)p, 4096);
+	close(fd);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +533,8 @@ int main(void)
 		cmocka_unit_test(test_failed_rewrite),
 		cmocka_unit_test(test_failed_resync),
 		cmocka_unit_test(test_unreadable_chunk),
+		cmocka_unit_test(test_hold_unreadable_pages),
+		cmocka_unit_test(test_other_sigbus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
