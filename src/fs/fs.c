@@ -409,7 +409,7 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 		 fs->o.interruptible ? "interruptible" : "asynchronous");
 }
 
-static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void fs_do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = req_fs(req);
 	struct fuse_entry_param e;
@@ -474,7 +474,7 @@ static void fs_op_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
+static void fs_do_getattr(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
@@ -503,7 +503,7 @@ out_err:
 	fuse_reply_err(req, fs_errno(err));
 }
 
-static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
+static void fs_do_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
@@ -586,13 +586,17 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
+	fs_watch_busy();
 	fs_readdir_common(req, ino, size, off, fi, false);
+	fs_watch_idle();
 }
 
 static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			      off_t off, struct fuse_file_info *fi)
 {
+	fs_watch_busy();
 	fs_readdir_common(req, ino, size, off, fi, true);
+	fs_watch_idle();
 }
 
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -605,7 +609,7 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
+static void fs_do_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
@@ -701,7 +705,7 @@ static void fs_read_interrupted(fuse_req_t req, void *arg)
 	data_wait_interrupt(arg);
 }
 
-static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void fs_do_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
@@ -761,6 +765,50 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	pthread_mutex_unlock(&fs->t.lock);
 	sv.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
 	fuse_reply_statfs(req, &sv);
+}
+
+/*
+ * The requests that may wait on the origin run between fs_watch_busy and
+ * fs_watch_idle, so that the watch notices a session ended by a connection
+ * abort while they wait (watch.c). Each replies before it returns.
+ */
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_watch_busy();
+	fs_do_lookup(req, parent, name);
+	fs_watch_idle();
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	fs_watch_busy();
+	fs_do_getattr(req, ino, fi);
+	fs_watch_idle();
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	fs_watch_busy();
+	fs_do_opendir(req, ino, fi);
+	fs_watch_idle();
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	fs_watch_busy();
+	fs_do_open(req, ino, fi);
+	fs_watch_idle();
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	fs_watch_busy();
+	fs_do_read(req, ino, size, off, fi);
+	fs_watch_idle();
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {

@@ -8,10 +8,13 @@
  *  - an unmount: poll(2) on /proc/self/mountinfo reports every change of
  *    the mount table, and libfuse marks the session exited once the
  *    kernel drops the connection;
+ *  - a connection aborted through the fuse control file system: libfuse
+ *    marks the session exited, but no table changes and no signal comes,
+ *    and the loop waits for the requests in flight. So while any request
+ *    that may wait on the origin is under way (fs_watch_busy), the watch
+ *    looks at the session every FS_WATCH_BUSY_MS; with none, it sleeps,
+ *    and the next such request wakes it;
  *  - the loop returning for any other reason (fs_watch_end).
- * A connection aborted through the fuse control file system changes no
- * table: readers are answered by the kernel, and the daemon exits once
- * its requests in flight reach the origin's timeout.
  */
 #include "config.h"
 
@@ -43,6 +46,11 @@ static int watch_fd = -1;
 static struct sigaction watch_prev[WATCH_NSIGNALS];
 static bool watch_chained[WATCH_NSIGNALS];
 static int watch_ended; /* atomic: fs_watch_end was called */
+/* Atomic, sequentially consistent: requests between fs_watch_busy and
+ * fs_watch_idle; and whether the watch sleeps without a timeout, which
+ * the request that makes watch_busy 1 ends by waking it. */
+static int watch_busy;
+static int watch_asleep;
 
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 
@@ -144,6 +152,35 @@ void fs_watch_end(void)
 		watch_wake();
 }
 
+void fs_watch_busy(void)
+{
+	if (__atomic_fetch_add(&watch_busy, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_exchange_n(&watch_asleep, 0, __ATOMIC_SEQ_CST) &&
+	    watch_fd >= 0)
+		watch_wake();
+}
+
+void fs_watch_idle(void)
+{
+	__atomic_sub_fetch(&watch_busy, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * May the watch sleep without a timeout? Only with no request under way.
+ * Marked asleep before the count is read: a request that starts after the
+ * read sees the mark and wakes the watch, one that started before is
+ * counted here.
+ */
+static bool watch_may_sleep(void)
+{
+	__atomic_store_n(&watch_asleep, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&watch_busy, __ATOMIC_SEQ_CST))
+		return true;
+	/* A wake-up a request sent meanwhile is drained later. */
+	__atomic_store_n(&watch_asleep, 0, __ATOMIC_SEQ_CST);
+	return false;
+}
+
 /* Does the mount table (read from the start of fd) still hold dev? */
 static bool watch_mounted(int fd, dev_t dev)
 {
@@ -164,10 +201,12 @@ void fs_watch_wait(struct fuse_session *se, dev_t dev)
 	pf[1].events = POLLPRI;
 	while (!fuse_session_exited(se) &&
 	       !__atomic_load_n(&watch_ended, __ATOMIC_ACQUIRE)) {
-		/* Mounted: sleep until the table or a signal changes. */
-		int timeout = mi >= 0 && watch_mounted(mi, dev) ?
-				      -1 :
-				      FS_WATCH_SLICE_MS;
+		/* Mounted and idle: sleep until the table or a signal
+		 * changes, or a request starts. */
+		int timeout = FS_WATCH_SLICE_MS;
+
+		if (mi >= 0 && watch_mounted(mi, dev))
+			timeout = watch_may_sleep() ? -1 : FS_WATCH_BUSY_MS;
 
 		if (poll(pf, mi >= 0 ? 2 : 1, timeout) > 0 &&
 		    (pf[0].revents & POLLIN))

@@ -20,11 +20,20 @@ int fs_watch_init(void);
  * Block until se has exited (a signal, an unmount, a connection abort
  * that libfuse saw) or fs_watch_end was called. dev is the mount's device
  * number: while the mount table holds it the wait sleeps until the table
- * or a signal changes; when it does not (a lazy unmount with files still
- * open, or no /proc), the wait looks at se every FS_WATCH_SLICE_MS.
+ * or a signal changes or a request starts, and looks at se every
+ * FS_WATCH_BUSY_MS while requests are under way; when it does not (a lazy
+ * unmount with files still open, or no /proc), every FS_WATCH_SLICE_MS.
  * Called by one thread, between fs_watch_init and fs_watch_fini.
  */
 void fs_watch_wait(struct fuse_session *se, dev_t dev);
+/*
+ * A request that may wait on the origin starts, and ends: while any is
+ * under way the watch also looks at the session every FS_WATCH_BUSY_MS,
+ * since an abort through the fuse control file system shows nowhere else.
+ * Any thread; cheap (an atomic add, and a wake-up of a sleeping watch).
+ */
+void fs_watch_busy(void);
+void fs_watch_idle(void);
 /* The session loop returned (libfuse then clears the session's exited
  * mark, so that alone cannot end the wait): end fs_watch_wait. Any
  * thread. */
@@ -36,5 +45,6 @@ void fs_watch_end(void);
 void fs_watch_fini(void);
 
 #define FS_WATCH_SLICE_MS 100
+#define FS_WATCH_BUSY_MS 500
 
 #endif

@@ -1,9 +1,9 @@
 #!/bin/bash
 # The mount goes away cleanly by "cofault unmount", by SIGTERM to the
 # daemon (also while a read waits on a stalled origin), by SIGTERM to a
-# foreground (-f) instance, and by an unmount while a request waits on a
-# stalled origin; unmounting something not mounted is an error; an idle
-# mount does not wake.
+# foreground (-f) instance, and by an unmount or a connection abort while
+# a request waits on a stalled origin; unmounting something not mounted is
+# an error; an idle mount does not wake.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 # The daemon serving $1; fails the test unless there is exactly one.
@@ -110,6 +110,48 @@ check_unmount_busy() {
 	cf_origin_set
 }
 
+# The connection aborted through fusectl (what an administrator does to a
+# wedged mount) while a request waits on a stalled origin: the daemon goes
+# at once, not when the origin times out. As libfuse does, it leaves the
+# dead mount point for the administrator, and "cofault unmount" removes
+# it. fusectl is mounted for the test when it is not.
+check_abort_busy() {
+	local m=$T/m7 pid rpid conn t0 ms ctl=/sys/fs/fuse/connections
+	if ! mountpoint -q "$ctl"; then
+		if ! mount -t fusectl fusectl "$ctl" 2>/dev/null; then
+			cf_log "abort with a request in flight: skipped" \
+				"(no fusectl)"
+			return 0
+		fi
+		FUSECTL_MOUNTED=1
+	fi
+	[ -n "${ORIGIN_PID:-}" ] || cf_origin_start "$ROOT"
+	cf_mount "$ORIGIN_URL" "$m" --timeout 60
+	pid=$(daemon_pid "$m")
+	conn=$(cf_fuse_conn "$m")
+	cf_origin_set stall=1
+	: >"$ORIGIN_LOG"
+	dd if="$m/f" of=/dev/null bs=64k 2>/dev/null &
+	rpid=$!
+	CF_PIDS="$CF_PIDS $rpid"
+	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
+		cf_fail "abort busy: the read never reached the origin"
+	t0=$(cf_now_ms)
+	echo 1 >"$ctl/$conn/abort"
+	cf_wait_until 10 cf_gone "$rpid" || cf_fail "abort busy: reader blocked"
+	wait "$rpid" 2>/dev/null || true
+	cf_forget_pid "$rpid"
+	cf_wait_until 10 cf_gone "$pid" ||
+		cf_fail "abort busy: daemon $pid still running"
+	ms=$(($(cf_now_ms) - t0))
+	timeout 30 "$COFAULT" unmount "$m" ||
+		cf_fail "abort busy: cofault unmount of the dead mount failed"
+	cf_not_mounted "$m" || cf_fail "abort busy: $m still mounted"
+	cf_log "abort with a request waiting on the origin: ok ($ms ms)"
+	cf_origin_set
+	[ -z "${FUSECTL_MOUNTED:-}" ] || umount "$ctl" || true
+}
+
 # An idle mount does not wake: no thread polls for the session's end, the
 # transfer loop sleeps until asked, and the cache's background passes
 # slow down while nothing uses it. Counted by the context switches of the
@@ -158,3 +200,4 @@ check_not_mounted
 check_idle
 check_sigterm_busy
 check_unmount_busy
+check_abort_busy
