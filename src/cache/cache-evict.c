@@ -91,9 +91,11 @@ static bool evict_flush_writes(struct cache *c)
 			continue;
 		e = cache_index_chunk_put(&c->bg, &batch[i].ref,
 					  batch[i].atime);
-		if (e == -ENOENT) /* object dropped meanwhile */
+		if (e == -ENOENT) { /* object dropped meanwhile */
 			ok[i] = false;
-		else
+			if (!c->bg.layout_lost)
+				cache_note_dropped(c, batch[i].ref.obj);
+		} else
 			err = e;
 	}
 	if (!err)

@@ -396,7 +396,7 @@ int cache_index_object_find(struct cache_db *d, const char *origin,
 
 int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 		       const char *etag, uint64_t size, int64_t mtime,
-		       uint64_t *id, uint64_t *stale)
+		       bool replace, uint64_t *id, uint64_t *stale)
 {
 	sqlite3_stmt *st;
 	int rc, err;
@@ -420,6 +420,10 @@ int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 			return cache_index_commit(d);
 		}
 		index_done(st);
+		if (!replace) {
+			err = -EEXIST;
+			goto out_rollback;
+		}
 		st = index_stmt(d, CACHE_ST_OBJ_DEL);
 		if (!st) {
 			err = -EIO;

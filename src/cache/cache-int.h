@@ -27,6 +27,9 @@ uint32_t cache_crc32c_sw(uint32_t crc, const void *buf, size_t len);
  * a SIGBUS, when a page of it cannot be read (cache-guard.c). */
 int cache_guarded_crc32c(const void *p, size_t len, uint32_t *crc);
 
+/* Record that a chunk of obj_id found it gone when indexed (cache.c). */
+void cache_note_dropped(struct cache *c, uint64_t obj_id);
+
 /* ---- index (cache-index.c) ---- */
 
 enum cache_stmt {
@@ -82,11 +85,12 @@ void cache_index_rollback(struct cache_db *d);
  * Find or create, in a write transaction (the caller looks for a hit with
  * cache_index_object_find first); *stale is the id of an object dropped
  * because its identity changed (0 if none): the caller removes its data
- * file.
+ * file. Unless replace, an object of another identity is left as it is
+ * and the answer is -EEXIST.
  */
 int cache_index_object(struct cache_db *d, const char *origin, const char *key,
 		       const char *etag, uint64_t size, int64_t mtime,
-		       uint64_t *id, uint64_t *stale);
+		       bool replace, uint64_t *id, uint64_t *stale);
 /* The object (origin, key) of this identity: 0 and *id, -ENOENT when the
  * index has none (or one of another identity), or -errno. Reads only. */
 int cache_index_object_find(struct cache_db *d, const char *origin,
@@ -209,6 +213,7 @@ struct cache_touch {
 
 #define CACHE_PENDING_MAX 64
 #define CACHE_TOUCH_MAX 4096
+#define CACHE_DROPPED_MAX 64
 
 struct cache {
 	/* Set at open, read-only afterwards. */
@@ -280,6 +285,15 @@ struct cache {
 	 */
 	unsigned int period_s;
 	bool nudged; /* a use after an idle spell: pass now */
+	/*
+	 * Objects whose chunks found them gone from the index when indexed
+	 * (a clear, a newer version from another process), not yet reported
+	 * by cache_object_dropped; the oldest forgotten when full, to be
+	 * found again by its next write. ndropped is also read without the
+	 * lock, as a hint.
+	 */
+	uint64_t dropped[CACHE_DROPPED_MAX];
+	size_t ndropped;
 	bool stop;
 	time_t nospc_warned; /* last "not cached" warning */
 

@@ -347,9 +347,9 @@ uint32_t cache_chunk_size(const struct cache *c)
 	return c->chunk_size;
 }
 
-int cache_object(struct cache *c, const char *origin, const char *key,
-		 const char *etag, uint64_t size, int64_t mtime,
-		 uint64_t *obj_id)
+static int cache_object_reg(struct cache *c, const char *origin,
+			    const char *key, const char *etag, uint64_t size,
+			    int64_t mtime, bool replace, uint64_t *obj_id)
 {
 	uint64_t stale;
 	int err;
@@ -366,8 +366,8 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 	if (!err)
 		return 0;
 	pthread_mutex_lock(&c->db_lock);
-	err = cache_index_object(&c->fg, origin, key, etag, size, mtime, obj_id,
-				 &stale);
+	err = cache_index_object(&c->fg, origin, key, etag, size, mtime,
+				 replace, obj_id, &stale);
 	pthread_mutex_unlock(&c->db_lock);
 	if (stale) {
 		log_debug("cache: %s %s changed: dropped object %" PRIu64,
@@ -375,6 +375,66 @@ int cache_object(struct cache *c, const char *origin, const char *key,
 		cache_store_unlink(c, stale);
 	}
 	return err;
+}
+
+int cache_object(struct cache *c, const char *origin, const char *key,
+		 const char *etag, uint64_t size, int64_t mtime,
+		 uint64_t *obj_id)
+{
+	return cache_object_reg(c, origin, key, etag, size, mtime, true,
+				obj_id);
+}
+
+int cache_object_rejoin(struct cache *c, const char *origin, const char *key,
+			const char *etag, uint64_t size, int64_t mtime,
+			uint64_t *obj_id)
+{
+	return cache_object_reg(c, origin, key, etag, size, mtime, false,
+				obj_id);
+}
+
+void cache_note_dropped(struct cache *c, uint64_t obj_id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->ndropped && c->dropped[i] != obj_id; i++)
+		;
+	if (i == c->ndropped) {
+		if (c->ndropped == CACHE_DROPPED_MAX) {
+			memmove(c->dropped, c->dropped + 1,
+				(CACHE_DROPPED_MAX - 1) *
+					sizeof(c->dropped[0]));
+			c->ndropped--;
+		}
+		c->dropped[c->ndropped] = obj_id;
+		__atomic_store_n(&c->ndropped, c->ndropped + 1,
+				 __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool cache_object_dropped(struct cache *c, uint64_t obj_id)
+{
+	bool found = false;
+	size_t i;
+
+	/* The usual case, nothing dropped, without the lock. */
+	if (!__atomic_load_n(&c->ndropped, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->ndropped; i++) {
+		if (c->dropped[i] != obj_id)
+			continue;
+		memmove(c->dropped + i, c->dropped + i + 1,
+			(c->ndropped - i - 1) * sizeof(c->dropped[0]));
+		__atomic_store_n(&c->ndropped, c->ndropped - 1,
+				 __ATOMIC_RELEASE);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
 }
 
 int cache_object_known(struct cache *c, const char *origin, const char *key)

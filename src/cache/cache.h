@@ -120,6 +120,23 @@ int cache_object(struct cache *c, const char *origin, const char *key,
  */
 int cache_object_known(struct cache *c, const char *origin, const char *key);
 /*
+ * Whether obj_id was dropped from the index while in use: a chunk written
+ * for it found the object gone when it was indexed (`cofault cache clear`,
+ * or a newer version registered by another process), and was not kept.
+ * True once per drop seen; the caller may then register its version again
+ * with cache_object_rejoin, or stop writing chunks of it.
+ */
+bool cache_object_dropped(struct cache *c, uint64_t obj_id);
+/*
+ * cache_object for a version dropped while in use: created again when the
+ * index has no object (origin, key), found when it has this version, and
+ * -EEXIST, changing nothing, when it has another. A process holding an
+ * old version open must not drop the newer one that another registered.
+ */
+int cache_object_rejoin(struct cache *c, const char *origin, const char *key,
+			const char *etag, uint64_t size, int64_t mtime,
+			uint64_t *obj_id);
+/*
  * Call fn(arg, key) for the key of every object of origin the index
  * holds, any version; 0 or -errno. fn runs under the cache's index lock:
  * it must not call into c.

@@ -18,6 +18,16 @@ struct cache_hold;
 uint64_t data_disk_object(struct cache *c, const char *origin,
 			  const char *path, const char *etag, uint64_t size,
 			  int64_t mtime);
+/* cache_object_dropped: whether the disk tier dropped object id while in
+ * use (a `cofault cache clear`, say); true once per drop. */
+bool data_disk_dropped(struct cache *c, uint64_t id);
+/*
+ * After such a drop, the id under which to go on caching this version of
+ * the object: registered again unless another version took its place. 0
+ * when it cannot be cached any more (logged).
+ */
+uint64_t data_disk_rejoin(struct cache *c, const char *origin, const char *path,
+			  const char *etag, uint64_t size, int64_t mtime);
 /* cache_object_known; an error counts as known (the safe answer). */
 bool data_disk_known(struct cache *c, const char *origin, const char *path);
 /*

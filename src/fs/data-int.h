@@ -123,10 +123,12 @@ struct data_obj {
 	char etag[STORE_ETAG_MAX]; /* under d->lock once shared */
 	bool stale; /* under d->lock */
 	/*
-	 * Object id in the disk tier, 0 while none. Set once, at open when
-	 * the version is known then, else when the first chunk to persist
-	 * finds the version the origin named (obj_disk_id). Published with
-	 * release after disk_map is filled; read with acquire, no lock.
+	 * Object id in the disk tier, 0 while none. Set at open when the
+	 * version is known then, else when the first chunk to persist finds
+	 * the version the origin named (obj_disk_id); set again, under
+	 * disk_lock, when the tier dropped the object while open
+	 * (obj_rejoin_disk). Published with release after disk_map is
+	 * filled; read with acquire, no lock.
 	 */
 	uint64_t disk_id;
 	/*

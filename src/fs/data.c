@@ -706,17 +706,62 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 }
 
 /*
+ * The disk tier dropped o's object (id old) while o was open: join it
+ * again under a new id, or leave it (id 0) when another version took its
+ * place. The map starts over from the new object's chunks: those of old
+ * are gone. A reader meanwhile may pair either id with either map; that
+ * only costs an index lookup that misses. Caller holds o->disk_lock.
+ */
+static void obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
+			    const char *etag)
+{
+	uint64_t nchunks = obj_nchunks(d, o), id, i;
+	size_t map_bytes = (size_t)(nchunks / 8 + 1);
+	uint8_t *map = NULL;
+
+	if (obj_disk(o) != old)
+		return; /* another thread did it */
+	id = data_disk_rejoin(d->o.disk, d->o.origin_id, o->path, etag, o->size,
+			      o->mtime);
+	if (!id) {
+		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	map = calloc(map_bytes, 1);
+	if (map && data_disk_map(d->o.disk, id, nchunks, map))
+		memset(map, 0xff, map_bytes); /* unknown: look up all */
+	for (i = 0; i < map_bytes; i++)
+		__atomic_store_n(&o->disk_map[i], map ? map[i] : 0xff,
+				 __ATOMIC_RELAXED);
+	free(map);
+	__atomic_store_n(&o->disk_id, id, __ATOMIC_RELEASE);
+}
+
+/*
  * o's disk tier id for persisting a chunk, joining the tier first when o
  * was opened before its version was known and the origin has named one
- * since. 0: memory only. No lock held.
+ * since, or again when the tier dropped it while open. 0: memory only.
+ * No lock held.
  */
 static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
 {
 	uint64_t id = obj_disk(o);
 	char etag[STORE_ETAG_MAX];
 
-	if (id || !d->o.disk)
+	if (!d->o.disk)
 		return id;
+	if (id) {
+		/* Without a lock while nothing was dropped. */
+		if (!data_disk_dropped(d->o.disk, id))
+			return id;
+		pthread_mutex_lock(&d->lock);
+		memcpy(etag, o->etag, sizeof(etag));
+		pthread_mutex_unlock(&d->lock);
+		pthread_mutex_lock(&o->disk_lock);
+		obj_rejoin_disk(d, o, id, etag);
+		pthread_mutex_unlock(&o->disk_lock);
+		return obj_disk(o);
+	}
 	pthread_mutex_lock(&d->lock);
 	memcpy(etag, o->etag, sizeof(etag));
 	pthread_mutex_unlock(&d->lock);

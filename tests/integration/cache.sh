@@ -4,7 +4,7 @@
 # fetched again; kill -9 of the daemon mid-read leaves nothing wrong
 # behind; a small --cache-size keeps the directory near its limit; a full
 # cache disk only costs speed; two mounts share one cache directory while
-# both read and evict.
+# both read and evict; a cache cleared under a live mount is filled again.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
@@ -223,4 +223,34 @@ bound=$((8 * MiB + 2 * MiB + 64 * 1024))
 cf_log "shared cache: at most $max bytes on disk, limit $((8 * MiB))"
 [ "${max:-0}" -le "$bound" ] ||
 	cf_fail "shared cache directory reached $max bytes, limit $((8 * MiB))"
+
+# --- 7. a cache cleared under a live mount is filled again ----------------
+# `cofault cache clear` drops the objects the mount had registered. The
+# mount learns it when a chunk it writes finds its object gone (that one
+# chunk is not kept), registers the object again and caches what it reads
+# after: a remount reads that from the cache. It used to write every later
+# chunk under the dropped id, each one thrown away when indexed.
+CL=$T/cache-clear
+m=$T/m7
+range() { dd if="$1" bs=1M skip="$2" count="$3" status=none; }
+cf_mount "$NGINX_URL" "$m" --cache-dir "$CL"
+range "$m/big" 0 4 >/dev/null
+"$COFAULT" cache clear --cache-dir "$CL" >/dev/null ||
+	cf_fail "cache clear under a live mount failed"
+range "$m/big" 8 1 >/dev/null
+sleep 3 # an eviction pass indexes that chunk, or finds its object gone
+range "$m/big" 16 16 >/dev/null
+cf_unmount "$m"
+grep -q "was dropped from the cache while open" "$T/cofault-m7.log" ||
+	cf_fail "cleared cache: the mount did not notice the clear"
+before=$(data_gets)
+cf_mount "$NGINX_URL" "$m" --cache-dir "$CL"
+echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+cmp -s <(range "$m/big" 16 16) <(range "$www/big" 16 16) ||
+	cf_fail "cleared cache: wrong bytes after the remount"
+cf_unmount "$m"
+n=$(($(data_gets) - before))
+[ "$n" = 0 ] ||
+	cf_fail "cleared cache: $n origin requests for 16 MiB read after the clear"
+cf_log "cleared cache: filled again, 0 requests for what was read after it"
 cf_log "ok"

@@ -493,6 +493,61 @@ static void test_other_chunk_size(void **state)
 	free(dir);
 }
 
+/*
+ * An object dropped while a writer still uses its id (a clear; a newer
+ * version registered elsewhere): the chunk written under the old id is not
+ * kept, the drop is reported once, and registering the version again
+ * gives a new id, unless another version took its place, which is then
+ * left alone.
+ */
+static void test_dropped_in_use(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache *c = open_cache(dir, 1 << 30);
+	uint64_t a, b, v2, again;
+
+	assert_int_equal(cache_object(c, "o", "k", "v1", 2 * CS, 0, &a), 0);
+	test_fill(buf, CS, 11, 0);
+	assert_int_equal(cache_chunk_write(c, a, 0, buf, CS), 0);
+	cache_flush(c);
+	assert_false(cache_object_dropped(c, a));
+
+	assert_int_equal(cache_clear(c, NULL), 0);
+	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
+	cache_flush(c);
+	assert_true(cache_object_dropped(c, a));
+	assert_false(cache_object_dropped(c, a)); /* once */
+	assert_int_equal(cache_chunk_read(c, a, 1, buf, CS), -ENOENT);
+
+	assert_int_equal(cache_object_rejoin(c, "o", "k", "v1", 2 * CS, 0, &b),
+			 0);
+	assert_true(b != a);
+	assert_int_equal(
+		cache_object_rejoin(c, "o", "k", "v1", 2 * CS, 0, &again), 0);
+	assert_int_equal(again, b); /* found, not created twice */
+	test_fill(buf, CS, 11, 1);
+	assert_int_equal(cache_chunk_write(c, b, 1, buf, CS), 0);
+	cache_flush(c);
+	memset(buf, 0, CS);
+	assert_int_equal(cache_chunk_read(c, b, 1, buf, CS), 0);
+	assert_true(test_check(buf, CS, 11, 1));
+
+	/* Another process's newer version replaces it: v1 stays out. */
+	assert_int_equal(cache_object(c, "o", "k", "v2", 2 * CS, 0, &v2), 0);
+	assert_int_equal(cache_chunk_write(c, b, 0, buf, CS), 0);
+	cache_flush(c);
+	assert_true(cache_object_dropped(c, b));
+	assert_int_equal(
+		cache_object_rejoin(c, "o", "k", "v1", 2 * CS, 0, &again),
+		-EEXIST);
+	assert_int_equal(cache_object(c, "o", "k", "v2", 2 * CS, 0, &again), 0);
+	assert_int_equal(again, v2);
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_direct),
+		cmocka_unit_test(test_dropped_in_use),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
