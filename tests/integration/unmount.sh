@@ -84,21 +84,28 @@ check_sigterm_busy() {
 	cf_origin_set
 }
 
+# stalled_read MOUNTPOINT WHAT: mount the slow origin (a 60 s timeout) and
+# start a read that waits on it, stalled; sets pid (the daemon) and rpid
+# (the reader).
+stalled_read() {
+	[ -n "${ORIGIN_PID:-}" ] || cf_origin_start "$ROOT"
+	cf_mount "$ORIGIN_URL" "$1" --timeout 60
+	pid=$(daemon_pid "$1")
+	cf_origin_set stall=1
+	: >"$ORIGIN_LOG"
+	dd if="$1/f" of=/dev/null bs=64k 2>/dev/null &
+	rpid=$!
+	CF_PIDS="$CF_PIDS $rpid"
+	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
+		cf_fail "$2: the read never reached the origin"
+}
+
 # An unmount while a request waits on a stalled origin (its reader was
 # killed, so nothing holds the mount busy): the daemon goes at once, not
 # after the origin timeout. The watch learns of it from the mount table.
 check_unmount_busy() {
 	local m=$T/m5 pid rpid
-	[ -n "${ORIGIN_PID:-}" ] || cf_origin_start "$ROOT"
-	cf_mount "$ORIGIN_URL" "$m" --timeout 60
-	pid=$(daemon_pid "$m")
-	cf_origin_set stall=1
-	: >"$ORIGIN_LOG"
-	dd if="$m/f" of=/dev/null bs=64k 2>/dev/null &
-	rpid=$!
-	CF_PIDS="$CF_PIDS $rpid"
-	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
-		cf_fail "unmount busy: the read never reached the origin"
+	stalled_read "$m" "unmount busy"
 	kill -KILL "$rpid"
 	cf_wait_until 10 cf_gone "$rpid" || cf_fail "unmount busy: reader lives"
 	wait "$rpid" 2>/dev/null || true
@@ -125,17 +132,8 @@ check_abort_busy() {
 		fi
 		FUSECTL_MOUNTED=1
 	fi
-	[ -n "${ORIGIN_PID:-}" ] || cf_origin_start "$ROOT"
-	cf_mount "$ORIGIN_URL" "$m" --timeout 60
-	pid=$(daemon_pid "$m")
+	stalled_read "$m" "abort busy"
 	conn=$(cf_fuse_conn "$m")
-	cf_origin_set stall=1
-	: >"$ORIGIN_LOG"
-	dd if="$m/f" of=/dev/null bs=64k 2>/dev/null &
-	rpid=$!
-	CF_PIDS="$CF_PIDS $rpid"
-	cf_wait_until 10 grep -q "GET /f" "$ORIGIN_LOG" ||
-		cf_fail "abort busy: the read never reached the origin"
 	t0=$(cf_now_ms)
 	echo 1 >"$ctl/$conn/abort"
 	cf_wait_until 10 cf_gone "$rpid" || cf_fail "abort busy: reader blocked"
