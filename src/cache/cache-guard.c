@@ -9,7 +9,8 @@
  * back and answers -EIO, which the caller treats as a chunk it cannot read.
  *
  * Any other SIGBUS goes to the handler that was there before, or to the
- * default action.
+ * default action. cache_open installs the handler (cache_guard_install);
+ * until then cache_guarded_crc32c answers -EAGAIN and holds are not taken.
  */
 #include "config.h"
 
@@ -18,6 +19,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,10 +35,11 @@ struct guard {
 
 static __thread struct guard guard;
 
-/* Installing the handler, and guard_prev: written under guard_lock before
- * the handler that reads it is installed. */
+/* Installing the handler, guard_prev and guard_on: written under
+ * guard_lock, guard_prev before the handler that reads it is installed. */
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction guard_prev;
+static bool guard_on; /* atomic reads */
 
 static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -57,6 +60,9 @@ static void guard_handler(int sig, siginfo_t *si, void *uc)
 		guard_prev.sa_handler(sig);
 		return;
 	}
+	/* Ignored before: a sent one stays ignored (a fault cannot be). */
+	if (guard_prev.sa_handler == SIG_IGN && si->si_code <= 0)
+		return;
 	/* The default action, as if this handler had never been there: a
 	 * faulting instruction would fault again on return, a sent signal
 	 * is raised again (blocked here, delivered on return). */
@@ -64,13 +70,7 @@ static void guard_handler(int sig, siginfo_t *si, void *uc)
 	raise(SIGBUS);
 }
 
-/*
- * Make sure the handler is in place. Checked on every call, not once:
- * code that replaces SIGBUS's handler later (a test harness does, for each
- * test) would otherwise leave the next fault unguarded. The handler then
- * passes on to whatever it replaced.
- */
-static int guard_install(void)
+int cache_guard_install(void)
 {
 	struct sigaction cur, sa;
 	int err = 0;
@@ -89,6 +89,8 @@ static int guard_install(void)
 	guard_prev = cur;
 	if (sigaction(SIGBUS, &sa, NULL))
 		err = -errno;
+	else
+		__atomic_store_n(&guard_on, true, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&guard_lock);
 	return err;
@@ -97,11 +99,11 @@ out:
 int cache_guarded_crc32c(const void *p, size_t len, uint32_t *crc)
 {
 	struct guard *g = &guard;
-	int err;
 
-	err = guard_install();
-	if (err)
-		return err;
+	/* Unguarded, a bad page would end the process: the caller reads
+	 * the chunk another way. */
+	if (!__atomic_load_n(&guard_on, __ATOMIC_ACQUIRE))
+		return -EAGAIN;
 	g->lo = p;
 	g->hi = (const char *)p + len;
 	/* savemask: the jump leaves the handler, whose entry blocked

@@ -214,6 +214,13 @@ struct cache_touch {
 #define CACHE_PENDING_MAX 64
 #define CACHE_TOUCH_MAX 4096
 #define CACHE_DROPPED_MAX 64
+#define CACHE_DROPPED_KEEP_S 60
+
+struct cache_dropped {
+	uint64_t obj;
+	time_t when; /* noted */
+	bool reported;
+};
 
 struct cache {
 	/* Set at open, read-only afterwards. */
@@ -287,12 +294,13 @@ struct cache {
 	bool nudged; /* a use after an idle spell: pass now */
 	/*
 	 * Objects whose chunks found them gone from the index when indexed
-	 * (a clear, a newer version from another process), not yet reported
-	 * by cache_object_dropped; the oldest forgotten when full, to be
-	 * found again by its next write. ndropped is also read without the
-	 * lock, as a hint.
+	 * (a clear, a newer version from another process), for
+	 * cache_object_dropped, which reports each once; kept a while after
+	 * that, so that chunks still queued under the old id do not report
+	 * it again. Entries older than CACHE_DROPPED_KEEP_S go; when full,
+	 * the oldest. ndropped is also read without the lock, as a hint.
 	 */
-	uint64_t dropped[CACHE_DROPPED_MAX];
+	struct cache_dropped dropped[CACHE_DROPPED_MAX];
 	size_t ndropped;
 	bool stop;
 	time_t nospc_warned; /* last "not cached" warning */

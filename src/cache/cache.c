@@ -213,6 +213,9 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 		return -EINVAL;
 	if (cs && (cs < 4096 || cs > (64u << 20) || (cs & (cs - 1))))
 		return -EINVAL;
+	/* Without it holds are refused (-EAGAIN) and chunks read by copy:
+	 * nothing to fail the open for. */
+	(void)cache_guard_install();
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -393,23 +396,38 @@ int cache_object_rejoin(struct cache *c, const char *origin, const char *key,
 				obj_id);
 }
 
+/* Forget the entries noted more than CACHE_DROPPED_KEEP_S ago; the count
+ * is published once, for the lock-free hint. Caller holds c->lock. */
+static void cache_dropped_expire(struct cache *c, time_t now)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->ndropped; i++)
+		if (now - c->dropped[i].when <= CACHE_DROPPED_KEEP_S)
+			c->dropped[n++] = c->dropped[i];
+	__atomic_store_n(&c->ndropped, n, __ATOMIC_RELEASE);
+}
+
 void cache_note_dropped(struct cache *c, uint64_t obj_id)
 {
-	size_t i;
+	time_t now = time(NULL);
+	size_t i, n;
 
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->ndropped && c->dropped[i] != obj_id; i++)
+	cache_dropped_expire(c, now);
+	n = c->ndropped;
+	for (i = 0; i < n && c->dropped[i].obj != obj_id; i++)
 		;
-	if (i == c->ndropped) {
-		if (c->ndropped == CACHE_DROPPED_MAX) {
+	if (i == n) {
+		if (n == CACHE_DROPPED_MAX) {
 			memmove(c->dropped, c->dropped + 1,
-				(CACHE_DROPPED_MAX - 1) *
-					sizeof(c->dropped[0]));
-			c->ndropped--;
+				(n - 1) * sizeof(c->dropped[0]));
+			n--;
 		}
-		c->dropped[c->ndropped] = obj_id;
-		__atomic_store_n(&c->ndropped, c->ndropped + 1,
-				 __ATOMIC_RELEASE);
+		c->dropped[n].obj = obj_id;
+		c->dropped[n].when = now;
+		c->dropped[n].reported = false;
+		__atomic_store_n(&c->ndropped, n + 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -419,17 +437,15 @@ bool cache_object_dropped(struct cache *c, uint64_t obj_id)
 	bool found = false;
 	size_t i;
 
-	/* The usual case, nothing dropped, without the lock. */
+	/* The usual case, nothing dropped lately, without the lock. */
 	if (!__atomic_load_n(&c->ndropped, __ATOMIC_ACQUIRE))
 		return false;
 	pthread_mutex_lock(&c->lock);
+	cache_dropped_expire(c, time(NULL));
 	for (i = 0; i < c->ndropped; i++) {
-		if (c->dropped[i] != obj_id)
+		if (c->dropped[i].obj != obj_id || c->dropped[i].reported)
 			continue;
-		memmove(c->dropped + i, c->dropped + i + 1,
-			(c->ndropped - i - 1) * sizeof(c->dropped[0]));
-		__atomic_store_n(&c->ndropped, c->ndropped - 1,
-				 __ATOMIC_RELEASE);
+		c->dropped[i].reported = true;
 		found = true;
 		break;
 	}

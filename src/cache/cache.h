@@ -99,6 +99,15 @@ int cache_open(const struct cache_opts *o, struct cache **out);
 /* Index the writes still queued, stop the thread, free c. NULL is a no-op. */
 void cache_close(struct cache *c);
 
+/*
+ * Install the process's SIGBUS handler that turns an unreadable page of a
+ * held chunk into an error (cache_chunk_hold), passing every other SIGBUS
+ * on to the handler it replaces. cache_open calls it; a program that
+ * installs its own SIGBUS handler later calls it again, so that holds stay
+ * guarded. Does nothing when it is already the handler. 0 or -errno.
+ */
+int cache_guard_install(void);
+
 /* The chunk size in use: the caller splits objects by it. */
 uint32_t cache_chunk_size(const struct cache *c);
 
@@ -123,8 +132,9 @@ int cache_object_known(struct cache *c, const char *origin, const char *key);
  * Whether obj_id was dropped from the index while in use: a chunk written
  * for it found the object gone when it was indexed (`cofault cache clear`,
  * or a newer version registered by another process), and was not kept.
- * True once per drop seen; the caller may then register its version again
- * with cache_object_rejoin, or stop writing chunks of it.
+ * True once per drop seen (a drop seen again within a minute is the same
+ * one); the caller may then register its version again with
+ * cache_object_rejoin, or stop writing chunks of it.
  */
 bool cache_object_dropped(struct cache *c, uint64_t obj_id);
 /*

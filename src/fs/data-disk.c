@@ -51,13 +51,13 @@ bool data_disk_dropped(struct cache *c, uint64_t id)
 	return cache_object_dropped(c, id);
 }
 
-uint64_t data_disk_rejoin(struct cache *c, const char *origin, const char *path,
-			  const char *etag, uint64_t size, int64_t mtime)
+int data_disk_rejoin(struct cache *c, const char *origin, const char *path,
+		     const char *etag, uint64_t size, int64_t mtime,
+		     uint64_t *id)
 {
-	uint64_t id = 0;
 	int err;
 
-	err = cache_object_rejoin(c, origin, path, etag, size, mtime, &id);
+	err = cache_object_rejoin(c, origin, path, etag, size, mtime, id);
 	if (err == -EEXIST)
 		log_info("chunk cache: another version of /%s replaced the one "
 			 "open here; its chunks are no longer cached",
@@ -68,7 +68,7 @@ uint64_t data_disk_rejoin(struct cache *c, const char *origin, const char *path,
 		log_info("chunk cache: /%s was dropped from the cache while "
 			 "open; caching it again",
 			 path);
-	return err ? 0 : id;
+	return err;
 }
 
 bool data_disk_known(struct cache *c, const char *origin, const char *path)

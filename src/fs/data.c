@@ -708,25 +708,28 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 /*
  * The disk tier dropped o's object (id old) while o was open: join it
  * again under a new id, or leave it (id 0) when another version took its
- * place. The map starts over from the new object's chunks: those of old
- * are gone. A reader meanwhile may pair either id with either map; that
- * only costs an index lookup that misses. Caller holds o->disk_lock.
+ * place. On any other failure old stays: its next chunk is dropped too,
+ * and the drop reported again later. The map starts over from the new
+ * object's chunks: those of old are gone. A reader meanwhile may pair
+ * either id with either map; that only costs an index lookup that misses.
+ * Caller holds o->disk_lock.
  */
 static void obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 			    const char *etag)
 {
-	uint64_t nchunks = obj_nchunks(d, o), id, i;
+	uint64_t nchunks = obj_nchunks(d, o), id = 0, i;
 	size_t map_bytes = (size_t)(nchunks / 8 + 1);
 	uint8_t *map = NULL;
+	int err;
 
 	if (obj_disk(o) != old)
 		return; /* another thread did it */
-	id = data_disk_rejoin(d->o.disk, d->o.origin_id, o->path, etag, o->size,
-			      o->mtime);
-	if (!id) {
+	err = data_disk_rejoin(d->o.disk, d->o.origin_id, o->path, etag,
+			       o->size, o->mtime, &id);
+	if (err == -EEXIST)
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
+	if (err)
 		return;
-	}
 	map = calloc(map_bytes, 1);
 	if (map && data_disk_map(d->o.disk, id, nchunks, map))
 		memset(map, 0xff, map_bytes); /* unknown: look up all */

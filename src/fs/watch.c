@@ -8,12 +8,12 @@
  *  - an unmount: poll(2) on /proc/self/mountinfo reports every change of
  *    the mount table, and libfuse marks the session exited once the
  *    kernel drops the connection;
- *  - a connection aborted through the fuse control file system: libfuse
- *    marks the session exited, but no table changes and no signal comes,
- *    and the loop waits for the requests in flight. So while any request
- *    that may wait on the origin is under way (fs_watch_busy), the watch
- *    looks at the session every FS_WATCH_BUSY_MS; with none, it sleeps,
- *    and the next such request wakes it;
+ *  - a connection aborted through the fuse control file system: no table
+ *    changes and no signal comes, and the loop waits for the requests in
+ *    flight. So while any request that may wait on the origin is under
+ *    way (fs_watch_busy), the watch looks every FS_WATCH_BUSY_MS at the
+ *    session and at the device (POLLERR once aborted); with none, it
+ *    sleeps, and the next such request wakes it;
  *  - the loop returning for any other reason (fs_watch_end).
  */
 #include "config.h"
@@ -47,10 +47,13 @@ static struct sigaction watch_prev[WATCH_NSIGNALS];
 static bool watch_chained[WATCH_NSIGNALS];
 static int watch_ended; /* atomic: fs_watch_end was called */
 /* Atomic, sequentially consistent: requests between fs_watch_busy and
- * fs_watch_idle; and whether the watch sleeps without a timeout, which
- * the request that makes watch_busy 1 ends by waking it. */
+ * fs_watch_idle; whether the watch sleeps without a timeout, which the
+ * request that makes watch_busy 1 ends by waking it; and whether such a
+ * request came since the watch last looked, which keeps it looking one
+ * more slice (one request at a time must not wake it for each). */
 static int watch_busy;
 static int watch_asleep;
+static int watch_recent;
 
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 
@@ -154,8 +157,12 @@ void fs_watch_end(void)
 
 void fs_watch_busy(void)
 {
-	if (__atomic_fetch_add(&watch_busy, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_exchange_n(&watch_asleep, 0, __ATOMIC_SEQ_CST) &&
+	if (__atomic_fetch_add(&watch_busy, 1, __ATOMIC_SEQ_CST))
+		return;
+	/* Read first: the line stays shared while the flag is set. */
+	if (!__atomic_load_n(&watch_recent, __ATOMIC_RELAXED))
+		__atomic_store_n(&watch_recent, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&watch_asleep, 0, __ATOMIC_SEQ_CST) &&
 	    watch_fd >= 0)
 		watch_wake();
 }
@@ -166,13 +173,17 @@ void fs_watch_idle(void)
 }
 
 /*
- * May the watch sleep without a timeout? Only with no request under way.
+ * May the watch sleep without a timeout? Only with no request under way,
+ * and none started during the last slice: a steady stream of requests,
+ * even one at a time, costs the watch a wake-up a slice, not one each.
  * Marked asleep before the count is read: a request that starts after the
  * read sees the mark and wakes the watch, one that started before is
  * counted here.
  */
 static bool watch_may_sleep(void)
 {
+	if (__atomic_exchange_n(&watch_recent, 0, __ATOMIC_SEQ_CST))
+		return false;
 	__atomic_store_n(&watch_asleep, 1, __ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&watch_busy, __ATOMIC_SEQ_CST))
 		return true;
@@ -187,6 +198,18 @@ static bool watch_mounted(int fd, dev_t dev)
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return false;
 	return fault_mountinfo_find(fd, dev) > 0;
+}
+
+/*
+ * Was the connection aborted? The kernel answers POLLERR on its device
+ * then. libfuse learns it only when a worker reads the device, and with
+ * every worker waiting on the origin none does: so the watch looks too.
+ */
+static bool watch_aborted(struct fuse_session *se)
+{
+	struct pollfd pf = {.fd = fuse_session_fd(se), .events = 0};
+
+	return pf.fd >= 0 && poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR);
 }
 
 void fs_watch_wait(struct fuse_session *se, dev_t dev)
@@ -211,6 +234,8 @@ void fs_watch_wait(struct fuse_session *se, dev_t dev)
 		if (poll(pf, mi >= 0 ? 2 : 1, timeout) > 0 &&
 		    (pf[0].revents & POLLIN))
 			watch_drain();
+		if (watch_aborted(se))
+			break;
 	}
 	if (mi >= 0)
 		close(mi);

@@ -18,7 +18,8 @@ struct fuse_session;
 int fs_watch_init(void);
 /*
  * Block until se has exited (a signal, an unmount, a connection abort
- * that libfuse saw) or fs_watch_end was called. dev is the mount's device
+ * that libfuse saw), its connection was aborted, or fs_watch_end was
+ * called. dev is the mount's device
  * number: while the mount table holds it the wait sleeps until the table
  * or a signal changes or a request starts, and looks at se every
  * FS_WATCH_BUSY_MS while requests are under way; when it does not (a lazy
