@@ -679,6 +679,21 @@ static bool disk_may_have(const struct data_obj *o, uint64_t idx)
 		(1u << (idx % 8)));
 }
 
+/* Bytes of o's disk_map: a bit per chunk. */
+static size_t obj_map_bytes(const struct data *d, const struct data_obj *o)
+{
+	return (size_t)(obj_nchunks(d, o) / 8 + 1);
+}
+
+/* Read into map (map_bytes long) which chunks of disk tier object id the
+ * tier holds; all bits set when that cannot be read (look up all). */
+static void disk_map_read(struct data *d, const struct data_obj *o, uint64_t id,
+			  uint8_t *map, size_t map_bytes)
+{
+	if (data_disk_map(d->o.disk, id, obj_nchunks(d, o), map))
+		memset(map, 0xff, map_bytes);
+}
+
 /*
  * Register o's version etag with the disk tier and read which of its
  * chunks it holds, then publish disk_id. Caller holds o->disk_lock, or
@@ -686,8 +701,7 @@ static bool disk_may_have(const struct data_obj *o, uint64_t idx)
  */
 static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 {
-	uint64_t nchunks = obj_nchunks(d, o);
-	size_t map_bytes = (size_t)(nchunks / 8 + 1);
+	size_t map_bytes = obj_map_bytes(d, o);
 	uint64_t id;
 
 	o->disk_tried = true;
@@ -700,8 +714,7 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 	o->disk_map = calloc(map_bytes, 1);
 	if (!o->disk_map)
 		return;
-	if (data_disk_map(d->o.disk, id, nchunks, o->disk_map))
-		memset(o->disk_map, 0xff, map_bytes); /* unknown: look up all */
+	disk_map_read(d, o, id, o->disk_map, map_bytes);
 	__atomic_store_n(&o->disk_id, id, __ATOMIC_RELEASE);
 }
 
@@ -717,9 +730,9 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 static void obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 			    const char *etag)
 {
-	uint64_t nchunks = obj_nchunks(d, o), id = 0, i;
-	size_t map_bytes = (size_t)(nchunks / 8 + 1);
+	size_t map_bytes = obj_map_bytes(d, o), i;
 	uint8_t *map = NULL;
+	uint64_t id = 0;
 	int err;
 
 	if (obj_disk(o) != old)
@@ -730,9 +743,10 @@ static void obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
 	if (err)
 		return;
-	map = calloc(map_bytes, 1);
-	if (map && data_disk_map(d->o.disk, id, nchunks, map))
-		memset(map, 0xff, map_bytes); /* unknown: look up all */
+	/* Read aside, then copied: readers use the map without a lock. */
+	map = malloc(map_bytes);
+	if (map)
+		disk_map_read(d, o, id, map, map_bytes);
 	for (i = 0; i < map_bytes; i++)
 		__atomic_store_n(&o->disk_map[i], map ? map[i] : 0xff,
 				 __ATOMIC_RELAXED);
@@ -751,20 +765,9 @@ static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
 	uint64_t id = obj_disk(o);
 	char etag[STORE_ETAG_MAX];
 
-	if (!d->o.disk)
+	/* Joined and not dropped, the usual case: no lock at all. */
+	if (!d->o.disk || (id && !data_disk_dropped(d->o.disk, id)))
 		return id;
-	if (id) {
-		/* Without a lock while nothing was dropped. */
-		if (!data_disk_dropped(d->o.disk, id))
-			return id;
-		pthread_mutex_lock(&d->lock);
-		memcpy(etag, o->etag, sizeof(etag));
-		pthread_mutex_unlock(&d->lock);
-		pthread_mutex_lock(&o->disk_lock);
-		obj_rejoin_disk(d, o, id, etag);
-		pthread_mutex_unlock(&o->disk_lock);
-		return obj_disk(o);
-	}
 	pthread_mutex_lock(&d->lock);
 	memcpy(etag, o->etag, sizeof(etag));
 	pthread_mutex_unlock(&d->lock);
@@ -772,7 +775,9 @@ static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
 	if (!etag[0])
 		return 0;
 	pthread_mutex_lock(&o->disk_lock);
-	if (!o->disk_tried)
+	if (id)
+		obj_rejoin_disk(d, o, id, etag);
+	else if (!o->disk_tried)
 		obj_join_disk(d, o, etag);
 	pthread_mutex_unlock(&o->disk_lock);
 	return obj_disk(o);

@@ -242,32 +242,32 @@ range "$m/big" 0 1 >/dev/null
 	cf_fail "cache clear under a live mount failed"
 # Single chunks, apart (no stream), until the mount has registered the
 # object again (the write before was dropped when indexed), bounded.
+# cl_stat FIELD: a figure of `cache stats` of this directory.
+cl_stat() {
+	"$COFAULT" cache stats --cache-dir "$CL" |
+		awk -v f="$1" '$1 == f { print $2 }'
+}
 objects=0
 for k in 32 35 38 41 44 47; do
 	range "$m/big" "$k" 1 >/dev/null
 	sleep 1
-	objects=$("$COFAULT" cache stats --cache-dir "$CL" |
-		awk '$1 == "objects" { print $2 }')
+	objects=$(cl_stat objects)
 	[ "${objects:-0}" = 0 ] || break
 done
 [ "${objects:-0}" != 0 ] ||
 	cf_fail "cleared cache: the mount never registered its file again"
-stat_chunks() {
-	"$COFAULT" cache stats --cache-dir "$CL" |
-		awk '$1 == "chunks" { print $2 }'
-}
 # The index holds $1 chunks or more, and held as many half a second ago.
 chunks_settled() {
 	local n
-	n=$(stat_chunks)
-	[ "${n:-0}" -ge "$1" ] && sleep 0.5 && [ "$(stat_chunks)" = "$n" ]
+	n=$(cl_stat chunks)
+	[ "${n:-0}" -ge "$1" ] && sleep 0.5 && [ "$(cl_stat chunks)" = "$n" ]
 }
-base=$(stat_chunks)
+base=$(cl_stat chunks)
 range "$m/big" 8 16 >/dev/null
 # Writes still queued at an unmount are not all kept (a limit of its own):
 # wait, bounded, until the 16 chunks read and any prefetched are indexed.
 cf_wait_until 20 chunks_settled $((base + 16)) ||
-	cf_fail "cleared cache: $(stat_chunks) chunks indexed, $base before 16"
+	cf_fail "cleared cache: $(cl_stat chunks) chunks indexed, $base before 16"
 cf_unmount "$m"
 grep -q "was dropped from the cache while open" "$T/cofault-m7.log" ||
 	cf_fail "cleared cache: the mount did not notice the clear"
