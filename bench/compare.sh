@@ -585,21 +585,25 @@ bench_curl() {
 }
 
 bench_nullfs() {
-	local nf mnt pid want
+	local nf mnt want
 	NULLFS_MIBS='-'
+	STREAM_MIBS='- -'
+	SPLICED_MIBS='- -'
 	bench_nullfs_mount || return 0
 	nf=$NULLFS_BIN
 	mnt=$NULLFS_MNT
-	pid=$NULLFS_PID
 	drop_caches
 	NULLFS_MIBS=$(time_seq "$mnt/data")
 	want=$("$nf" --size="$DATA_BYTES" --dump | sha256sum | cut -d' ' -f1)
 	[ "$(sha256sum <"$mnt/data" | cut -d' ' -f1)" = "$want" ] ||
 		cf_fail "nullfs: wrong data"
-	umount "$mnt"
-	cf_wait_until 10 cf_gone "$pid" || kill "$pid"
-	wait "$pid" 2>/dev/null || true
-	cf_forget_pid "$pid"
+	bench_nullfs_unmount
+	# A FUSE server fed by the origin, keeping and checking nothing: the
+	# ceiling for a cold sequential read (bench/stream.c).
+	drop_caches
+	STREAM_MIBS=$(bench_stream_read) || STREAM_MIBS='- -'
+	drop_caches
+	SPLICED_MIBS=$(bench_stream_read --splice) || SPLICED_MIBS='- -'
 }
 
 # The delaying proxy in front of nginx.
@@ -821,7 +825,9 @@ ROUNDS_NOTE=
 echo "limits: curl -o /dev/null ${CURL_MIBS} MiB/s (best of 3$ROUNDS_NOTE);" \
 	"nullfs (FUSE ceiling) ${NULLFS_MIBS} MiB/s" \
 	"($(awk -v a="$NULLFS_MIBS" -v b="$CURL_MIBS" 'BEGIN { if (a + 0 > 0) printf "%.2f", a / b; else print "-" }') x curl);" \
-	"curl through the delay proxy ${PROXY_MIBS} MiB/s"
+	"curl through the delay proxy ${PROXY_MIBS} MiB/s;" \
+	"nullfs --stream (origin-fed FUSE, nothing kept) ${STREAM_MIBS% *} MiB/s," \
+	"with --splice ${SPLICED_MIBS% *} MiB/s"
 
 print_table
 echo

@@ -4,6 +4,9 @@
 # run, MiB/s and the ratio to plain curl for:
 #   curl      curl -o /dev/null of the file (the origin's limit)
 #   nullfs    the same size read through bench/nullfs (the FUSE ceiling)
+#   stream    the file read through nullfs --stream, with and without
+#             --splice: a FUSE server fed by this origin that keeps and
+#             checks nothing (the ceiling for a cold read)
 #   cold      sequential read through a fresh cofault mount, caches dropped
 #   warm      the same file read again through the same mount
 #   disk      a new mount reading what an earlier mount left in the chunk
@@ -23,7 +26,7 @@
 #
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
-# WORKLOAD is any of: curl nullfs cold warm disk diskpc persist random mmap
+# WORKLOAD is any of: curl nullfs stream cold warm disk diskpc persist random mmap
 # epochs slowreader ttfb reqcost (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
@@ -116,19 +119,26 @@ bench_curl() {
 }
 
 bench_nullfs() {
-	local nf mnt us pid want
+	local us want
 	bench_nullfs_mount || return 0
-	nf=$NULLFS_BIN
-	mnt=$NULLFS_MNT
-	pid=$NULLFS_PID
-	us=$(time_read "$mnt/data")
-	want=$("$nf" --size="$DATA_BYTES" --dump | sha256sum | cut -d' ' -f1)
-	verify "$mnt/data" "$want"
+	us=$(time_read "$NULLFS_MNT/data")
+	want=$("$NULLFS_BIN" --size="$DATA_BYTES" --dump | sha256sum |
+		cut -d' ' -f1)
+	verify "$NULLFS_MNT/data" "$want"
 	report "nullfs (FUSE ceiling)" "$(mibs "$DATA_BYTES" "$us")"
-	fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"
-	cf_wait_until 10 cf_gone "$pid" || kill "$pid"
-	wait "$pid" 2>/dev/null || true
-	cf_forget_pid "$pid"
+	bench_nullfs_unmount
+}
+
+# bench_stream [--splice]: the ceiling for a FUSE server fed by this origin
+# (nullfs --stream: each read one recv and one reply, or a splice with
+# --splice).
+bench_stream() {
+	local out label="recv + reply"
+	[ $# -eq 0 ] || label="spliced"
+	drop_caches
+	out=$(bench_stream_read "$@") || return 0
+	report "origin-fed FUSE ($label)" "${out% *}" \
+		"daemon CPU ${out#* } s/GiB"
 }
 
 # A fresh mount each time: nothing of an earlier run can be cached in it.
@@ -558,7 +568,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|cold|warm|disk|diskpc|persist|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
+		"[curl|nullfs|stream|cold|warm|disk|diskpc|persist|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -575,6 +585,10 @@ echo "$("$COFAULT" --version 2>/dev/null | head -n 1)${MOUNT_OPTS:+, $MOUNT_OPTS
 cat "$DATA" >/dev/null
 bench_curl
 if want_workload nullfs; then bench_nullfs; fi
+if want_workload stream; then
+	bench_stream
+	bench_stream --splice
+fi
 if want_workload cold || want_workload warm; then bench_seq; fi
 if want_workload disk || want_workload diskpc; then bench_disk; fi
 if want_workload persist; then bench_persist; fi

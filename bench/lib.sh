@@ -27,7 +27,8 @@ bench_big_file() {
 	DATA_BYTES=$((mib * 1048576))
 }
 
-# bench_nullfs_mount: mount bench/nullfs serving DATA_BYTES on $T/nullfs.
+# bench_nullfs_mount [OPTION...]: mount bench/nullfs on $T/nullfs, serving
+# DATA_BYTES from memory, or what the options say (--stream=URL).
 # Sets NULLFS_BIN, NULLFS_MNT and NULLFS_PID; returns 1 (with a message) when nullfs
 # is not built.
 bench_nullfs_mount() {
@@ -39,11 +40,45 @@ bench_nullfs_mount() {
 	fi
 	mkdir -p "$NULLFS_MNT"
 	CF_MOUNTS="$CF_MOUNTS $NULLFS_MNT"
-	"$NULLFS_BIN" --size="$DATA_BYTES" "$NULLFS_MNT" -f 2>"$T/nullfs.log" &
+	[ $# -gt 0 ] || set -- --size="$DATA_BYTES"
+	"$NULLFS_BIN" "$@" "$NULLFS_MNT" -f 2>>"$T/nullfs.log" &
 	NULLFS_PID=$!
 	CF_PIDS="$CF_PIDS $NULLFS_PID"
 	cf_wait_until 10 cf_is_mounted "$NULLFS_MNT" ||
 		cf_fail "nullfs did not mount"
+}
+
+# bench_nullfs_unmount: undo bench_nullfs_mount.
+bench_nullfs_unmount() {
+	fusermount3 -u "$NULLFS_MNT" 2>/dev/null || umount "$NULLFS_MNT"
+	cf_wait_until 10 cf_gone "$NULLFS_PID" || kill "$NULLFS_PID"
+	wait "$NULLFS_PID" 2>/dev/null || true
+	cf_forget_pid "$NULLFS_PID"
+}
+
+# bench_stream_read SECONDS_VAR [--splice]: a cold read of DATA through
+# nullfs --stream (the ceiling for a FUSE server fed by this origin, one
+# GET, nothing kept or checked), timed; then a second mount's bytes are
+# verified. Prints MiB/s and the server's CPU seconds a GiB; returns 1
+# when nullfs is not built.
+bench_stream_read() {
+	local t0 t1 ticks
+	bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" "$@" || return 1
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$NULLFS_PID/stat")
+	t0=$(date +%s%N)
+	timeout 600 dd if="$NULLFS_MNT/data" of=/dev/null bs=1M status=none ||
+		cf_fail "nullfs --stream $*: the read failed"
+	t1=$(date +%s%N)
+	ticks=$(($(awk '{ print $14 + $15 }' "/proc/$NULLFS_PID/stat") - ticks))
+	bench_nullfs_unmount
+	bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" "$@"
+	[ "$(timeout 600 sha256sum <"$NULLFS_MNT/data" | cut -d' ' -f1)" = \
+		"$DATA_SHA" ] || cf_fail "nullfs --stream $*: wrong data"
+	bench_nullfs_unmount
+	awk -v b="$DATA_BYTES" -v ns="$((t1 - t0))" -v t="$ticks" \
+		-v hz="$(getconf CLK_TCK)" 'BEGIN {
+			printf "%.0f %.2f\n", b / 1048576 / (ns / 1e9),
+				t / hz / (b / 1073741824) }'
 }
 
 # numeric VALUE: whether it is a plain number (not "failed", "WRONG(n)").

@@ -2,7 +2,7 @@
 # nullfs (the FUSE ceiling) and reqcost are built with "make check" so
 # they never rot, or alone with "make bench/nullfs bench/reqcost".
 check_PROGRAMS += bench/nullfs
-bench_nullfs_SOURCES = bench/nullfs.c
+bench_nullfs_SOURCES = bench/nullfs.c bench/stream.c bench/stream.h
 bench_nullfs_CFLAGS = $(AM_CFLAGS) $(FUSE_CFLAGS)
 bench_nullfs_LDADD = $(FUSE_LIBS)
 # reqcost: one small ranged GET, bare socket against libcurl and cofault's

@@ -4,8 +4,12 @@
  * memory (a fixed pseudo-random 1 MiB pattern, repeated), so a read through
  * it costs only the kernel round trips and one copy.
  *
+ * With --stream=URL the bytes come from a plain HTTP origin instead: the
+ * ceiling for a FUSE server fed by that origin (stream.c).
+ *
  *   nullfs [--size=BYTES] MOUNTPOINT [FUSE options, e.g. -f]
  *   nullfs [--size=BYTES] --dump   (the file's bytes on stdout, to verify)
+ *   nullfs --stream=URL [--splice] MOUNTPOINT [FUSE options]
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "stream.h"
 
 #define NULLFS_PATTERN (1024 * 1024)
 #define NULLFS_MAX_READ (4 * 1024 * 1024)
@@ -26,6 +32,8 @@ static uint64_t nullfs_size = 1024ULL * 1024 * 1024;
  * up to NULLFS_MAX_READ bytes is one contiguous slice. Written once before
  * the session starts, read-only afterwards. */
 static unsigned char *nullfs_buf;
+/* Set before the session starts: bytes from the origin (stream.c). */
+static int nullfs_stream;
 
 /* Fill the buffer with the pattern; 0 or -ENOMEM. */
 static int nullfs_pattern(void)
@@ -45,6 +53,12 @@ static int nullfs_pattern(void)
 	for (i = NULLFS_PATTERN; i < NULLFS_PATTERN + NULLFS_MAX_READ; i++)
 		nullfs_buf[i] = nullfs_buf[i % NULLFS_PATTERN];
 	return 0;
+}
+
+static void nullfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (nullfs_stream)
+		stream_want(conn);
 }
 
 static void nullfs_stat(fuse_ino_t ino, struct stat *st)
@@ -137,6 +151,10 @@ static void nullfs_open(fuse_req_t req, fuse_ino_t ino,
 static void nullfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
+	if (nullfs_stream) {
+		stream_read(req, size, off);
+		return;
+	}
 	if ((uint64_t)off >= nullfs_size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -149,6 +167,7 @@ static void nullfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 static const struct fuse_lowlevel_ops nullfs_ops = {
+	.init = nullfs_init,
 	.lookup = nullfs_lookup,
 	.getattr = nullfs_getattr,
 	.readdir = nullfs_readdir,
@@ -179,7 +198,8 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts opts;
 	struct fuse_loop_config *cfg;
 	struct fuse_session *se;
-	int i, dump = 0, ret = 1;
+	const char *url = NULL;
+	int i, dump = 0, splice_it = 0, ret = 1;
 
 	/* Take our own options out; libfuse parses the rest. */
 	fuse_opt_add_arg(&args, argv[0]);
@@ -188,6 +208,10 @@ int main(int argc, char **argv)
 			nullfs_size = strtoull(argv[i] + 7, NULL, 10);
 		else if (strcmp(argv[i], "--dump") == 0)
 			dump = 1;
+		else if (strncmp(argv[i], "--stream=", 9) == 0)
+			url = argv[i] + 9;
+		else if (strcmp(argv[i], "--splice") == 0)
+			splice_it = 1;
 		else
 			fuse_opt_add_arg(&args, argv[i]);
 	}
@@ -199,10 +223,26 @@ int main(int argc, char **argv)
 		return 1;
 	if (opts.show_help || !opts.mountpoint) {
 		printf("usage: %s [--size=BYTES] MOUNTPOINT [options]\n"
-		       "       %s [--size=BYTES] --dump\n",
-		       argv[0], argv[0]);
+		       "       %s [--size=BYTES] --dump\n"
+		       "       %s --stream=http://A.B.C.D:PORT/PATH [--splice]"
+		       " MOUNTPOINT [options]\n",
+		       argv[0], argv[0], argv[0]);
 		fuse_cmdline_help();
 		ret = opts.show_help ? 0 : 2;
+		goto out_args;
+	}
+	if (url) {
+		int err = stream_open(url, splice_it, &nullfs_size);
+
+		if (err) {
+			fprintf(stderr, "nullfs: %s: %s\n", url,
+				err == -EPROTO ? "not a 200 with a length"
+					       : strerror(-err));
+			goto out_args;
+		}
+		nullfs_stream = 1;
+	} else if (splice_it) {
+		fprintf(stderr, "nullfs: --splice is for --stream\n");
 		goto out_args;
 	}
 	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=nullfs");
@@ -219,8 +259,10 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	fuse_loop_cfg_set_clone_fd(cfg, opts.clone_fd);
 	fuse_loop_cfg_set_max_threads(cfg, opts.max_threads);
-	ret = opts.singlethread ? fuse_session_loop(se)
-				: fuse_session_loop_mt(se, cfg);
+	/* A stream's replies must leave in the socket's order. */
+	ret = opts.singlethread || nullfs_stream
+		      ? fuse_session_loop(se)
+		      : fuse_session_loop_mt(se, cfg);
 	ret = ret ? 1 : 0;
 	fuse_loop_cfg_destroy(cfg);
 out_unmount:
@@ -233,5 +275,6 @@ out_args:
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	free(nullfs_buf);
+	stream_close();
 	return ret;
 }
