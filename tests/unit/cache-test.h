@@ -7,7 +7,6 @@
 #ifndef TESTS_UNIT_CACHE_TEST_H
 #define TESTS_UNIT_CACHE_TEST_H
 
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 
 #include "cache/cache.h"
 #include "common/log.h"
+#include "test-tmpdir.h"
 
 /* Not every test binary uses every helper. */
 #define TEST_UNUSED __attribute__((unused))
@@ -39,35 +39,6 @@ void __wrap_log_msg(int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	__real_log_msg(level, "%s", buf);
-}
-
-static int test_rm_one(const char *path, const struct stat *st, int flag,
-		       struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
-
-TEST_UNUSED static void test_rm_rf(const char *path)
-{
-	nftw(path, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A new scratch directory; the caller frees it after test_rm_rf. */
-TEST_UNUSED static char *test_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char *p;
-
-	if (!base || !*base)
-		base = "/tmp";
-	if (asprintf(&p, "%s/cofault-cache-XXXXXX", base) < 0)
-		return NULL;
-	if (!mkdtemp(p)) {
-		free(p);
-		return NULL;
-	}
-	return p;
 }
 
 /* Contents of chunk idx of object seed: distinct for every pair. */

@@ -15,7 +15,7 @@ cache_tests = \
 	tests/unit/test-cache-sync
 check_PROGRAMS += $(cache_tests)
 TESTS += $(cache_tests)
-noinst_HEADERS += tests/unit/cache-test.h
+noinst_HEADERS += tests/unit/cache-test.h tests/unit/test-tmpdir.h
 
 tests_unit_test_cache_crc_SOURCES = tests/unit/test-cache-crc.c
 tests_unit_test_cache_crc_CFLAGS = $(cache_test_cflags)

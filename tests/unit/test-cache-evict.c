@@ -770,5 +770,5 @@ int main(void)
 		cmocka_unit_test(test_sigkill),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, test_tmpdirs_rm);
 }

@@ -191,5 +191,5 @@ int main(void)
 	}
 	/* Unmounted by the teardown, or here if the test never ran. */
 	atexit(tmpfs_umount);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, test_tmpdirs_rm);
 }

@@ -562,5 +562,5 @@ int main(void)
 		cmocka_unit_test(test_dropped_in_use),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, test_tmpdirs_rm);
 }

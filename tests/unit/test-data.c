@@ -25,6 +25,7 @@
 #include "common/cancel.h"
 #include "fs/data.h"
 #include "fs/data-int.h"
+#include "test-tmpdir.h"
 
 #define CS 4096u /* small chunks keep the tests fast */
 
@@ -1028,6 +1029,7 @@ static struct cache *disk_new_cs(char *dir, uint32_t chunk_size)
 	struct cache *disk;
 
 	assert_non_null(mkdtemp(dir));
+	test_tmpdir_note(dir);
 	co.dir = dir;
 	co.max_bytes = 64ULL << 20;
 	co.chunk_size = chunk_size;
@@ -1572,5 +1574,5 @@ int main(void)
 		cmocka_unit_test(test_fill_wait_stale),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, test_tmpdirs_rm);
 }
