@@ -133,12 +133,12 @@ bench_nullfs() {
 # (nullfs --stream: each read one recv and one reply, or a splice with
 # --splice).
 bench_stream() {
-	local out label="recv + reply"
+	local label="recv + reply"
 	[ $# -eq 0 ] || label="spliced"
 	drop_caches
-	out=$(bench_stream_read "$@") || return 0
-	report "origin-fed FUSE ($label)" "${out% *}" \
-		"daemon CPU ${out#* } s/GiB"
+	bench_stream_read "$@" || return 0
+	report "origin-fed FUSE ($label)" "$STREAM_MIBS" \
+		"daemon CPU $STREAM_CPU s/GiB"
 }
 
 # A fresh mount each time: nothing of an earlier run can be cached in it.

@@ -56,11 +56,12 @@ bench_nullfs_unmount() {
 	cf_forget_pid "$NULLFS_PID"
 }
 
-# bench_stream_read SECONDS_VAR [--splice]: a cold read of DATA through
-# nullfs --stream (the ceiling for a FUSE server fed by this origin, one
-# GET, nothing kept or checked), timed; then a second mount's bytes are
-# verified. Prints MiB/s and the server's CPU seconds a GiB; returns 1
-# when nullfs is not built.
+# bench_stream_read [--splice]: a cold read of DATA through nullfs
+# --stream (the ceiling for a FUSE server fed by this origin, one GET,
+# nothing kept or checked), timed; then a second mount's bytes are
+# verified. Sets STREAM_MIBS and STREAM_CPU (the server's CPU seconds a
+# GiB); returns 1 when nullfs is not built. Runs in the caller's shell,
+# so that a failure ends the run and its traps unmount.
 bench_stream_read() {
 	local t0 t1 ticks
 	bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" "$@" || return 1
@@ -75,10 +76,11 @@ bench_stream_read() {
 	[ "$(timeout 600 sha256sum <"$NULLFS_MNT/data" | cut -d' ' -f1)" = \
 		"$DATA_SHA" ] || cf_fail "nullfs --stream $*: wrong data"
 	bench_nullfs_unmount
-	awk -v b="$DATA_BYTES" -v ns="$((t1 - t0))" -v t="$ticks" \
-		-v hz="$(getconf CLK_TCK)" 'BEGIN {
-			printf "%.0f %.2f\n", b / 1048576 / (ns / 1e9),
-				t / hz / (b / 1073741824) }'
+	STREAM_MIBS=$(awk -v b="$DATA_BYTES" -v ns="$((t1 - t0))" \
+		'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }')
+	STREAM_CPU=$(awk -v b="$DATA_BYTES" -v t="$ticks" \
+		-v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }')
 }
 
 # numeric VALUE: whether it is a plain number (not "failed", "WRONG(n)").

@@ -236,8 +236,9 @@ int main(int argc, char **argv)
 
 		if (err) {
 			fprintf(stderr, "nullfs: %s: %s\n", url,
-				err == -EPROTO ? "not a 200 with a length"
-					       : strerror(-err));
+				err == -EPROTO
+					? "not a 200 with a Content-Length"
+					: strerror(-err));
 			goto out_args;
 		}
 		nullfs_stream = 1;

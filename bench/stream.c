@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,9 +28,12 @@
 
 /* Headers larger than this are refused: nginx sends about 250 bytes. */
 #define STREAM_HEAD_MAX 8192
-/* The pipe --splice moves each read through; a read larger than half of
- * it is copied instead, so a splice never waits on a full pipe. */
+/* The pipe --splice moves each read through. It fills by buffers, not
+ * bytes (a socket's small segments take one each), so a read it cannot
+ * hold is copied instead (stream_to_pipe). */
 #define STREAM_PIPE (1024 * 1024)
+/* An origin silent this long ends the stream (SO_RCVTIMEO). */
+#define STREAM_TIMEOUT_S 10
 /* Largest read a reply can carry (libfuse's own bound). */
 #define STREAM_READ_MAX (1024 * 1024)
 
@@ -62,7 +67,8 @@ static int stream_parse(const char *url, struct sockaddr_in *sa,
 }
 
 /* Take the answer's headers off the socket, leaving the body; the body's
- * length in *len. 0, -EPROTO (not a 200 with a length) or -errno. */
+ * length in *len. 0, -EPROTO (not a 200 with a length), -EMSGSIZE
+ * (headers too long), -ECONNRESET, -ETIMEDOUT or -errno. */
 static int stream_head(int fd, uint64_t *len)
 {
 	char h[STREAM_HEAD_MAX + 1], *end, *cl;
@@ -70,26 +76,35 @@ static int stream_head(int fd, uint64_t *len)
 	ssize_t n;
 
 	/* Peek until the blank line is in, then take exactly the headers:
-	 * the body must stay on the socket for the reads. Bounded: 5 s. */
+	 * the body must stay on the socket for the reads. Each recv waits
+	 * at most STREAM_TIMEOUT_S, the polling at most 5 s more. */
 	for (;;) {
 		n = recv(fd, h, STREAM_HEAD_MAX, MSG_PEEK);
-		if (n <= 0)
-			return n ? -errno : -EPROTO;
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (!n)
+			return -ECONNRESET;
 		h[n] = '\0';
 		end = strstr(h, "\r\n\r\n");
 		if (end)
 			break;
-		if (n == STREAM_HEAD_MAX || ++tries > 5000)
-			return -EPROTO;
+		if (n == STREAM_HEAD_MAX)
+			return -EMSGSIZE;
+		if (++tries > 5000)
+			return -ETIMEDOUT;
 		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	}
 	end[2] = '\0';
-	if (strncmp(h, "HTTP/1.1 200 ", 13) != 0)
+	if (strncmp(h, "HTTP/1.", 7) != 0 || strncmp(h + 8, " 200 ", 5) != 0)
 		return -EPROTO;
 	for (cl = strstr(h, "\r\n"); cl; cl = strstr(cl + 2, "\r\n"))
 		if (!strncasecmp(cl + 2, "Content-Length:", 15))
 			break;
-	if (!cl || sscanf(cl + 17, "%" SCNu64, len) != 1)
+	if (!cl)
+		return -EPROTO;
+	cl += 17;
+	cl += strspn(cl, " \t");
+	if (*cl < '0' || *cl > '9' || sscanf(cl, "%" SCNu64, len) != 1)
 		return -EPROTO;
 	n = end + 4 - h;
 	return recv(fd, h, (size_t)n, MSG_WAITALL) == n ? 0 : -EPROTO;
@@ -114,7 +129,10 @@ int stream_open(const char *url, int splice_it, uint64_t *size)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
+		       &(struct timeval){.tv_sec = STREAM_TIMEOUT_S},
+		       sizeof(struct timeval)) ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
 		err = -errno;
 		goto out_close;
@@ -160,17 +178,55 @@ void stream_want(struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 }
 
-/* Move len body bytes from the socket into the pipe. 0 or -errno. */
+/*
+ * Move len body bytes from the socket into the pipe. 0, -ENOBUFS when the
+ * pipe is full first (the bytes moved so far are still in it), or -errno.
+ * Non-blocking splices, waiting on the socket alone: a blocking one would
+ * wait on a full pipe that nothing on this thread empties.
+ */
 static int stream_to_pipe(size_t len)
 {
+	struct pollfd p = {.fd = stream_fd, .events = POLLIN};
 	ssize_t n;
 
 	while (len) {
 		n = splice(stream_fd, NULL, stream_pipe[1], NULL, len,
-			   SPLICE_F_MOVE);
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			len -= (size_t)n;
+			continue;
+		}
+		if (!n)
+			return -EPIPE;
+		if (errno != EAGAIN)
+			return -errno;
+		/* Bytes on the socket and still EAGAIN: the pipe is full. */
+		n = poll(&p, 1, 0);
+		if (n > 0)
+			return -ENOBUFS;
+		n = poll(&p, 1, STREAM_TIMEOUT_S * 1000);
+		if (n <= 0)
+			return n ? -errno : -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Take the bytes a short stream_to_pipe() left in the pipe into the
+ * buffer. 0 or -errno. */
+static int stream_from_pipe(size_t *got)
+{
+	int queued;
+	ssize_t n;
+
+	*got = 0;
+	if (ioctl(stream_pipe[0], FIONREAD, &queued))
+		return -errno;
+	while (*got < (size_t)queued) {
+		n = read(stream_pipe[0], stream_buf + *got,
+			 (size_t)queued - *got);
 		if (n <= 0)
 			return n ? -errno : -EPIPE;
-		len -= (size_t)n;
+		*got += (size_t)n;
 	}
 	return 0;
 }
@@ -178,7 +234,8 @@ static int stream_to_pipe(size_t len)
 void stream_read(fuse_req_t req, size_t size, off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
-	int err;
+	size_t got = 0;
+	int err, left;
 
 	if ((uint64_t)off >= stream_size) {
 		fuse_reply_buf(req, NULL, 0);
@@ -197,30 +254,47 @@ void stream_read(fuse_req_t req, size_t size, off_t off)
 		size = STREAM_READ_MAX;
 	if (size > stream_size - stream_pos)
 		size = (size_t)(stream_size - stream_pos);
-	if (stream_splice && size <= STREAM_PIPE / 2) {
+	if (stream_splice) {
 		err = stream_to_pipe(size);
+		if (!err) {
+			bv.buf[0].size = size;
+			bv.buf[0].flags = FUSE_BUF_IS_FD;
+			bv.buf[0].fd = stream_pipe[0];
+			stream_pos += size;
+			/* Whatever it returns, libfuse has answered or dropped
+			 * the request; bytes it left in the pipe would be
+			 * taken for the next read's. */
+			fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+			if (ioctl(stream_pipe[0], FIONREAD, &left) || left) {
+				fprintf(stderr,
+					"nullfs: a spliced reply at "
+					"%jd failed\n",
+					(intmax_t)off);
+				goto out_lost;
+			}
+			return;
+		}
+		if (err != -ENOBUFS)
+			goto out_broken;
+		err = stream_from_pipe(&got);
 		if (err)
 			goto out_broken;
-		bv.buf[0].size = size;
-		bv.buf[0].flags = FUSE_BUF_IS_FD;
-		bv.buf[0].fd = stream_pipe[0];
-		stream_pos += size;
-		/* On failure libfuse answered the request with the error; what
-		 * is left in the pipe would be read as the next bytes. */
-		if (fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE))
-			goto out_lost;
-		return;
 	}
-	if (recv(stream_fd, stream_buf, size, MSG_WAITALL) != (ssize_t)size) {
-		err = -EPIPE;
-		goto out_broken;
+	if (got < size) {
+		ssize_t n = recv(stream_fd, stream_buf + got, size - got,
+				 MSG_WAITALL);
+
+		if (n != (ssize_t)(size - got)) {
+			err = n < 0 && errno == EAGAIN ? -ETIMEDOUT : -EPIPE;
+			goto out_broken;
+		}
 	}
 	stream_pos += size;
 	fuse_reply_buf(req, stream_buf, size);
 	return;
 
 out_broken:
-	fprintf(stderr, "nullfs: the origin's body ended at %" PRIu64 ": %s\n",
+	fprintf(stderr, "nullfs: the stream broke at %" PRIu64 ": %s\n",
 		stream_pos, strerror(-err));
 	fuse_reply_err(req, EIO);
 out_lost:

@@ -1044,11 +1044,9 @@ static struct cache *disk_new(char *dir)
 
 static void disk_free(struct cache *disk, const char *dir)
 {
-	char cmd[64];
-
 	cache_close(disk);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	test_rm_rf(dir);
+	assert_int_equal(access(dir, F_OK), -1);
 }
 
 /* The chunks the disk tier indexes once it has n, or after 5 s: the disk

@@ -16,7 +16,8 @@
 /* Not every test binary uses every helper. */
 #define TEST_TMPDIR_UNUSED __attribute__((unused))
 
-/* Scratch directories made so far, owned here; test thread only. */
+/* Scratch directories made and not yet removed, owned here; test thread
+ * only. */
 static char *test_dirs[256];
 static size_t test_ndirs;
 
@@ -27,9 +28,21 @@ static int test_rm_one(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
+/* Remove path and all below it; a noted directory is forgotten. */
 TEST_TMPDIR_UNUSED static void test_rm_rf(const char *path)
 {
+	size_t i;
+
 	nftw(path, test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	for (i = 0; i < test_ndirs; i++) {
+		if (strcmp(test_dirs[i], path) == 0) {
+			/* path may be this very string: it is not used
+			 * after the free. */
+			free(test_dirs[i]);
+			test_dirs[i] = test_dirs[--test_ndirs];
+			return;
+		}
+	}
 }
 
 /* Note dir (just made) for test_tmpdirs_rm. */
@@ -65,12 +78,8 @@ TEST_TMPDIR_UNUSED static char *test_tmpdir(void)
 TEST_TMPDIR_UNUSED static int test_tmpdirs_rm(void **state)
 {
 	(void)state;
-	while (test_ndirs) {
-		char *p = test_dirs[--test_ndirs];
-
-		test_rm_rf(p);
-		free(p);
-	}
+	while (test_ndirs)
+		test_rm_rf(test_dirs[test_ndirs - 1]);
 	return 0;
 }
 
