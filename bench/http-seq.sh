@@ -149,18 +149,6 @@ fresh_mount() {
 	cf_mount "$NGINX_URL" "$MNT" $MOUNT_OPTS "$@"
 }
 
-# CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-
-# CPU seconds per GiB moved, from ticks used for BYTES. On a shared,
-# loaded machine this is steadier than throughput.
-cpu_per_gib() {
-	awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v b="$2" \
-		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
-}
-
 bench_seq() {
 	local us note='' pid t0
 	fresh_mount

@@ -27,6 +27,18 @@ bench_big_file() {
 	DATA_BYTES=$((mib * 1048576))
 }
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# CPU seconds per GiB moved, from ticks used for BYTES. On a shared,
+# loaded machine this is steadier than throughput.
+cpu_per_gib() {
+	awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v b="$2" \
+		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'
+}
+
 # bench_nullfs_mount [OPTION...]: mount bench/nullfs on $T/nullfs, serving
 # DATA_BYTES from memory, or what the options say (--stream=URL).
 # Sets NULLFS_BIN, NULLFS_MNT and NULLFS_PID; returns 1 (with a message) when nullfs
@@ -65,12 +77,12 @@ bench_nullfs_unmount() {
 bench_stream_read() {
 	local t0 t1 ticks
 	bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" "$@" || return 1
-	ticks=$(awk '{ print $14 + $15 }' "/proc/$NULLFS_PID/stat")
+	ticks=$(cpu_ticks "$NULLFS_PID")
 	t0=$(date +%s%N)
 	timeout 600 dd if="$NULLFS_MNT/data" of=/dev/null bs=1M status=none ||
 		cf_fail "nullfs --stream $*: the read failed"
 	t1=$(date +%s%N)
-	ticks=$(($(awk '{ print $14 + $15 }' "/proc/$NULLFS_PID/stat") - ticks))
+	ticks=$(($(cpu_ticks "$NULLFS_PID") - ticks))
 	bench_nullfs_unmount
 	bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" "$@"
 	[ "$(timeout 600 sha256sum <"$NULLFS_MNT/data" | cut -d' ' -f1)" = \
@@ -78,9 +90,7 @@ bench_stream_read() {
 	bench_nullfs_unmount
 	STREAM_MIBS=$(awk -v b="$DATA_BYTES" -v ns="$((t1 - t0))" \
 		'BEGIN { printf "%.0f", b / 1048576 / (ns / 1e9) }')
-	STREAM_CPU=$(awk -v b="$DATA_BYTES" -v t="$ticks" \
-		-v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }')
+	STREAM_CPU=$(cpu_per_gib "$ticks" "$DATA_BYTES")
 }
 
 # numeric VALUE: whether it is a plain number (not "failed", "WRONG(n)").
