@@ -215,10 +215,16 @@ struct cache_touch {
 #define CACHE_TOUCH_MAX 4096
 #define CACHE_DROPPED_MAX 64
 #define CACHE_DROPPED_KEEP_S 60
+/* A drop whose caller could not register again (cache_object_drop_retry)
+ * is reported again after one to two seconds: soon enough that a passing
+ * error (a busy index) costs a file few uncached chunks, and seldom
+ * enough that a lasting one costs the index one attempt a second. */
+#define CACHE_DROPPED_RETRY_S 2
 
 struct cache_dropped {
 	uint64_t obj;
-	time_t when; /* noted */
+	time_t when;	 /* noted, or last given back for a retry */
+	time_t retry_at; /* not reported before this; 0: at once */
 	bool reported;
 };
 

@@ -408,42 +408,53 @@ static void cache_dropped_expire(struct cache *c, time_t now)
 	__atomic_store_n(&c->ndropped, n, __ATOMIC_RELEASE);
 }
 
-void cache_note_dropped(struct cache *c, uint64_t obj_id)
+/* obj_id's entry among the drops, noted now (unreported) when it is not
+ * there. Caller holds c->lock. */
+static struct cache_dropped *cache_dropped_entry(struct cache *c,
+						 uint64_t obj_id, time_t now)
 {
-	time_t now = time(NULL);
 	size_t i, n;
 
-	pthread_mutex_lock(&c->lock);
 	cache_dropped_expire(c, now);
 	n = c->ndropped;
-	for (i = 0; i < n && c->dropped[i].obj != obj_id; i++)
-		;
-	if (i == n) {
-		if (n == CACHE_DROPPED_MAX) {
-			memmove(c->dropped, c->dropped + 1,
-				(n - 1) * sizeof(c->dropped[0]));
-			n--;
-		}
-		c->dropped[n].obj = obj_id;
-		c->dropped[n].when = now;
-		c->dropped[n].reported = false;
-		__atomic_store_n(&c->ndropped, n + 1, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++)
+		if (c->dropped[i].obj == obj_id)
+			return &c->dropped[i];
+	if (n == CACHE_DROPPED_MAX) {
+		memmove(c->dropped, c->dropped + 1,
+			(n - 1) * sizeof(c->dropped[0]));
+		n--;
 	}
+	c->dropped[n].obj = obj_id;
+	c->dropped[n].when = now;
+	c->dropped[n].retry_at = 0;
+	c->dropped[n].reported = false;
+	__atomic_store_n(&c->ndropped, n + 1, __ATOMIC_RELEASE);
+	return &c->dropped[n];
+}
+
+void cache_note_dropped(struct cache *c, uint64_t obj_id)
+{
+	pthread_mutex_lock(&c->lock);
+	cache_dropped_entry(c, obj_id, time(NULL));
 	pthread_mutex_unlock(&c->lock);
 }
 
 bool cache_object_dropped(struct cache *c, uint64_t obj_id)
 {
 	bool found = false;
+	time_t now;
 	size_t i;
 
 	/* The usual case, nothing dropped lately, without the lock. */
 	if (!__atomic_load_n(&c->ndropped, __ATOMIC_ACQUIRE))
 		return false;
+	now = time(NULL);
 	pthread_mutex_lock(&c->lock);
-	cache_dropped_expire(c, time(NULL));
+	cache_dropped_expire(c, now);
 	for (i = 0; i < c->ndropped; i++) {
-		if (c->dropped[i].obj != obj_id || c->dropped[i].reported)
+		if (c->dropped[i].obj != obj_id || c->dropped[i].reported ||
+		    now < c->dropped[i].retry_at)
 			continue;
 		c->dropped[i].reported = true;
 		found = true;
@@ -451,6 +462,19 @@ bool cache_object_dropped(struct cache *c, uint64_t obj_id)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return found;
+}
+
+void cache_object_drop_retry(struct cache *c, uint64_t obj_id)
+{
+	struct cache_dropped *e;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&c->lock);
+	e = cache_dropped_entry(c, obj_id, now);
+	e->when = now;
+	e->retry_at = now + CACHE_DROPPED_RETRY_S;
+	e->reported = false;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int cache_object_known(struct cache *c, const char *origin, const char *key)

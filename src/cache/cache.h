@@ -138,6 +138,13 @@ int cache_object_known(struct cache *c, const char *origin, const char *key);
  */
 bool cache_object_dropped(struct cache *c, uint64_t obj_id);
 /*
+ * The caller could not register obj_id's version again after
+ * cache_object_dropped reported it (an error, not -EEXIST): report the
+ * drop once more after a second or two, so that a passing error does not
+ * stop the object's caching until the drop is forgotten.
+ */
+void cache_object_drop_retry(struct cache *c, uint64_t obj_id);
+/*
  * cache_object for a version dropped while in use: created again when the
  * index has no object (origin, key), found when it has this version, and
  * -EEXIST, changing nothing, when it has another. A process holding an

@@ -51,23 +51,25 @@ bool data_disk_dropped(struct cache *c, uint64_t id)
 	return cache_object_dropped(c, id);
 }
 
-int data_disk_rejoin(struct cache *c, const char *origin, const char *path,
-		     const char *etag, uint64_t size, int64_t mtime,
-		     uint64_t *id)
+int data_disk_rejoin(struct cache *c, uint64_t old, const char *origin,
+		     const char *path, const char *etag, uint64_t size,
+		     int64_t mtime, uint64_t *id)
 {
 	int err;
 
 	err = cache_object_rejoin(c, origin, path, etag, size, mtime, id);
-	if (err == -EEXIST)
-		log_info("chunk cache: another version of /%s replaced the one "
-			 "open here; its chunks are no longer cached",
-			 path);
-	else if (err)
-		data_disk_warn("registering an object again", err);
-	else
+	if (!err) {
 		log_info("chunk cache: /%s was dropped from the cache while "
 			 "open; caching it again",
 			 path);
+	} else if (err == -EEXIST) {
+		log_info("chunk cache: another version of /%s replaced the one "
+			 "open here; its chunks are no longer cached",
+			 path);
+	} else {
+		data_disk_warn("registering an object again", err);
+		cache_object_drop_retry(c, old);
+	}
 	return err;
 }
 

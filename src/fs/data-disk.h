@@ -22,14 +22,14 @@ uint64_t data_disk_object(struct cache *c, const char *origin,
  * use (a `cofault cache clear`, say); true once per drop. */
 bool data_disk_dropped(struct cache *c, uint64_t id);
 /*
- * After such a drop, register this version of the object again and set
- * *id: -EEXIST when another version took its place (then it is not to be
- * cached any more), another -errno on a failure (logged), after which the
- * next drop reported may try again.
+ * After such a drop of id old, register this version of the object again
+ * and set *id: -EEXIST when another version took its place (then it is
+ * not to be cached any more), another -errno on a failure (logged): the
+ * drop is then reported again after a second or two, to try again.
  */
-int data_disk_rejoin(struct cache *c, const char *origin, const char *path,
-		     const char *etag, uint64_t size, int64_t mtime,
-		     uint64_t *id);
+int data_disk_rejoin(struct cache *c, uint64_t old, const char *origin,
+		     const char *path, const char *etag, uint64_t size,
+		     int64_t mtime, uint64_t *id);
 /* cache_object_known; an error counts as known (the safe answer). */
 bool data_disk_known(struct cache *c, const char *origin, const char *path);
 /*

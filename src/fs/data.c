@@ -721,8 +721,9 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 /*
  * The disk tier dropped o's object (id old) while o was open: join it
  * again under a new id, or leave it (id 0) when another version took its
- * place. On any other failure old stays: its next chunk is dropped too,
- * and the drop reported again later. The map starts over from the new
+ * place. On any other failure old stays: chunks persisted meanwhile are
+ * dropped too, and the drop is reported again for another try a second
+ * or two later (data_disk_rejoin). The map starts over from the new
  * object's chunks: those of old are gone. A reader meanwhile may pair
  * either id with either map; that only costs an index lookup that misses.
  * Caller holds o->disk_lock.
@@ -737,7 +738,7 @@ static void obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 
 	if (obj_disk(o) != old)
 		return; /* another thread did it */
-	err = data_disk_rejoin(d->o.disk, d->o.origin_id, o->path, etag,
+	err = data_disk_rejoin(d->o.disk, old, d->o.origin_id, o->path, etag,
 			       o->size, o->mtime, &id);
 	if (err == -EEXIST)
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);

@@ -8,6 +8,9 @@ TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom \
 tests_unit_test_data_SOURCES = tests/unit/test-data.c \
 	src/fs/data.c src/fs/data-fill.c src/fs/data-disk.c src/fs/data-pool.c
 tests_unit_test_data_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+# A failing cache_object_rejoin (test_rejoin_after_error).
+tests_unit_test_data_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=cache_object_rejoin
 tests_unit_test_data_LDADD = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -548,6 +549,50 @@ static void test_dropped_in_use(void **state)
 	free(dir);
 }
 
+/*
+ * A drop whose caller could not register again (cache_object_drop_retry)
+ * is reported again, once, a second or two later; chunks written under
+ * the old id meanwhile do not bring it back sooner.
+ */
+static void test_drop_retry(void **state)
+{
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache *c = open_cache(dir, 1 << 30);
+	struct timespec t0, t1;
+	uint64_t a;
+	double took;
+	int i;
+
+	assert_int_equal(cache_object(c, "o", "k", "v1", 4 * CS, 0, &a), 0);
+	test_fill(buf, CS, 12, 0);
+	assert_int_equal(cache_chunk_write(c, a, 0, buf, CS), 0);
+	cache_flush(c);
+	assert_int_equal(cache_clear(c, NULL), 0);
+	assert_int_equal(cache_chunk_write(c, a, 1, buf, CS), 0);
+	cache_flush(c);
+	assert_true(cache_object_dropped(c, a));
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cache_object_drop_retry(c, a);
+	assert_false(cache_object_dropped(c, a));
+	assert_int_equal(cache_chunk_write(c, a, 2, buf, CS), 0);
+	cache_flush(c);
+	assert_false(cache_object_dropped(c, a));
+	for (i = 0; i < 400 && !cache_object_dropped(c, a); i++)
+		usleep(10 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(i < 400);
+	assert_true(took > 0.9 && took < 2.5);
+	assert_false(cache_object_dropped(c, a)); /* once */
+	cache_close(c);
+	test_rm_rf(dir);
+	free(dir);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_direct),
 		cmocka_unit_test(test_dropped_in_use),
+		cmocka_unit_test(test_drop_retry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, test_tmpdirs_rm);

@@ -1281,6 +1281,74 @@ static void test_fill_waits_for_room(void **state)
 	(void)state;
 }
 
+/*
+ * cache_object_rejoin, made to fail with -EBUSY (a busy index) while
+ * rejoin_fails is above 0. Called by the disk writers: atomics.
+ */
+int __real_cache_object_rejoin(struct cache *c, const char *origin,
+			       const char *key, const char *etag, uint64_t size,
+			       int64_t mtime, uint64_t *obj_id);
+int __wrap_cache_object_rejoin(struct cache *c, const char *origin,
+			       const char *key, const char *etag, uint64_t size,
+			       int64_t mtime, uint64_t *obj_id);
+static int rejoin_fails;
+static unsigned int rejoin_calls;
+
+int __wrap_cache_object_rejoin(struct cache *c, const char *origin,
+			       const char *key, const char *etag, uint64_t size,
+			       int64_t mtime, uint64_t *obj_id)
+{
+	__atomic_add_fetch(&rejoin_calls, 1, __ATOMIC_RELAXED);
+	if (__atomic_sub_fetch(&rejoin_fails, 1, __ATOMIC_RELAXED) >= 0)
+		return -EBUSY;
+	return __real_cache_object_rejoin(c, origin, key, etag, size, mtime,
+					  obj_id);
+}
+
+/*
+ * A cache cleared under an open object, and the first attempt to register
+ * it again fails: a later chunk tries again a second or two later, so the
+ * object is cached again within seconds, not after the minute for which
+ * the drop is remembered.
+ */
+static void test_rejoin_after_error(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct cache *disk;
+	struct fx *x;
+	uint64_t i;
+
+	fx_fill_requests = 1; /* every page read fetches its chunk whole */
+	disk = disk_new(dir);
+	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	assert_int_equal(check_read(x, 0, 4096), 4096);
+	assert_int_equal(disk_wait_chunks(disk, 1), 1);
+	assert_int_equal(cache_clear(disk, NULL), 0);
+	assert_int_equal(cache_object_known(disk, "fake:", "obj"), -ENOENT);
+	__atomic_store_n(&rejoin_fails, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&rejoin_calls, 0, __ATOMIC_RELAXED);
+	/* A chunk every 100 ms, each indexed before the next: the first
+	 * finds the object gone, the next one's writer tries to register
+	 * it again and fails. Bounded: 60 chunks, 6 s. */
+	for (i = 1; i < 61; i++) {
+		assert_int_equal(check_read(x, i << 20, 4096), 4096);
+		fx_wait_reads(x, (unsigned int)(2 * i + 2));
+		assert_int_equal(cache_flush(disk), 0);
+		if (!cache_object_known(disk, "fake:", "obj"))
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 61);
+	assert_int_equal(__atomic_load_n(&rejoin_calls, __ATOMIC_RELAXED), 2);
+	/* Cached again: the next chunks are kept. */
+	assert_int_equal(check_read(x, (i + 1) << 20, 4096), 4096);
+	assert_true(disk_wait_chunks(disk, 1) >= 1);
+	fx_free(x);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	(void)state;
+}
+
 struct read_arg {
 	struct fx *x;
 	struct data_wait w;
@@ -1567,6 +1635,7 @@ int main(void)
 		cmocka_unit_test(test_big_read_small_chunks),
 		cmocka_unit_test(test_random_fill),
 		cmocka_unit_test(test_fill_requests),
+		cmocka_unit_test(test_rejoin_after_error),
 		cmocka_unit_test(test_fill_waits_for_room),
 		cmocka_unit_test(test_fill_wait),
 		cmocka_unit_test(test_fill_wait_stale),
