@@ -1306,6 +1306,31 @@ int __wrap_cache_object_rejoin(struct cache *c, const char *origin,
 }
 
 /*
+ * After a clear of disk under x's open object: read a page of a new chunk
+ * of it every 100 ms from chunk first on (each fetches its chunk whole and
+ * is indexed before the next) until the object is in the index again.
+ * The first such chunk finds the object gone, the next one's writer
+ * registers it again. Bounded: 60 chunks, 6 s. Returns the last chunk
+ * read.
+ */
+static uint64_t read_until_rejoined(struct fx *x, struct cache *disk,
+				    uint64_t first)
+{
+	uint64_t i;
+
+	for (i = first; i < first + 60; i++) {
+		assert_int_equal(check_read(x, i << 20, 4096), 4096);
+		fx_wait_reads(x, (unsigned int)(2 * i + 2));
+		assert_int_equal(cache_flush(disk), 0);
+		if (!cache_object_known(disk, "fake:", "obj"))
+			return i;
+		usleep(100 * 1000);
+	}
+	fail_msg("the object was not registered again");
+	return 0;
+}
+
+/*
  * A cache cleared under an open object, and the first attempt to register
  * it again fails: a later chunk tries again a second or two later, so the
  * object is cached again within seconds, not after the minute for which
@@ -1327,22 +1352,54 @@ static void test_rejoin_after_error(void **state)
 	assert_int_equal(cache_object_known(disk, "fake:", "obj"), -ENOENT);
 	__atomic_store_n(&rejoin_fails, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&rejoin_calls, 0, __ATOMIC_RELAXED);
-	/* A chunk every 100 ms, each indexed before the next: the first
-	 * finds the object gone, the next one's writer tries to register
-	 * it again and fails. Bounded: 60 chunks, 6 s. */
-	for (i = 1; i < 61; i++) {
-		assert_int_equal(check_read(x, i << 20, 4096), 4096);
-		fx_wait_reads(x, (unsigned int)(2 * i + 2));
-		assert_int_equal(cache_flush(disk), 0);
-		if (!cache_object_known(disk, "fake:", "obj"))
-			break;
-		usleep(100 * 1000);
-	}
-	assert_true(i < 61);
+	i = read_until_rejoined(x, disk, 1);
 	assert_int_equal(__atomic_load_n(&rejoin_calls, __ATOMIC_RELAXED), 2);
 	/* Cached again: the next chunks are kept. */
 	assert_int_equal(check_read(x, (i + 1) << 20, 4096), 4096);
 	assert_true(disk_wait_chunks(disk, 1) >= 1);
+	fx_free(x);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	(void)state;
+}
+
+/*
+ * A cache cleared under an open object whose chunks are still in memory:
+ * once the object is registered again, those chunks are written again
+ * too, with their bytes, so the next mount need not fetch them.
+ */
+static void test_rewrite_after_clear(void **state)
+{
+	static uint8_t buf[1u << 20];
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct cache *disk;
+	struct fx *x;
+	uint64_t i, last, id;
+	size_t j;
+
+	fx_fill_requests = 1; /* every page read fetches its chunk whole */
+	disk = disk_new(dir);
+	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(check_read(x, i << 20, 4096), 4096);
+	assert_int_equal(disk_wait_chunks(disk, 4), 4);
+	assert_int_equal(cache_clear(disk, NULL), 0);
+	last = read_until_rejoined(x, disk, 4);
+	/* Every chunk read so far is in memory: all are on disk again.
+	 * Written by one thread, by direct I/O: up to 30 s for a disk that
+	 * other work keeps busy. */
+	for (i = 0; i < 6 && disk_wait_chunks(disk, last + 1) < last + 1; i++)
+		;
+	assert_int_equal(disk_wait_chunks(disk, last + 1), last + 1);
+	assert_int_equal(cache_object(disk, "fake:", "obj", "\"v1\"",
+				      64ULL << 20, 0, &id),
+			 0);
+	for (i = 0; i <= last; i++) {
+		assert_int_equal(
+			cache_chunk_read(disk, id, i, buf, sizeof(buf)), 0);
+		for (j = 0; j < sizeof(buf); j += 4093)
+			assert_int_equal(buf[j], byte_at((i << 20) + j));
+	}
 	fx_free(x);
 	disk_free(disk, dir);
 	fx_fill_requests = 0;
@@ -1636,6 +1693,7 @@ int main(void)
 		cmocka_unit_test(test_random_fill),
 		cmocka_unit_test(test_fill_requests),
 		cmocka_unit_test(test_rejoin_after_error),
+		cmocka_unit_test(test_rewrite_after_clear),
 		cmocka_unit_test(test_fill_waits_for_room),
 		cmocka_unit_test(test_fill_wait),
 		cmocka_unit_test(test_fill_wait_stale),
