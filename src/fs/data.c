@@ -726,10 +726,10 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
  * or two later (data_disk_rejoin). The map starts over from the new
  * object's chunks: those of old are gone. A reader meanwhile may pair
  * either id with either map; that only costs an index lookup that misses.
- * True when o joined again. Caller holds o->disk_lock.
+ * The new id when o joined again, else 0. Caller holds o->disk_lock.
  */
-static bool obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
-			    const char *etag)
+static uint64_t obj_rejoin_disk(struct data *d, struct data_obj *o,
+				uint64_t old, const char *etag)
 {
 	size_t map_bytes = obj_map_bytes(d, o), i;
 	uint8_t *map = NULL;
@@ -737,13 +737,13 @@ static bool obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 	int err;
 
 	if (obj_disk(o) != old)
-		return false; /* another thread did it */
+		return 0; /* another thread did it */
 	err = data_disk_rejoin(d->o.disk, old, d->o.origin_id, o->path, etag,
 			       o->size, o->mtime, &id);
 	if (err == -EEXIST)
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
 	if (err)
-		return false;
+		return 0;
 	/* Read aside, then copied: readers use the map without a lock. */
 	map = malloc(map_bytes);
 	if (map)
@@ -753,7 +753,7 @@ static bool obj_rejoin_disk(struct data *d, struct data_obj *o, uint64_t old,
 				 __ATOMIC_RELAXED);
 	free(map);
 	__atomic_store_n(&o->disk_id, id, __ATOMIC_RELEASE);
-	return true;
+	return id;
 }
 
 static void disk_mark(struct data_obj *o, uint64_t idx)
@@ -762,63 +762,46 @@ static void disk_mark(struct data_obj *o, uint64_t idx)
 			  __ATOMIC_RELAXED);
 }
 
-/* Whether c, of o, is a whole chunk in memory that nobody fetches or has
- * queued for the writers (c->obj set). Caller holds d->lock. */
-static bool chunk_idle_whole(const struct data *d, const struct data_obj *o,
-			     const struct chunk *c)
-{
-	return c->obj_id == o->id && !c->frag && !c->held && c->buf &&
-	       !c->obj && c->state == CHUNK_READY &&
-	       c->len == chunk_len(d, o, c->idx);
-}
-
 /*
  * o joined the disk tier again under id after a clear (obj_rejoin_disk),
  * which took its chunks off the disk: write the whole chunks of it still
  * in memory again, so that the next mount need not fetch them. Here, on
  * the thread that found the drop, one at a time by direct I/O (chunk
- * buffers are aligned), each pinned only while written: at most
- * --max-memory, once per clear. Those being fetched or queued meanwhile
- * are written under the new id anyway. No lock held.
+ * buffers are aligned), each pinned like a reader's only while written
+ * and looked up by index, so that d->lock is never held for long: at
+ * most --max-memory, once per clear, and no more once the data path
+ * stops. A chunk being fetched, or queued or being written under the old
+ * id (c->obj set), is written under the new one by chunk_persist. No
+ * lock held.
  */
 static void obj_persist_again(struct data *d, struct data_obj *o, uint64_t id)
 {
-	uint64_t *idx = NULL, *ni;
-	size_t n = 0, cap = 0, b, i;
+	uint64_t idx, n = obj_nchunks(d, o);
 	struct chunk *c;
 
-	pthread_mutex_lock(&d->lock);
-	for (b = 0; b < d->nbuckets; b++) {
-		for (c = d->table[b]; c; c = c->hnext) {
-			if (!chunk_idle_whole(d, o, c))
-				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 64;
-				ni = realloc(idx, cap * sizeof(*idx));
-				if (!ni)
-					goto collected; /* those so far */
-				idx = ni;
-			}
-			idx[n++] = c->idx;
+	for (idx = 0; idx < n; idx++) {
+		pthread_mutex_lock(&d->lock);
+		if (d->stop || d->persist_stop || o->stale ||
+		    obj_disk(o) != id) {
+			pthread_mutex_unlock(&d->lock);
+			return;
 		}
-	}
-collected:
-	for (i = 0; i < n; i++) {
-		c = chunk_find(d, o->id, data_key_chunk(idx[i]));
-		/* Gone or changed while the lock was dropped. */
-		if (!c || !chunk_idle_whole(d, o, c))
+		c = chunk_find(d, o->id, data_key_chunk(idx));
+		if (!c || c->held || !c->buf || c->obj ||
+		    c->state != CHUNK_READY || c->len != chunk_len(d, o, idx)) {
+			pthread_mutex_unlock(&d->lock);
 			continue;
+		}
 		/* A reader's pin: the buffer stays, unchanged. */
 		data_chunk_ref(d, c);
 		pthread_mutex_unlock(&d->lock);
-		data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, true);
-		disk_mark(o, c->idx);
+		data_disk_write(d->o.disk, id, idx, c->buf, c->len, true);
+		disk_mark(o, idx);
 		pthread_mutex_lock(&d->lock);
 		d->stats.disk_writes++;
 		data_chunk_unref(d, c);
+		pthread_mutex_unlock(&d->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
-	free(idx);
 }
 
 /*
@@ -831,7 +814,7 @@ static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
 {
 	uint64_t id = obj_disk(o);
 	char etag[STORE_ETAG_MAX];
-	bool rejoined = false;
+	uint64_t rejoined = 0;
 
 	/* Joined and not dropped, the usual case: no lock at all. */
 	if (!d->o.disk || (id && !data_disk_dropped(d->o.disk, id)))
@@ -849,7 +832,7 @@ static uint64_t obj_disk_id(struct data *d, struct data_obj *o)
 		obj_join_disk(d, o, etag);
 	pthread_mutex_unlock(&o->disk_lock);
 	if (rejoined)
-		obj_persist_again(d, o, obj_disk(o));
+		obj_persist_again(d, o, rejoined);
 	return obj_disk(o);
 }
 
@@ -973,6 +956,12 @@ static bool chunk_persist(struct data *d, struct chunk *c, bool direct)
 	if (!id)
 		return false;
 	data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, direct);
+	/* o joined the tier again meanwhile (obj_persist_again skipped c,
+	 * being written here): the write under the old id is lost. */
+	if (obj_disk(o) && obj_disk(o) != id) {
+		id = obj_disk(o);
+		data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, direct);
+	}
 	disk_mark(o, c->idx);
 	return true;
 }
