@@ -281,11 +281,14 @@ struct cache {
 	uint64_t idx_gen;
 	/*
 	 * Bytes reserved by this handle's writers and not yet indexed (being
-	 * written, or queued), mirrored in its slot of the share. A write
-	 * that would take the index plus every handle's such bytes past
-	 * max_bytes is not cached (and asks the evictor for headroom), so
-	 * the directory exceeds its limit by at most the writes racing for
-	 * the last room, not by the evictor's lag or another process's.
+	 * written, or queued), and bytes its evictor has taken out of the
+	 * index and not yet punched; mirrored in its slot of the share. A
+	 * write that would take the index plus every handle's such bytes
+	 * past max_bytes is not cached (and asks the evictor for headroom).
+	 * Each write takes its room before it looks (cache_reserve), so
+	 * writers racing for the last room are refused rather than let past
+	 * it: the directory stays within its limit, whatever the evictor's
+	 * lag or another process's writes.
 	 */
 	uint64_t inflight_bytes;
 	bool want_room; /* a write was refused since the last pass */

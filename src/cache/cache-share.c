@@ -5,7 +5,9 @@
  * in the index only once durable and committed; until then only its writer
  * knew of it, and two mounts under one limit each filled the directory to
  * nearly twice it. Each handle that writes owns a slot and keeps there its
- * bytes written or queued and not yet indexed, and its limits (for stats);
+ * bytes written or queued and not yet indexed (and, for a moment, those it
+ * is evicting: out of the index, not yet punched), and its limits (for
+ * stats);
  * the header counts the bytes ever indexed by anyone, so that a handle can
  * bound how far the index has grown since it last read its totals without
  * reading them again (cache_reserve in cache.c).
@@ -39,7 +41,8 @@
 
 /* One cache line each: writers of different slots do not share one. */
 struct share_slot {
-	/* Bytes the owner has written or queued and not yet indexed. */
+	/* Bytes the owner has written or queued and not yet indexed, or is
+	 * evicting and has not yet punched. */
 	_Atomic uint64_t bytes;
 	/* The owner's limit (cache_opts.max_bytes); 0 when free. */
 	_Atomic uint64_t max_bytes;

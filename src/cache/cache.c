@@ -744,27 +744,43 @@ static bool cache_reserve(struct cache *c, size_t len, bool fresh)
 	uint64_t others, bytes = 0, gen = 0, est;
 	bool read = false, room;
 
+	/*
+	 * Taken first and given back if there is no room: two writers
+	 * racing for the last room, in two processes, each see the other's
+	 * bytes (the slots are sequentially consistent atomics), so at worst
+	 * both are refused, never both let past the limit. Read first and
+	 * taken after, each could find room for one chunk and take it.
+	 */
+	pthread_mutex_lock(&c->lock);
+	c->inflight_bytes += len;
+	cache_share_add(c, len);
+	pthread_mutex_unlock(&c->lock);
 	if (fresh) {
 		gen = cache_share_gen(c);
 		pthread_mutex_lock(&c->rd_lock);
 		read = cache_index_totals(&c->rd, NULL, NULL, &bytes) == 0;
 		pthread_mutex_unlock(&c->rd_lock);
 	}
-	/* The slots before the count, as the eviction thread changes them
-	 * in the other order: a chunk being indexed is counted twice,
-	 * never not at all. */
+	/*
+	 * The slots after the totals and before the count (read below), as
+	 * the eviction thread changes them in the other orders: count up
+	 * then slot down for a chunk indexed, slot up, rows deleted, holes
+	 * punched, slot down for chunks evicted. A chunk being indexed or
+	 * evicted is counted twice, never not at all.
+	 */
 	others = cache_share_others(c, fresh);
 	pthread_mutex_lock(&c->lock);
 	if (read) {
 		c->idx_bytes = bytes;
 		c->idx_gen = gen;
 	}
+	/* inflight_bytes holds len now. */
 	est = c->idx_bytes + (cache_share_gen(c) - c->idx_gen) + others +
 	      c->inflight_bytes;
-	room = est + len <= c->max_bytes;
-	if (room) {
-		c->inflight_bytes += len;
-		cache_share_add(c, len);
+	room = est <= c->max_bytes;
+	if (!room) {
+		c->inflight_bytes -= len;
+		cache_share_sub(c, len);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return room;

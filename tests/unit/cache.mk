@@ -35,7 +35,10 @@ tests_unit_test_cache_store_LDADD = $(cache_test_ldadd)
 tests_unit_test_cache_evict_SOURCES = tests/unit/test-cache-evict.c
 # test_dead_writer holds the index's write lock itself.
 tests_unit_test_cache_evict_CFLAGS = $(cache_test_cflags) $(SQLITE_CFLAGS)
-tests_unit_test_cache_evict_LDFLAGS = $(cache_test_ldflags)
+# Races at chosen moments (test_race_last_room, test_race_punch).
+tests_unit_test_cache_evict_LDFLAGS = $(cache_test_ldflags) \
+	-Wl,--wrap=cache_share_others -Wl,--wrap=fallocate \
+	-Wl,--wrap=fallocate64 -Wl,--wrap=fdatasync
 tests_unit_test_cache_evict_LDADD = $(cache_test_ldadd)
 
 tests_unit_test_cache_nospc_SOURCES = tests/unit/test-cache-nospc.c

@@ -6,6 +6,9 @@
  * writer killed with SIGKILL. Also the limit across handles (cache-share.c):
  * each counts the others' writes not yet indexed, a dead process's count is
  * dropped, and stats show the limits of the handles using the directory.
+ * cache_share_others, fallocate and fdatasync are wrapped at link time (see
+ * cache.mk) to make a second handle write at the worst moment of the first
+ * one's reservation or eviction, and to hold the eviction threads still.
  */
 #include "config.h"
 
@@ -32,6 +35,121 @@
 #include "cache-test.h"
 
 #define CS 65536u
+
+/*
+ * What the wrappers do, set by one test at a time. race_from: when that
+ * handle's cache_reserve has read the other handles' bytes, or its
+ * eviction thread is about to punch a hole, race_to writes chunk race_idx
+ * of object race_obj (once). syncs_held: every chunk sync waits until it
+ * is cleared. All under race_lock.
+ */
+static pthread_mutex_t race_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_cond = PTHREAD_COND_INITIALIZER;
+static struct cache *race_from, *race_to;
+static uint64_t race_obj, race_idx;
+static bool race_on_punch, syncs_held;
+static int race_done = -1; /* race_to's write: its result once done */
+static uint64_t race_disk; /* data_bytes() just after it */
+
+static uint64_t data_bytes(const char *dir);
+
+uint64_t __real_cache_share_others(struct cache *c, bool check);
+uint64_t __wrap_cache_share_others(struct cache *c, bool check);
+int __real_fallocate(int fd, int mode, off_t off, off_t len);
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len);
+int __real_fallocate64(int fd, int mode, off_t off, off_t len);
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+/* race_to's write, if this is the moment (punch: at a punch rather than
+ * a reservation) of handle c; dir is where to count the bytes. */
+static const char *race_dir;
+
+static void race_maybe(struct cache *c, bool punch)
+{
+	static unsigned char buf[CS];
+	struct cache *to = NULL;
+	int err;
+
+	pthread_mutex_lock(&race_lock);
+	if (race_to && (punch ? race_on_punch : c == race_from)) {
+		to = race_to;
+		race_to = NULL;
+	}
+	pthread_mutex_unlock(&race_lock);
+	if (!to)
+		return;
+	test_fill(buf, CS, 90, race_idx);
+	err = cache_chunk_write(to, race_obj, race_idx, buf, CS);
+	pthread_mutex_lock(&race_lock);
+	race_disk = data_bytes(race_dir);
+	race_done = err;
+	pthread_cond_broadcast(&race_cond);
+	pthread_mutex_unlock(&race_lock);
+}
+
+uint64_t __wrap_cache_share_others(struct cache *c, bool check)
+{
+	uint64_t v = __real_cache_share_others(c, check);
+
+	race_maybe(c, false);
+	return v;
+}
+
+static void race_punch(int mode)
+{
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		race_maybe(NULL, true);
+}
+
+/* fallocate64 with large file support on 32-bit builds, fallocate else. */
+int __wrap_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	race_punch(mode);
+	return __real_fallocate(fd, mode, off, len);
+}
+
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	race_punch(mode);
+	return __real_fallocate64(fd, mode, off, len);
+}
+
+/* Only the eviction threads sync chunks: held, they index nothing. */
+int __wrap_fdatasync(int fd)
+{
+	pthread_mutex_lock(&race_lock);
+	while (syncs_held)
+		pthread_cond_wait(&race_cond, &race_lock);
+	pthread_mutex_unlock(&race_lock);
+	return __real_fdatasync(fd);
+}
+
+static void race_set(struct cache *from, bool on_punch, struct cache *to,
+		     uint64_t obj, uint64_t idx, const char *dir)
+{
+	pthread_mutex_lock(&race_lock);
+	race_from = from;
+	race_on_punch = on_punch;
+	race_to = to;
+	race_obj = obj;
+	race_idx = idx;
+	race_dir = dir;
+	race_done = -1;
+	race_disk = 0;
+	syncs_held = true;
+	pthread_mutex_unlock(&race_lock);
+}
+
+static void race_release(void)
+{
+	pthread_mutex_lock(&race_lock);
+	race_to = NULL;
+	syncs_held = false;
+	pthread_cond_broadcast(&race_cond);
+	pthread_mutex_unlock(&race_lock);
+}
 
 static struct cache *open_cache(const char *dir, uint64_t max, uint64_t floor)
 {
@@ -345,6 +463,100 @@ static void test_shared_limit(void **state)
 	assert_true(most <= bound);
 	assert_true(after <= bound);
 	assert_true(st.bytes <= LIMIT * CS);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * Two handles racing for the last chunk of room: the second writes just
+ * after the first has looked at the others' bytes in flight, and before
+ * it decides. Each used to look first and take its room after, so both
+ * found room for one chunk and both took it. Now each takes first: the
+ * second sees the first's, makes room or is refused. The eviction
+ * threads are held (no chunk is indexed, so none can be evicted to hide
+ * the excess) while the data files are measured.
+ */
+static void test_race_last_room(void **state)
+{
+	enum { LIMIT = 4 };
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache *a, *b;
+	uint64_t ida, idb, disk;
+	int done;
+
+	a = open_cache(dir, LIMIT * CS, 0);
+	b = open_cache(dir, LIMIT * CS, 0);
+	assert_int_equal(cache_object(a, "o", "a", "e", 8 * CS, 0, &ida), 0);
+	assert_int_equal(cache_object(b, "o", "b", "e", 8 * CS, 0, &idb), 0);
+	for (int i = 0; i < LIMIT - 1; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(a, ida, i, buf, CS), 0);
+	}
+	cache_flush(a);
+	assert_int_equal(data_bytes(dir), (LIMIT - 1) * CS);
+
+	race_set(a, false, b, idb, 0, dir);
+	test_fill(buf, CS, 1, LIMIT - 1);
+	assert_int_equal(cache_chunk_write(a, ida, LIMIT - 1, buf, CS), 0);
+	disk = data_bytes(dir);
+	pthread_mutex_lock(&race_lock);
+	done = race_done;
+	pthread_mutex_unlock(&race_lock);
+	race_release();
+	cache_close(a);
+	cache_close(b);
+	printf("limit %u bytes: %llu on disk after both writes\n", LIMIT * CS,
+	       (unsigned long long)disk);
+	assert_int_equal(done, 0); /* the race happened */
+	assert_true(disk <= LIMIT * CS);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * A handle writes while another's eviction thread has taken chunks out of
+ * the index and not yet punched their holes. It used to read the index's
+ * totals, find the room those chunks had, and write into it while they
+ * were still on disk: the directory passed the limit until the punches.
+ * Now the evictor counts them as in flight until punched.
+ */
+static void test_race_punch(void **state)
+{
+	enum { LIMIT = 4 };
+	static unsigned char buf[CS];
+	char *dir = test_tmpdir();
+	struct cache *a, *b;
+	uint64_t ida, idb, disk;
+	int done;
+
+	a = open_cache(dir, LIMIT * CS, 0);
+	b = open_cache(dir, LIMIT * CS, 0);
+	assert_int_equal(cache_object(a, "o", "a", "e", 8 * CS, 0, &ida), 0);
+	assert_int_equal(cache_object(b, "o", "b", "e", 8 * CS, 0, &idb), 0);
+	for (int i = 0; i < LIMIT; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(a, ida, i, buf, CS), 0);
+	}
+	cache_flush(a);
+	assert_int_equal(data_bytes(dir), LIMIT * CS);
+
+	/* b's write finds no room and has its evictor make some; at the
+	 * first punch, a writes. */
+	race_set(NULL, true, a, ida, LIMIT, dir);
+	test_fill(buf, CS, 2, 0);
+	assert_int_equal(cache_chunk_write(b, idb, 0, buf, CS), 0);
+	pthread_mutex_lock(&race_lock);
+	done = race_done;
+	disk = race_disk;
+	pthread_mutex_unlock(&race_lock);
+	race_release();
+	cache_close(a);
+	cache_close(b);
+	printf("limit %u bytes: %llu on disk at the first punch\n", LIMIT * CS,
+	       (unsigned long long)disk);
+	assert_int_equal(done, 0); /* the race happened */
+	assert_true(disk <= LIMIT * CS);
 	test_rm_rf(dir);
 	free(dir);
 }
@@ -763,6 +975,8 @@ int main(void)
 		cmocka_unit_test(test_maintenance_keeps),
 		cmocka_unit_test(test_evict_past_held),
 		cmocka_unit_test(test_shared_limit),
+		cmocka_unit_test(test_race_last_room),
+		cmocka_unit_test(test_race_punch),
 		cmocka_unit_test(test_dead_writer),
 		cmocka_unit_test(test_stats_limits),
 		cmocka_unit_test(test_lookup_beside_writer),
