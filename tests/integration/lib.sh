@@ -24,10 +24,13 @@ CF_PIDS=
 # Scratch directories outside $T (which may be closed to other users).
 CF_DIRS=
 CF_NAME=$(basename "$0" .sh)
+CF_FAILURE=
 
 # Messages go to stderr so they land in the test's .log next to the output.
 cf_log() { printf '%s: %s\n' "$CF_NAME" "$*" >&2; }
-cf_fail() { cf_log "FAIL: $*"; exit 1; }
+# The reason is said again after the logs that cleanup shows, so that a
+# tail of the test's log (all that CI prints) holds it.
+cf_fail() { CF_FAILURE=$*; cf_log "FAIL: $*"; exit 1; }
 cf_skip() { cf_log "SKIP: $*"; exit 77; }
 
 # Run "$@" until it succeeds, at most $1 seconds (tenths of a second apart).
@@ -151,6 +154,7 @@ cf_cleanup() {
 	done
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$T" ]; then
 		cf_dump_logs
+		cf_log "FAIL: ${CF_FAILURE:-exit status $rc}"
 	fi
 	[ -n "$T" ] && rm -rf "$T"
 	for c in $CF_DIRS; do
