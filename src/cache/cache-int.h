@@ -175,8 +175,9 @@ struct cache_share;
 int cache_share_open(struct cache *c, bool claim);
 /* Clear and give back our slot, unmap. */
 void cache_share_close(struct cache *c);
-/* Our slot's bytes not yet indexed; callers hold c->lock and change
- * c->inflight_bytes alike. */
+/* Our slot's bytes in flight (written and not yet indexed, or evicted and
+ * not yet punched); callers hold c->lock and change c->inflight_bytes
+ * alike. */
 void cache_share_add(struct cache *c, uint64_t bytes);
 void cache_share_sub(struct cache *c, uint64_t bytes);
 void cache_share_set_limits(struct cache *c, uint64_t max_bytes,
@@ -285,10 +286,14 @@ struct cache {
 	 * index and not yet punched; mirrored in its slot of the share. A
 	 * write that would take the index plus every handle's such bytes
 	 * past max_bytes is not cached (and asks the evictor for headroom).
-	 * Each write takes its room before it looks (cache_reserve), so
-	 * writers racing for the last room are refused rather than let past
-	 * it: the directory stays within its limit, whatever the evictor's
-	 * lag or another process's writes.
+	 * Each write takes its room before it looks at others'
+	 * (cache_reserve), so writers racing for the last room are refused
+	 * rather than let past it. The directory stays within its limit
+	 * whatever the evictor's lag or another process's writes, except
+	 * while space whose rows are gone is not yet given back by a path
+	 * other than eviction: a clear (until its unlinks), a stale
+	 * object's drop, a bad chunk's drop (one chunk), and the chunks of
+	 * a process that died before indexing them (until a verify).
 	 */
 	uint64_t inflight_bytes;
 	bool want_room; /* a write was refused since the last pass */

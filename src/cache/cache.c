@@ -720,8 +720,9 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 
 /*
  * Reserve len bytes for a chunk write if the directory has room for them:
- * if the index, the bytes not yet indexed of every handle (ours, and those
- * other processes publish in the share) and len stay within the limit.
+ * if the index, the bytes in flight of every handle (ours, and those other
+ * processes publish in the share: written and not yet indexed, or being
+ * evicted and not yet punched) and len stay within the limit.
  * Returns whether it did; cache_chunk_put gives them back if the chunk is
  * not queued, the eviction thread once it is indexed.
  *
@@ -744,17 +745,6 @@ static bool cache_reserve(struct cache *c, size_t len, bool fresh)
 	uint64_t others, bytes = 0, gen = 0, est;
 	bool read = false, room;
 
-	/*
-	 * Taken first and given back if there is no room: two writers
-	 * racing for the last room, in two processes, each see the other's
-	 * bytes (the slots are sequentially consistent atomics), so at worst
-	 * both are refused, never both let past the limit. Read first and
-	 * taken after, each could find room for one chunk and take it.
-	 */
-	pthread_mutex_lock(&c->lock);
-	c->inflight_bytes += len;
-	cache_share_add(c, len);
-	pthread_mutex_unlock(&c->lock);
 	if (fresh) {
 		gen = cache_share_gen(c);
 		pthread_mutex_lock(&c->rd_lock);
@@ -762,11 +752,25 @@ static bool cache_reserve(struct cache *c, size_t len, bool fresh)
 		pthread_mutex_unlock(&c->rd_lock);
 	}
 	/*
+	 * Taken before the others' slots are read, and given back if there
+	 * is no room: of two writers racing for the last room in two
+	 * processes, at least one sees the other's bytes (the slots are
+	 * sequentially consistent atomics), so at worst both are refused,
+	 * never both let past the limit. Read first and taken after, each
+	 * could find room for one chunk and take it. Taken after the totals
+	 * are read, not before: held across that read (and the wait for
+	 * rd_lock), it would be counted against others for longer.
+	 */
+	pthread_mutex_lock(&c->lock);
+	c->inflight_bytes += len;
+	cache_share_add(c, len);
+	pthread_mutex_unlock(&c->lock);
+	/*
 	 * The slots after the totals and before the count (read below), as
 	 * the eviction thread changes them in the other orders: count up
 	 * then slot down for a chunk indexed, slot up, rows deleted, holes
 	 * punched, slot down for chunks evicted. A chunk being indexed or
-	 * evicted is counted twice, never not at all.
+	 * evicted is counted twice for a moment, never not at all.
 	 */
 	others = cache_share_others(c, fresh);
 	pthread_mutex_lock(&c->lock);

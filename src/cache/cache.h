@@ -40,7 +40,8 @@ struct cache_opts {
 	 * Bytes of chunk data kept at most; 0 means cache_default_size(dir).
 	 * What counts is the directory: the index and every process's
 	 * chunks written and not yet indexed, so that it stays within the
-	 * limit (writers racing for the last room are refused).
+	 * limit (writers racing for the last room are refused; the
+	 * exceptions, all brief or rare, are in cache-int.h).
 	 */
 	uint64_t max_bytes;
 	/* Evict until the file system has this much free; 0 disables. */

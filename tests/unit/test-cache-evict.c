@@ -37,11 +37,12 @@
 #define CS 65536u
 
 /*
- * What the wrappers do, set by one test at a time. race_from: when that
- * handle's cache_reserve has read the other handles' bytes, or its
- * eviction thread is about to punch a hole, race_to writes chunk race_idx
- * of object race_obj (once). syncs_held: every chunk sync waits until it
- * is cleared. All under race_lock.
+ * What the wrappers do, set by one test at a time, all under race_lock.
+ * race_to writes chunk race_idx of object race_obj (once), and then
+ * race_disk is data_bytes(race_dir): when race_from's cache_reserve has
+ * read the other handles' bytes, or (race_on_punch) when any handle's
+ * eviction thread is about to punch a hole. syncs_held: every chunk sync
+ * waits until it is cleared.
  */
 static pthread_mutex_t race_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t race_cond = PTHREAD_COND_INITIALIZER;
@@ -49,7 +50,8 @@ static struct cache *race_from, *race_to;
 static uint64_t race_obj, race_idx;
 static bool race_on_punch, syncs_held;
 static int race_done = -1; /* race_to's write: its result once done */
-static uint64_t race_disk; /* data_bytes() just after it */
+static uint64_t race_disk;
+static const char *race_dir;
 
 static uint64_t data_bytes(const char *dir);
 
@@ -62,10 +64,8 @@ int __wrap_fallocate64(int fd, int mode, off_t off, off_t len);
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
 
-/* race_to's write, if this is the moment (punch: at a punch rather than
- * a reservation) of handle c; dir is where to count the bytes. */
-static const char *race_dir;
-
+/* race_to's write, if this is the moment: c's reservation, or (punch)
+ * any punch. */
 static void race_maybe(struct cache *c, bool punch)
 {
 	static unsigned char buf[CS];
@@ -467,51 +467,87 @@ static void test_shared_limit(void **state)
 	free(dir);
 }
 
+/* After a race test, even a failed one: the other tests' syncs proceed. */
+static int race_teardown(void **state)
+{
+	race_release();
+	return 0;
+}
+
+/* Two handles on one directory, each with an object, for the races. */
+struct race_pair {
+	char *dir;
+	struct cache *a, *b;
+	uint64_t ida, idb;
+};
+
+enum { RACE_LIMIT = 4 }; /* chunks */
+
+/* Open the pair under RACE_LIMIT, with filled chunks of a's indexed. */
+static void race_open(struct race_pair *p, int filled)
+{
+	static unsigned char buf[CS];
+
+	p->dir = test_tmpdir();
+	p->a = open_cache(p->dir, RACE_LIMIT * CS, 0);
+	p->b = open_cache(p->dir, RACE_LIMIT * CS, 0);
+	assert_int_equal(cache_object(p->a, "o", "a", "e", 8 * CS, 0, &p->ida),
+			 0);
+	assert_int_equal(cache_object(p->b, "o", "b", "e", 8 * CS, 0, &p->idb),
+			 0);
+	for (int i = 0; i < filled; i++) {
+		test_fill(buf, CS, 1, i);
+		assert_int_equal(cache_chunk_write(p->a, p->ida, i, buf, CS),
+				 0);
+	}
+	cache_flush(p->a);
+	assert_int_equal(data_bytes(p->dir), (uint64_t)filled * CS);
+}
+
+/* Let the syncs go and close the pair, then check: the first write
+ * (err) and the racing one made, and disk bytes within the limit.
+ * Checked after the close, so that a failure leaves no thread behind. */
+static void race_close(struct race_pair *p, int err, uint64_t disk,
+		       const char *when)
+{
+	int done;
+
+	pthread_mutex_lock(&race_lock);
+	done = race_done;
+	pthread_mutex_unlock(&race_lock);
+	race_release();
+	cache_close(p->a);
+	cache_close(p->b);
+	printf("limit %u bytes: %llu on disk %s\n", RACE_LIMIT * CS,
+	       (unsigned long long)disk, when);
+	assert_int_equal(err, 0);
+	assert_int_equal(done, 0); /* the race happened */
+	assert_true(disk <= RACE_LIMIT * CS);
+	test_rm_rf(p->dir);
+	free(p->dir);
+}
+
 /*
  * Two handles racing for the last chunk of room: the second writes just
  * after the first has looked at the others' bytes in flight, and before
  * it decides. Each used to look first and take its room after, so both
  * found room for one chunk and both took it. Now each takes first: the
- * second sees the first's, makes room or is refused. The eviction
- * threads are held (no chunk is indexed, so none can be evicted to hide
- * the excess) while the data files are measured.
+ * second sees the first's and is refused, or has its evictor make room
+ * first. The chunk syncs are held, so that the racing writes are not
+ * indexed (and cannot be evicted to hide an excess) before the data
+ * files are measured.
  */
 static void test_race_last_room(void **state)
 {
-	enum { LIMIT = 4 };
 	static unsigned char buf[CS];
-	char *dir = test_tmpdir();
-	struct cache *a, *b;
-	uint64_t ida, idb, disk;
-	int done;
+	struct race_pair p;
+	int err;
 
-	a = open_cache(dir, LIMIT * CS, 0);
-	b = open_cache(dir, LIMIT * CS, 0);
-	assert_int_equal(cache_object(a, "o", "a", "e", 8 * CS, 0, &ida), 0);
-	assert_int_equal(cache_object(b, "o", "b", "e", 8 * CS, 0, &idb), 0);
-	for (int i = 0; i < LIMIT - 1; i++) {
-		test_fill(buf, CS, 1, i);
-		assert_int_equal(cache_chunk_write(a, ida, i, buf, CS), 0);
-	}
-	cache_flush(a);
-	assert_int_equal(data_bytes(dir), (LIMIT - 1) * CS);
-
-	race_set(a, false, b, idb, 0, dir);
-	test_fill(buf, CS, 1, LIMIT - 1);
-	assert_int_equal(cache_chunk_write(a, ida, LIMIT - 1, buf, CS), 0);
-	disk = data_bytes(dir);
-	pthread_mutex_lock(&race_lock);
-	done = race_done;
-	pthread_mutex_unlock(&race_lock);
-	race_release();
-	cache_close(a);
-	cache_close(b);
-	printf("limit %u bytes: %llu on disk after both writes\n", LIMIT * CS,
-	       (unsigned long long)disk);
-	assert_int_equal(done, 0); /* the race happened */
-	assert_true(disk <= LIMIT * CS);
-	test_rm_rf(dir);
-	free(dir);
+	race_open(&p, RACE_LIMIT - 1);
+	race_set(p.a, false, p.b, p.idb, 0, p.dir);
+	test_fill(buf, CS, 1, RACE_LIMIT - 1);
+	err = cache_chunk_write(p.a, p.ida, RACE_LIMIT - 1, buf, CS);
+	race_close(&p, err, data_bytes(p.dir), "after both writes");
 }
 
 /*
@@ -523,42 +559,21 @@ static void test_race_last_room(void **state)
  */
 static void test_race_punch(void **state)
 {
-	enum { LIMIT = 4 };
 	static unsigned char buf[CS];
-	char *dir = test_tmpdir();
-	struct cache *a, *b;
-	uint64_t ida, idb, disk;
-	int done;
+	struct race_pair p;
+	uint64_t disk;
+	int err;
 
-	a = open_cache(dir, LIMIT * CS, 0);
-	b = open_cache(dir, LIMIT * CS, 0);
-	assert_int_equal(cache_object(a, "o", "a", "e", 8 * CS, 0, &ida), 0);
-	assert_int_equal(cache_object(b, "o", "b", "e", 8 * CS, 0, &idb), 0);
-	for (int i = 0; i < LIMIT; i++) {
-		test_fill(buf, CS, 1, i);
-		assert_int_equal(cache_chunk_write(a, ida, i, buf, CS), 0);
-	}
-	cache_flush(a);
-	assert_int_equal(data_bytes(dir), LIMIT * CS);
-
+	race_open(&p, RACE_LIMIT);
 	/* b's write finds no room and has its evictor make some; at the
 	 * first punch, a writes. */
-	race_set(NULL, true, a, ida, LIMIT, dir);
+	race_set(NULL, true, p.a, p.ida, RACE_LIMIT, p.dir);
 	test_fill(buf, CS, 2, 0);
-	assert_int_equal(cache_chunk_write(b, idb, 0, buf, CS), 0);
+	err = cache_chunk_write(p.b, p.idb, 0, buf, CS);
 	pthread_mutex_lock(&race_lock);
-	done = race_done;
 	disk = race_disk;
 	pthread_mutex_unlock(&race_lock);
-	race_release();
-	cache_close(a);
-	cache_close(b);
-	printf("limit %u bytes: %llu on disk at the first punch\n", LIMIT * CS,
-	       (unsigned long long)disk);
-	assert_int_equal(done, 0); /* the race happened */
-	assert_true(disk <= LIMIT * CS);
-	test_rm_rf(dir);
-	free(dir);
+	race_close(&p, err, disk, "at the first punch");
 }
 
 /* One byte from the other side of fd, within a minute. */
@@ -975,8 +990,8 @@ int main(void)
 		cmocka_unit_test(test_maintenance_keeps),
 		cmocka_unit_test(test_evict_past_held),
 		cmocka_unit_test(test_shared_limit),
-		cmocka_unit_test(test_race_last_room),
-		cmocka_unit_test(test_race_punch),
+		cmocka_unit_test_teardown(test_race_last_room, race_teardown),
+		cmocka_unit_test_teardown(test_race_punch, race_teardown),
 		cmocka_unit_test(test_dead_writer),
 		cmocka_unit_test(test_stats_limits),
 		cmocka_unit_test(test_lookup_beside_writer),
