@@ -188,20 +188,6 @@ static int evict_rows(struct cache *c, const struct cache_chunk_ref *lru,
 	return err;
 }
 
-/* Count bytes (being evicted) as in flight, or stop counting them. */
-static void evict_hold(struct cache *c, uint64_t bytes, bool hold)
-{
-	pthread_mutex_lock(&c->lock);
-	if (hold) {
-		c->inflight_bytes += bytes;
-		cache_share_add(c, bytes);
-	} else {
-		c->inflight_bytes -= bytes;
-		cache_share_sub(c, bytes);
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 /*
  * Evict up to EVICT_BATCH least recently used chunks of those after *pos,
  * about goal (> 0) bytes; add what was freed to *freed and move *pos to
@@ -245,7 +231,7 @@ static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
 	 * (cache_reserve) would otherwise take room still on disk, and the
 	 * directory would pass the limit by a batch for that moment.
 	 */
-	evict_hold(c, want, true);
+	cache_inflight_add(c, want);
 	err = evict_rows(c, lru, chosen, deleted, n);
 	if (err == -ENOSPC) {
 		/*
@@ -276,7 +262,7 @@ static int evict_batch(struct cache *c, struct cache_chunk_ref *pos,
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}
-	evict_hold(c, want, false);
+	cache_inflight_sub(c, want);
 	if (nd)
 		log_debug("cache: evicted %d chunks", nd);
 	return err ? err : (int)n;

@@ -180,6 +180,10 @@ void cache_share_close(struct cache *c);
  * alike. */
 void cache_share_add(struct cache *c, uint64_t bytes);
 void cache_share_sub(struct cache *c, uint64_t bytes);
+/* Both of the above, c->inflight_bytes and our slot, under c->lock
+ * (taken here): a write's reservation, an eviction's hold (cache.c). */
+void cache_inflight_add(struct cache *c, uint64_t bytes);
+void cache_inflight_sub(struct cache *c, uint64_t bytes);
 void cache_share_set_limits(struct cache *c, uint64_t max_bytes,
 			    uint64_t min_free);
 /* Count bytes just committed to the index; call before cache_share_sub. */

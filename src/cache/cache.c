@@ -718,6 +718,22 @@ static int cache_chunk_write_reserved(struct cache *c, uint64_t obj_id,
 				      uint64_t idx, const void *buf,
 				      size_t len, bool direct);
 
+void cache_inflight_add(struct cache *c, uint64_t bytes)
+{
+	pthread_mutex_lock(&c->lock);
+	c->inflight_bytes += bytes;
+	cache_share_add(c, bytes);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_inflight_sub(struct cache *c, uint64_t bytes)
+{
+	pthread_mutex_lock(&c->lock);
+	c->inflight_bytes -= bytes;
+	cache_share_sub(c, bytes);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /*
  * Reserve len bytes for a chunk write if the directory has room for them:
  * if the index, the bytes in flight of every handle (ours, and those other
@@ -761,10 +777,7 @@ static bool cache_reserve(struct cache *c, size_t len, bool fresh)
 	 * are read, not before: held across that read (and the wait for
 	 * rd_lock), it would be counted against others for longer.
 	 */
-	pthread_mutex_lock(&c->lock);
-	c->inflight_bytes += len;
-	cache_share_add(c, len);
-	pthread_mutex_unlock(&c->lock);
+	cache_inflight_add(c, len);
 	/*
 	 * The slots after the totals and before the count (read below), as
 	 * the eviction thread changes them in the other orders: count up
@@ -828,12 +841,8 @@ static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
 		}
 	}
 	err = cache_chunk_write_reserved(c, obj_id, idx, buf, len, direct);
-	if (err) {
-		pthread_mutex_lock(&c->lock);
-		c->inflight_bytes -= len;
-		cache_share_sub(c, len);
-		pthread_mutex_unlock(&c->lock);
-	}
+	if (err)
+		cache_inflight_sub(c, len);
 	return err < 0 ? err : 0;
 }
 
