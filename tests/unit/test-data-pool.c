@@ -1,7 +1,8 @@
 /*
  * Unit tests of the fragment page pool (src/fs/data-pool.c): buffers are
- * distinct and keep their bytes, freed ones are reused before any new
- * mapping, and frees past the bound give their memory back.
+ * distinct and keep their bytes, fresh ones are faulted in a batch at a
+ * time, freed ones are reused before any new mapping, and frees past the
+ * bound give their memory back.
  */
 #include "config.h"
 
@@ -83,6 +84,52 @@ static void test_distinct(void **state)
 	assert_null(p.free);
 }
 
+/* Whether this kernel faults pages in on request (Linux 5.14 and later). */
+static bool can_populate(void)
+{
+	bool ok = false;
+#ifdef MADV_POPULATE_WRITE
+	void *m = mmap(NULL, DATA_POOL_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(m != MAP_FAILED);
+	ok = !madvise(m, DATA_POOL_PAGE, MADV_POPULATE_WRITE);
+	munmap(m, DATA_POOL_PAGE);
+#endif
+	return ok;
+}
+
+/* A fresh buffer comes faulted in with the rest of its batch, and no
+ * more: the pages are there before they are touched, and what the pool
+ * holds untouched stays within one batch. Across a new mapping too. */
+static void test_prefault(void **state)
+{
+	const size_t per = DATA_POOL_BATCH / DATA_POOL_PAGE;
+	struct data_pool p = { 0 };
+	char *first = NULL, *b;
+	size_t i;
+
+	if (!can_populate())
+		skip();
+	for (i = 0; i < N; i++) {
+		b = data_pool_take(&p);
+		assert_non_null(b);
+		/* Taken, not yet written: already backed. */
+		assert_true(resident(b));
+		if (i % 512 == 0)
+			first = b; /* a new mapping's first buffer */
+		if (i % per == 0 && (i % 512) + per < 512) {
+			/* The batch this one opened is in; the next not. */
+			assert_true(
+				resident(b + DATA_POOL_BATCH - DATA_POOL_PAGE));
+			assert_false(resident(b + DATA_POOL_BATCH));
+		}
+		assert_ptr_equal(b, first + (i % 512) * DATA_POOL_PAGE);
+	}
+	assert_int_equal(p.nmaps, 2);
+	data_pool_fini(&p);
+}
+
 /* A freed buffer is the next one taken, and taking it maps nothing. */
 static void test_reuse(void **state)
 {
@@ -143,6 +190,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_distinct),
+		cmocka_unit_test(test_prefault),
 		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_release),
 	};
