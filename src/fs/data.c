@@ -744,8 +744,9 @@ static uint64_t obj_rejoin_disk(struct data *d, struct data_obj *o,
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
 	if (err)
 		return 0;
-	/* Read aside, then copied: readers use the map without a lock. */
-	map = malloc(map_bytes);
+	/* Read aside, then copied: readers use the map without a lock.
+	 * Zeroed: cache_chunk_map only sets the bits of chunks it finds. */
+	map = calloc(map_bytes, 1);
 	if (map)
 		disk_map_read(d, o, id, map, map_bytes);
 	for (i = 0; i < map_bytes; i++)
@@ -1684,7 +1685,13 @@ int data_read(struct data *d, struct data_obj *o, uint64_t off, size_t len,
 	uint64_t pos;
 	int err = 0, i;
 
-	memset(r, 0, sizeof(*r));
+	/* The counts only: every array entry below one is written before it
+	 * is read, and zeroing the whole (about 10 KiB of arrays) was half a
+	 * percent of the daemon's CPU on cold random 4 KiB reads. */
+	r->niov = 0;
+	r->nfd = 0;
+	r->npins = 0;
+	r->bytes = 0;
 	if (off >= o->size || !len)
 		return 0;
 	if (len > o->size - off)

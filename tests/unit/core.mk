@@ -8,9 +8,11 @@ TESTS += tests/unit/test-data tests/unit/test-http tests/unit/test-bloom \
 tests_unit_test_data_SOURCES = tests/unit/test-data.c \
 	src/fs/data.c src/fs/data-fill.c src/fs/data-disk.c src/fs/data-pool.c
 tests_unit_test_data_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-# A failing cache_object_rejoin (test_rejoin_after_error).
+# A failing cache_object_rejoin (test_rejoin_after_error); disk lookups
+# counted (test_rejoin_map_clean).
 tests_unit_test_data_LDFLAGS = $(AM_LDFLAGS) \
-	-Wl,--wrap=cache_object_rejoin
+	-Wl,--wrap=cache_object_rejoin -Wl,--wrap=cache_chunk_read \
+	-Wl,--wrap=cache_chunk_hold
 tests_unit_test_data_LDADD = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
 

@@ -1376,6 +1376,76 @@ static void test_rejoin_after_error(void **state)
 }
 
 /*
+ * Disk lookups of chunk lookup_idx (cache_chunk_read and cache_chunk_hold,
+ * wrapped). Called by readers and workers: atomics.
+ */
+int __real_cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    void *buf, size_t len);
+int __wrap_cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    void *buf, size_t len);
+int __real_cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    size_t len, struct cache_hold *h);
+int __wrap_cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    size_t len, struct cache_hold *h);
+static uint64_t lookup_idx = UINT64_MAX;
+static unsigned int lookups;
+
+static void count_lookup(uint64_t idx)
+{
+	if (idx == __atomic_load_n(&lookup_idx, __ATOMIC_RELAXED))
+		__atomic_add_fetch(&lookups, 1, __ATOMIC_RELAXED);
+}
+
+int __wrap_cache_chunk_read(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    void *buf, size_t len)
+{
+	count_lookup(idx);
+	return __real_cache_chunk_read(c, obj_id, idx, buf, len);
+}
+
+int __wrap_cache_chunk_hold(struct cache *c, uint64_t obj_id, uint64_t idx,
+			    size_t len, struct cache_hold *h)
+{
+	count_lookup(idx);
+	return __real_cache_chunk_hold(c, obj_id, idx, len, h);
+}
+
+/*
+ * When an open object joins the disk tier again after a clear, the map of
+ * the chunks the tier holds starts empty: a chunk never written is
+ * fetched from the origin without a disk lookup. The map was once left
+ * unzeroed there; malloc is perturbed (M_PERTURB; under ASan its own
+ * fill) so that such garbage shows.
+ */
+static void test_rejoin_map_clean(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct cache *disk;
+	struct fx *x;
+	uint64_t i;
+
+	mallopt(M_PERTURB, 0x5a);
+	fx_fill_requests = 1; /* every page read fetches its chunk whole */
+	disk = disk_new(dir);
+	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
+	assert_int_equal(check_read(x, 0, 4096), 4096);
+	assert_int_equal(disk_wait_chunks(disk, 1), 1);
+	assert_int_equal(cache_clear(disk, NULL), 0);
+	i = read_until_rejoined(x, disk, 1);
+	assert_true(i + 2 < 64);
+	__atomic_store_n(&lookups, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&lookup_idx, i + 2, __ATOMIC_RELAXED);
+	assert_int_equal(check_read(x, (i + 2) << 20, 4096), 4096);
+	__atomic_store_n(&lookup_idx, UINT64_MAX, __ATOMIC_RELAXED);
+	assert_int_equal(__atomic_load_n(&lookups, __ATOMIC_RELAXED), 0);
+	fx_free(x);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	mallopt(M_PERTURB, 0);
+	(void)state;
+}
+
+/*
  * A cache cleared under an open object whose chunks are still in memory:
  * once the object is registered again, those chunks are written again
  * too, with their bytes, so the next mount need not fetch them.
@@ -1701,6 +1771,7 @@ int main(void)
 		cmocka_unit_test(test_random_fill),
 		cmocka_unit_test(test_fill_requests),
 		cmocka_unit_test(test_rejoin_after_error),
+		cmocka_unit_test(test_rejoin_map_clean),
 		cmocka_unit_test(test_rewrite_after_clear),
 		cmocka_unit_test(test_fill_waits_for_room),
 		cmocka_unit_test(test_fill_wait),
