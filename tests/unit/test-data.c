@@ -1343,6 +1343,25 @@ static uint64_t read_until_rejoined(struct fx *x, struct cache *disk,
 }
 
 /*
+ * A fixture over a new disk tier in dir whose open object had chunk 0
+ * cached when the cache was cleared under it. Every page read fetches
+ * its chunk whole: the caller sets fx_fill_requests back to 0.
+ */
+static struct fx *fx_cleared(char *dir, struct cache **disk)
+{
+	struct fx *x;
+
+	fx_fill_requests = 1;
+	*disk = disk_new(dir);
+	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, *disk);
+	assert_int_equal(check_read(x, 0, 4096), 4096);
+	assert_int_equal(disk_wait_chunks(*disk, 1), 1);
+	assert_int_equal(cache_clear(*disk, NULL), 0);
+	assert_int_equal(cache_object_known(*disk, "fake:", "obj"), -ENOENT);
+	return x;
+}
+
+/*
  * A cache cleared under an open object, and the first attempt to register
  * it again fails: a later chunk tries again a second or two later, so the
  * object is cached again within seconds, not after the minute for which
@@ -1355,13 +1374,7 @@ static void test_rejoin_after_error(void **state)
 	struct fx *x;
 	uint64_t i;
 
-	fx_fill_requests = 1; /* every page read fetches its chunk whole */
-	disk = disk_new(dir);
-	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
-	assert_int_equal(check_read(x, 0, 4096), 4096);
-	assert_int_equal(disk_wait_chunks(disk, 1), 1);
-	assert_int_equal(cache_clear(disk, NULL), 0);
-	assert_int_equal(cache_object_known(disk, "fake:", "obj"), -ENOENT);
+	x = fx_cleared(dir, &disk);
 	__atomic_store_n(&rejoin_fails, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&rejoin_calls, 0, __ATOMIC_RELAXED);
 	i = read_until_rejoined(x, disk, 1);
@@ -1425,12 +1438,7 @@ static void test_rejoin_map_clean(void **state)
 	uint64_t i;
 
 	mallopt(M_PERTURB, 0x5a);
-	fx_fill_requests = 1; /* every page read fetches its chunk whole */
-	disk = disk_new(dir);
-	x = fx_new_disk(64ULL << 20, 64ULL << 20, 0, 1u << 20, disk);
-	assert_int_equal(check_read(x, 0, 4096), 4096);
-	assert_int_equal(disk_wait_chunks(disk, 1), 1);
-	assert_int_equal(cache_clear(disk, NULL), 0);
+	x = fx_cleared(dir, &disk);
 	i = read_until_rejoined(x, disk, 1);
 	assert_true(i + 2 < 64);
 	__atomic_store_n(&lookups, 0, __ATOMIC_RELAXED);
