@@ -686,10 +686,12 @@ static size_t obj_map_bytes(const struct data *d, const struct data_obj *o)
 }
 
 /* Read into map (map_bytes long) which chunks of disk tier object id the
- * tier holds; all bits set when that cannot be read (look up all). */
+ * tier holds; all bits set when that cannot be read (look up all). Zeroed
+ * first: the index only sets the bits of the chunks it finds. */
 static void disk_map_read(struct data *d, const struct data_obj *o, uint64_t id,
 			  uint8_t *map, size_t map_bytes)
 {
+	memset(map, 0, map_bytes);
 	if (data_disk_map(d->o.disk, id, obj_nchunks(d, o), map))
 		memset(map, 0xff, map_bytes);
 }
@@ -711,7 +713,7 @@ static void obj_join_disk(struct data *d, struct data_obj *o, const char *etag)
 		return;
 	if (d->known)
 		bloom_add(d->known, o->path);
-	o->disk_map = calloc(map_bytes, 1);
+	o->disk_map = malloc(map_bytes);
 	if (!o->disk_map)
 		return;
 	disk_map_read(d, o, id, o->disk_map, map_bytes);
@@ -744,9 +746,8 @@ static uint64_t obj_rejoin_disk(struct data *d, struct data_obj *o,
 		__atomic_store_n(&o->disk_id, 0, __ATOMIC_RELEASE);
 	if (err)
 		return 0;
-	/* Read aside, then copied: readers use the map without a lock.
-	 * Zeroed: cache_chunk_map only sets the bits of chunks it finds. */
-	map = calloc(map_bytes, 1);
+	/* Read aside, then copied: readers use the map without a lock. */
+	map = malloc(map_bytes);
 	if (map)
 		disk_map_read(d, o, id, map, map_bytes);
 	for (i = 0; i < map_bytes; i++)
