@@ -953,17 +953,18 @@ static void chunk_mark_failed(struct data *d, struct data_obj *o, uint64_t idx,
 static bool chunk_persist(struct data *d, struct chunk *c, bool direct)
 {
 	struct data_obj *o = c->obj;
-	uint64_t id = obj_disk_id(d, o);
+	uint64_t id = obj_disk_id(d, o), now;
 
 	if (!id)
 		return false;
 	data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, direct);
 	/* o joined the tier again meanwhile (obj_persist_again skipped c,
-	 * being written here): the write under the old id is lost. */
-	if (obj_disk(o) && obj_disk(o) != id) {
-		id = obj_disk(o);
-		data_disk_write(d->o.disk, id, c->idx, c->buf, c->len, direct);
-	}
+	 * being written here): the write under the old id is lost. Read
+	 * once: another thread may set the id to 0 (another version took
+	 * the object's place) between two reads. */
+	now = obj_disk(o);
+	if (now && now != id)
+		data_disk_write(d->o.disk, now, c->idx, c->buf, c->len, direct);
 	disk_mark(o, c->idx);
 	return true;
 }
