@@ -2,7 +2,8 @@
 # `cofault prefetch`: it warms the cache so that reading everything it
 # read costs the origin no data request; a link named on the command line
 # is followed; its figures add up; a directory it cannot read, or a path
-# that does not exist, is an error it names, and the rest is still read.
+# that does not exist, is an error it names, and the rest is still read;
+# its progress comes every 5 s as lines, or as a bar on a terminal.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
@@ -70,4 +71,47 @@ if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 else
 	cf_log "no setpriv or no user nobody: unreadable directory not tried"
 fi
-cf_log "prefetch: 5 files through a link and a path, $want, then 0 origin requests"
+
+# Progress while nothing moves: the origin holds every file GET until the
+# stall is lifted, so the prefetch waits at 0 bytes. Without a terminal
+# it writes a line at once and then one every 5 s (not one per 200 ms
+# poll: a log of a long prefetch stays short); on a terminal it redraws
+# one bar in place, ending full.
+cf_origin_start "$www"
+ms=$T/ms
+cf_mount "$ORIGIN_URL" "$ms" --cache-dir "$T/cache-slow"
+cf_origin_set stall=1
+"$COFAULT" prefetch "$ms/d/f0" 2>"$T/plain" &
+pf=$!
+CF_PIDS="$CF_PIDS $pf"
+sleep 11
+lines=$(grep -c '^prefetch: 0\.0 B of 2\.0 MiB, 0\.0 B/s, ETA --$' "$T/plain" ||
+	true)
+cf_origin_set stall=0
+wait "$pf" || cf_fail "stalled prefetch exited $?: $(cat "$T/plain")"
+cf_forget_pid "$pf"
+[ "$lines" -ge 2 ] && [ "$lines" -le 4 ] ||
+	cf_fail "$lines progress lines in 11 s, want 3 (one at once, then every 5 s): $(cat "$T/plain")"
+grep -q '^prefetch: 2\.0 MiB of 2\.0 MiB, .*ETA 0s$' "$T/plain" ||
+	cf_fail "stalled prefetch: no final line: $(cat "$T/plain")"
+
+cf_origin_set stall=1
+script -qefc "\"$COFAULT\" prefetch \"$ms/d/f1\"" "$T/tty" </dev/null \
+	>/dev/null &
+pf=$!
+CF_PIDS="$CF_PIDS $pf"
+sleep 2
+cf_origin_set stall=0
+wait "$pf" || cf_fail "prefetch on a terminal exited $?: $(cat "$T/tty")"
+cf_forget_pid "$pf"
+bar=$(tr '\r' '\n' <"$T/tty" | grep -c '^\[ *\] 0\.0 B / 2\.0 MiB  0\.0 B/s  ETA --' ||
+	true)
+[ "$bar" -ge 3 ] || cf_fail "$bar redraws of an empty bar in 2 s: $(cat -v "$T/tty")"
+tr '\r' '\n' <"$T/tty" |
+	grep -q '^\[#\{30\}\] 2\.0 MiB / 2\.0 MiB  .*ETA 0s' ||
+	cf_fail "prefetch on a terminal: no full bar: $(cat -v "$T/tty")"
+! grep -q '^prefetch: .* of ' "$T/tty" ||
+	cf_fail "prefetch on a terminal wrote plain lines: $(cat -v "$T/tty")"
+cf_unmount "$ms"
+
+cf_log "prefetch: 5 files through a link and a path, $want, then 0 origin requests; progress lines every 5 s, a bar on a terminal"
