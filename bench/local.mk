@@ -12,7 +12,7 @@ bench_reqcost_SOURCES = bench/reqcost.c
 bench_reqcost_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 bench_reqcost_LDADD = src/store/libstore.la $(CURL_LIBS)
 EXTRA_DIST += bench/http-seq.sh
-EXTRA_DIST += bench/interrupt-cost.sh
+EXTRA_DIST += bench/interrupt-cost.sh bench/read-cost.sh
 # bench/compare.sh: cofault beside rclone, httpdirfs and httpfs2, with
 # bench/delay-proxy.py for the slow origin; method in bench/README.md.
 EXTRA_DIST += bench/compare.sh bench/delay-proxy.py bench/README.md
