@@ -246,66 +246,6 @@ read_with() {
 	fi
 }
 
-# --- mounting each tool ----------------------------------------------------
-
-# mount_tool TOOL URL [CACHE]: a fresh mount, with a fresh cache unless
-# given one. Sets MNT, CACHE, FILE (the big file in the mount) and
-# TOOL_PID.
-mount_tool() {
-	local tool=$1 url=$2 log
-	MNT=$T/mnt-$tool.$RANDOM
-	CACHE=${3:-$T/cache-$(basename "$MNT")}
-	log=$T/$(basename "$MNT").log
-	mkdir -p "$MNT" "$CACHE"
-	FILE=$MNT/$DATA_NAME
-	CF_MOUNTS="$CF_MOUNTS $MNT"
-	case $tool in
-	cofault)
-		# shellcheck disable=SC2086 # options, split on purpose
-		CF_CACHE_DIR=$CACHE cf_mount "$url" "$MNT" \
-			--max-memory "$MAX_MEMORY" $MOUNT_OPTS
-		TOOL_PID=$(cf_pids_with_arg "$MNT" | head -n 1)
-		return 0 ;;
-	rclone)
-		rclone mount :http: "$MNT" --http-url "$url" --read-only \
-			--vfs-cache-mode full --cache-dir "$CACHE" \
-			--config "$T/rclone.conf" >"$log" 2>&1 & ;;
-	httpdirfs)
-		httpdirfs -f --cache --cache-location "$CACHE" "$url" "$MNT" \
-			>"$log" 2>&1 & ;;
-	httpfs2)
-		# One file per mount: the URL is the file's.
-		httpfs2 -f -c "$log.console" "$url$DATA_NAME" "$MNT" \
-			>"$log" 2>&1 & ;;
-	esac
-	TOOL_PID=$!
-	CF_PIDS="$CF_PIDS $TOOL_PID"
-	cf_wait_until 30 cf_is_mounted "$MNT" ||
-		cf_fail "$tool did not mount: $(tail -n 5 "$log")"
-	# Mounted is not yet serving for some: wait for the file to show.
-	cf_wait_until 30 timeout 10 test -e "$FILE" ||
-		cf_fail "$tool: $FILE not there: $(tail -n 5 "$log")"
-}
-
-# unmount_tool TOOL [keep]: unmount, and remove the cache unless "keep".
-unmount_tool() {
-	local tool=$1
-	if [ "$tool" = cofault ]; then
-		cf_unmount "$MNT"
-		# The daemon logs its data-path counters at unmount.
-		[ -z "${LOG_DIR:-}" ] || cp "$T/cofault-$(basename "$MNT").log" \
-			"$LOG_DIR/cofault-$CUR_WL-$(basename "$MNT").log" || true
-	else
-		timeout 30 umount "$MNT" || timeout 30 umount -l "$MNT" ||
-			cf_fail "$tool: cannot unmount $MNT"
-		cf_wait_until 15 cf_gone "$TOOL_PID" || kill -9 "$TOOL_PID" ||
-			true
-		wait "$TOOL_PID" 2>/dev/null || true
-		cf_forget_pid "$TOOL_PID"
-	fi
-	[ "${2:-}" = keep ] || rm -rf "$CACHE"
-}
-
 # A fresh mount whose first read comes after a dropped page cache.
 fresh() {
 	mount_tool "$@"

@@ -12,8 +12,9 @@
 #
 #   top_builddir=BUILD_DIR bench/read-cost.sh [-s SIZE_MIB]
 #
-# ROUNDS (environment, default 4) and READS (default 2000). Needs root
-# (dropping the page cache) and httpfs2.
+# ROUNDS (environment, default 4) and READS (default 2000); MOUNT_OPTS and
+# LOG_DIR as for compare.sh. Needs root (dropping the page cache) and
+# httpfs2.
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 export top_srcdir
@@ -27,6 +28,9 @@ CF_NAME=read-cost
 SIZE_MIB=1024
 ROUNDS=${ROUNDS:-4}
 READS=${READS:-2000}
+MAX_MEMORY=256M
+MOUNT_OPTS=${MOUNT_OPTS:-}
+CUR_WL=read-cost
 while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
@@ -83,29 +87,15 @@ EOF
 
 # one TOOL ROUND: mount, read, unmount; prints the row.
 one() {
-	local tool=$1 round=$2 mnt pid d0 d1 n0 n1 s0 s1 g0 g1 out
-	mnt=$T/mnt-$tool-$round
-	mkdir -p "$mnt"
-	if [ "$tool" = cofault ]; then
-		cf_mount "$NGINX_URL" "$mnt" --max-memory 256M
-		pid=$(cf_pids_with_arg "$mnt" | head -n 1)
-	else
-		CF_MOUNTS="$CF_MOUNTS $mnt"
-		httpfs2 -f -c /dev/null "$NGINX_URL$DATA_NAME" "$mnt" \
-			>"$T/httpfs2.log" 2>&1 &
-		pid=$!
-		CF_PIDS="$CF_PIDS $pid"
-		cf_wait_until 30 cf_is_mounted "$mnt" ||
-			cf_fail "httpfs2 did not mount"
-		cf_wait_until 10 test -e "$mnt/$DATA_NAME" ||
-			cf_fail "httpfs2: no file"
-	fi
+	local tool=$1 round=$2 pid d0 d1 n0 n1 s0 s1 g0 g1 out
+	mount_tool "$tool" "$NGINX_URL"
+	pid=$TOOL_PID
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	cat "$DATA" >/dev/null
 	d0=$(run_us "$pid") n0=$(run_us "$NGINX_PID")
 	s0=$(switches "$pid") g0=$(switches "$NGINX_PID")
-	out=$(timeout 300 python3 "$READER" "$mnt/$DATA_NAME" "$DATA" \
+	out=$(timeout 300 python3 "$READER" "$FILE" "$DATA" \
 		"$READS" "$round") || cf_fail "$tool: the reader failed"
 	d1=$(run_us "$pid") n1=$(run_us "$NGINX_PID")
 	s1=$(switches "$pid") g1=$(switches "$NGINX_PID")
@@ -118,14 +108,7 @@ one() {
 		printf "%5d  %-8s %8.0f %7.1f %7.1f %7.1f %7.1f %7.1f %6.2f %6.2f\n",
 			r, t, n / (w / 1e6), w / n, d / n, g / n, rd / n,
 			(d + g + rd) / n, sd / n, sg / n }'
-	if [ "$tool" = cofault ]; then
-		cf_unmount "$mnt"
-	else
-		umount "$mnt"
-		cf_wait_until 15 cf_gone "$pid" || kill -9 "$pid" || true
-		wait "$pid" 2>/dev/null || true
-		cf_forget_pid "$pid"
-	fi
+	unmount_tool "$tool"
 }
 
 echo "cold random 4 KiB preads, $READS a round, ${SIZE_MIB} MiB file;" \
