@@ -34,6 +34,15 @@ struct http_lean {
 	 * on this connection yet (and never on a TLS one). */
 	int lowat;
 	bool plain; /* http://: the socket carries the answer's own bytes */
+	/*
+	 * An eventfd that a wait on a plain connection polls beside the
+	 * socket, written by the reader's token (the multi's wakeup is for
+	 * the connect): such a connection's bytes are sent, received and
+	 * waited for with the system calls themselves, without libcurl's
+	 * bookkeeping around each. -1: none (http_lean_init), and a plain
+	 * connection goes through libcurl like a TLS one.
+	 */
+	int wake_fd;
 	char origin[256]; /* "scheme://authority" easy is connected to */
 };
 
@@ -120,6 +129,8 @@ CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
 bool http_lean_usable(void);
 
 /* Close l's connection, if any; l->multi stays. */
+/* A zeroed l made ready: no connection, no eventfd yet. */
+void http_lean_init(struct http_lean *l);
 void http_lean_close(struct http_lean *l);
 /* Close l's connection and free its multi handle. */
 void http_lean_free(struct http_lean *l);

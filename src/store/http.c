@@ -339,8 +339,10 @@ static struct http_handle *pool_get(struct http_pool *p)
 	if (h)
 		return h; /* attempt() sets what a request may change */
 	h = calloc(1, sizeof(*h));
-	if (h)
+	if (h) {
+		http_lean_init(&h->lean);
 		h->easy = curl_easy_init();
+	}
 	if (h && !h->easy) {
 		free(h);
 		h = NULL;
