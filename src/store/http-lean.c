@@ -2,7 +2,8 @@
  * The lean path of a reader's own ranged GET. libcurl opens the connection
  * (TCP, TLS with its checks, the pool's options) and keeps it; the request
  * and the framing of its answer are written here, on that connection,
- * with curl_easy_send and curl_easy_recv, the body received straight into
+ * with curl_easy_send and curl_easy_recv over TLS and with send and recv
+ * on a plain connection (lean_direct), the body received straight into
  * the caller's buffer. A libcurl transfer costs about 25 us more per
  * request than that on loopback (bench/reqcost: its state machine,
  * callbacks, buffer copy and polls), a quarter of a random 4 KiB read
