@@ -128,11 +128,11 @@ CURLcode http_lean_open(struct http_lean *l, const struct http_lean_env *env,
  * environment (the lean path does not speak to proxies). */
 bool http_lean_usable(void);
 
-/* Close l's connection, if any; l->multi stays. */
 /* A zeroed l made ready: no connection, no eventfd yet. */
 void http_lean_init(struct http_lean *l);
+/* Close l's connection, if any; l->multi stays. */
 void http_lean_close(struct http_lean *l);
-/* Close l's connection and free its multi handle. */
+/* Close l's connection, free its multi handle and its eventfd. */
 void http_lean_free(struct http_lean *l);
 
 #endif
