@@ -31,15 +31,20 @@
 
 #define MAX_SCRIPT 8
 
-/* The scripted server: answer i goes to the i-th connection (the last
- * one repeats); each connection serves one request and closes. */
+/*
+ * The scripted server: answer i goes to the i-th connection (the last
+ * one repeats); each connection serves one request and closes. The script
+ * holds its own copies, and the server writes a copy of its own: a client
+ * has its answer before the server's write returns, and the test that
+ * scripted it may be gone by then (its buffers with it).
+ */
 struct srv {
 	int fd;
 	int port;
 	pthread_t th;
 	pthread_mutex_t lock;
-	const char *answers[MAX_SCRIPT]; /* under lock */
-	size_t answer_len[MAX_SCRIPT];
+	char *answers[MAX_SCRIPT];     /* under lock; owned, from script() */
+	size_t answer_len[MAX_SCRIPT]; /* under lock */
 	int nanswers;
 	int served; /* under lock */
 	char last_req[4096]; /* under lock */
@@ -58,7 +63,7 @@ static void *srv_main(void *arg)
 		int c = accept(S.fd, NULL, NULL);
 		char req[4096];
 		size_t got = 0;
-		const char *ans;
+		char *ans;
 		size_t alen;
 		int i;
 
@@ -82,13 +87,16 @@ static void *srv_main(void *arg)
 		pthread_mutex_lock(&S.lock);
 		i = S.served < S.nanswers ? S.served : S.nanswers - 1;
 		S.served++;
-		ans = S.answers[i];
-		alen = S.answer_len[i];
+		alen = i >= 0 ? S.answer_len[i] : 0;
+		ans = alen ? malloc(alen) : NULL;
+		if (ans)
+			memcpy(ans, S.answers[i], alen);
 		snprintf(S.last_req, sizeof(S.last_req), "%s", req);
 		pthread_mutex_unlock(&S.lock);
-		if (write(c, ans, alen) < 0) {
+		if (ans && write(c, ans, alen) < 0) {
 			/* the client may have hung up: fine */
 		}
+		free(ans);
 		shutdown(c, SHUT_WR);
 		close(c);
 	}
@@ -113,6 +121,18 @@ static int srv_setup(void **state)
 	return 0;
 }
 
+/* Drop the script's answers: under S.lock, or once the server is gone. */
+static void script_clear(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_SCRIPT; i++) {
+		free(S.answers[i]);
+		S.answers[i] = NULL;
+	}
+	S.nanswers = 0;
+}
+
 static int srv_teardown(void **state)
 {
 	int c = socket(AF_INET, SOCK_STREAM, 0);
@@ -125,6 +145,7 @@ static int srv_teardown(void **state)
 	close(c);
 	pthread_join(S.th, NULL);
 	close(S.fd);
+	script_clear();
 	return 0;
 }
 
@@ -135,8 +156,10 @@ static void script(int n, ...)
 
 	va_start(ap, n);
 	pthread_mutex_lock(&S.lock);
+	script_clear();
 	for (i = 0; i < n; i++) {
-		S.answers[i] = va_arg(ap, const char *);
+		S.answers[i] = strdup(va_arg(ap, const char *));
+		assert_non_null(S.answers[i]);
 		S.answer_len[i] = strlen(S.answers[i]);
 	}
 	S.nanswers = n;
