@@ -412,6 +412,13 @@ static uint64_t data_bytes(const char *dir)
  * newest chunks must be there unless their write was refused, and
  * refusals must stay few.
  */
+/* Debug logging back off even when test_shared_limit failed midway. */
+static int debug_teardown(void **state)
+{
+	test_debug_end();
+	return 0;
+}
+
 static void test_shared_limit(void **state)
 {
 	enum { LIMIT = 8, WRITES = 96 };
@@ -1002,7 +1009,7 @@ int main(void)
 		cmocka_unit_test(test_free_floor),
 		cmocka_unit_test(test_maintenance_keeps),
 		cmocka_unit_test(test_evict_past_held),
-		cmocka_unit_test(test_shared_limit),
+		cmocka_unit_test_teardown(test_shared_limit, debug_teardown),
 		cmocka_unit_test_teardown(test_race_last_room, race_teardown),
 		cmocka_unit_test_teardown(test_race_punch, race_teardown),
 		cmocka_unit_test(test_dead_writer),
