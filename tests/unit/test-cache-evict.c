@@ -400,6 +400,13 @@ static uint64_t data_bytes(const char *dir)
 	return data_bytes_sum;
 }
 
+/* Debug logging back off even when test_shared_limit failed midway. */
+static int debug_teardown(void **state)
+{
+	test_debug_end();
+	return 0;
+}
+
 /*
  * Two handles (as two mounts would, in two processes) with one limit write
  * distinct chunks in turn without waiting for them to be indexed: each
@@ -412,13 +419,6 @@ static uint64_t data_bytes(const char *dir)
  * newest chunks must be there unless their write was refused, and
  * refusals must stay few.
  */
-/* Debug logging back off even when test_shared_limit failed midway. */
-static int debug_teardown(void **state)
-{
-	test_debug_end();
-	return 0;
-}
-
 static void test_shared_limit(void **state)
 {
 	enum { LIMIT = 8, WRITES = 96 };
