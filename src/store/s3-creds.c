@@ -503,7 +503,6 @@ int s3_creds_load_config(const struct s3_creds_opts *o,
 	if (err == -EINVAL) {
 		/* Half a key pair is s3_creds_new()'s problem to report. */
 		err = 0;
-		memset(&p, 0, sizeof(p));
 		p.found = true;
 	}
 	if (err)
@@ -557,8 +556,10 @@ static int creds_load(struct s3_creds *c, struct s3_secret *out)
 					    &p);
 		free(cred_path);
 		free(config_path);
-		if (err)
+		if (err) {
+			s3_profile_free(&p);
 			return err;
+		}
 		if (!p.cred.key_id) {
 			s3_profile_free(&p);
 			return -ENOENT;
@@ -649,8 +650,10 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 	}
 	free(cred_path);
 	free(config_path);
-	if (err)
+	if (err) {
+		s3_profile_free(&p);
 		goto out_free;
+	}
 	if (p.cred.key_id) {
 		c->source = S3_CREDS_PROFILE;
 		c->cur = p.cred;

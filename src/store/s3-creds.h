@@ -38,7 +38,10 @@ struct s3_profile {
  * name a missing file. Comment lines (# or ;), blank lines and indented
  * sub-settings are ignored. Returns 0 (check out->found), -EINVAL when the
  * profile has a key id without a secret or the reverse (out->cred is then
- * empty), -ENOMEM, or -errno for an unreadable existing file.
+ * empty, the rest of the profile kept: its region still applies to keys
+ * from elsewhere), -ENOMEM, or -errno for an unreadable existing file
+ * (out then empty). Whatever it returns, *out is the caller's to free
+ * with s3_profile_free.
  */
 int s3_creds_read_profile(const char *cred_path, const char *config_path,
 			  const char *name, struct s3_profile *out);

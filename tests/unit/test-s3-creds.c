@@ -78,6 +78,8 @@ static const char config_text[] = "[default]\n"
 				  "aws_secret_access_key = secretcfg\n"
 				  "[profile  spaced ]\n"
 				  "region = us-west-2\n"
+				  "[profile half]\n"
+				  "region = me-south-1\n"
 				  "[sso-session dev]\n"
 				  "region = xx-none-1\n";
 
@@ -150,6 +152,10 @@ static void test_profile_missing(void **state)
 	/* A key id without its secret is an error, not half a key. */
 	assert_int_equal(s3_creds_read_profile(c, g, "half", &p), -EINVAL);
 	assert_null(p.cred.key_id);
+	assert_null(p.cred.secret);
+	/* The rest of the profile stays: its region applies to keys from
+	 * the environment. */
+	assert_string_equal(p.region, "me-south-1");
 	s3_profile_free(&p);
 	/* A section header without ']' opens no section. */
 	assert_int_equal(s3_creds_read_profile(c, g, "broken", &p), 0);
@@ -503,6 +509,14 @@ static void test_chain_files(void **state)
 	o.profile = "half";
 	assert_int_equal(s3_creds_new(&o, &c, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "half"));
+	/* Half a key pair still names the profile's region and endpoint
+	 * for keys from elsewhere (and frees them: ASan's leak check). */
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_ENDPOINT_URL");
+	assert_int_equal(s3_creds_load_config(&o, &cfg), 0);
+	assert_string_equal(cfg.profile, "half");
+	assert_string_equal(cfg.region, "me-south-1");
+	s3_creds_config_free(&cfg);
 
 	/* Nothing anywhere: a message that names where it looked. */
 	o.profile = NULL;
