@@ -141,6 +141,44 @@ static bool url_scheme_char(unsigned char c, bool first)
 	       ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
 }
 
+/*
+ * Whether the authority [auth, end) ends in a port that is one: nothing,
+ * or ':' and at most 65535 in decimal digits (an empty port is allowed,
+ * as RFC 3986 does). Anything else is most often a password with a '/'
+ * in it, written without %-encoding: "http://key:pa/ss@host/" puts "pa"
+ * where the port goes, and the rest of the password in the path.
+ */
+static bool url_port_ok(const char *auth, const char *end)
+{
+	const char *host = auth, *c, *p;
+	unsigned long v = 0;
+
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			host = p + 1;
+	if (host < end && *host == '[') {
+		c = memchr(host, ']', (size_t)(end - host));
+		if (!c)
+			return false;
+		if (++c == end)
+			return true;
+		if (*c != ':')
+			return false;
+	} else {
+		c = memchr(host, ':', (size_t)(end - host));
+		if (!c)
+			return true;
+	}
+	for (p = c + 1; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 65535)
+			return false;
+	}
+	return true;
+}
+
 void url_shown(const char *url, char *buf, size_t size)
 {
 	const char *sep, *auth, *end, *at = NULL, *p;
@@ -154,6 +192,15 @@ void url_shown(const char *url, char *buf, size_t size)
 	for (p = auth; p < end; p++)
 		if (*p == '@')
 			at = p;
+	/* No port where one goes and an '@' further on: the user
+	 * information ran past a '/' (url_port_ok). Cut to that '@'. */
+	if (!at && !url_port_ok(auth, end)) {
+		const char *stop = auth + strcspn(auth, "?#");
+
+		for (p = end; p < stop; p++)
+			if (*p == '@')
+				at = p;
+	}
 	before = (size_t)(auth - url);
 	if (at)
 		snprintf(buf, size, "%.*s%.*s", (int)before, url,
@@ -180,7 +227,7 @@ int url_split(const char *url, struct url_parts *out)
 	auth = p + 3;
 	path = auth + strcspn(auth, "/?#");
 	/* Every origin cofault talks to needs a host or a bucket. */
-	if (path == auth)
+	if (path == auth || !url_port_ok(auth, path))
 		return -EINVAL;
 	end = path + strcspn(path, "?#");
 

@@ -36,11 +36,18 @@ bool url_name_valid(const char *name);
  * url as it may be shown in a message or a log: without user information
  * (what comes before the last '@' of the authority) and without the query
  * and fragment, which can carry a signature or a token. Any string is
- * accepted, a malformed URL too. Written into buf (truncated to size).
+ * accepted, a malformed URL too. A password with an unencoded '/' ends
+ * the authority early ("http://key:pa/ss@host/"): when what stands there
+ * has no valid port, everything up to the last '@' before the query is
+ * taken for user information. Written into buf (truncated to size).
  */
 void url_shown(const char *url, char *buf, size_t size);
 
-/* Split "scheme://host[:port]/path?query" into parts; NULLs allowed. */
+/*
+ * Split "scheme://host[:port]/path?query" into parts; NULLs allowed.
+ * -EINVAL for no authority, or a port that is not one (url_shown says
+ * why that matters).
+ */
 struct url_parts {
 	char *scheme; /* lower-case, e.g. "http" */
 	char *authority; /* host[:port], as written */

@@ -778,8 +778,8 @@ static int s3_bases(struct store_s3 *s, const char *endpoint,
 		/* Never the credentials the endpoint was refused for. */
 		url_shown(endpoint, shown, sizeof(shown));
 		store_set_error(
-			"endpoint '%s' is not an http:// or https:// URL%s",
-			shown,
+			"endpoint '%s' is not %s http:// or https:// URL%s",
+			shown, err ? "a valid" : "an",
 			!err && strchr(u.authority, '@')
 				? " without credentials"
 				: "");

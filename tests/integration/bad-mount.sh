@@ -1,7 +1,7 @@
 #!/bin/bash
 # Mount-time errors are clear and leave nothing behind: origin down, name
 # that does not resolve, missing URL path, URLs with credentials (never
-# shown), bad mount points, a second mount on the same point, unknown
+# shown, a password with an unencoded '/' included), bad mount points, a second mount on the same point, unknown
 # options; and --help/--version work.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -90,6 +90,16 @@ check_origin_errors() {
 		"S3 endpoint with credentials" s3://bucket/ "$T/m-cred" 5000 \
 		"endpoint 'http://127.0.0.1:$port/' is not" \
 		--endpoint "http://AKIAX:SeCrEt789@127.0.0.1:$port/"
+	# A '/' in a password, not %-encoded, ends the authority early: the
+	# URL is refused, and no part of the password is shown.
+	expect_mount_fail "URL with a '/' in its password" \
+		"http://user:SeCrEt/321@127.0.0.1:$port/" "$T/m-cred" 5000 \
+		"cannot mount http://127.0.0.1:$port/: not a valid URL"
+	AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s expect_mount_fail \
+		"S3 endpoint with a '/' in its password" s3://bucket/ \
+		"$T/m-cred" 5000 \
+		"endpoint 'http://127.0.0.1:$port/' is not a valid" \
+		--endpoint "http://AKIAX:SeCrEt/789@127.0.0.1:$port/"
 	! grep -rqE "SeCrEt|SiG456" "$T"/*.log ||
 		cf_fail "credentials from a URL reached a message or log"
 }

@@ -183,6 +183,9 @@ static void test_split(void **state)
 	check_split("http://[::1]:80/x", "http", "[::1]:80", "/x");
 	check_split("http://user@127.0.0.1/x", "http", "user@127.0.0.1", "/x");
 	check_split("git+ssh://h/p", "git+ssh", "h", "/p");
+	check_split("http://u:p@h:65535/", "http", "u:p@h:65535", "/");
+	check_split("http://h:/x", "http", "h:", "/x");
+	check_split("http://[::1]/x", "http", "[::1]", "/x");
 }
 
 static void test_split_bad(void **state)
@@ -198,6 +201,12 @@ static void test_split_bad(void **state)
 	assert_int_equal(url_split("ht tp://127.0.0.1/", &p), -EINVAL);
 	assert_int_equal(url_split("http:///x", &p), -EINVAL);
 	assert_int_equal(url_split("http://", &p), -EINVAL);
+	/* No port where one goes: a password with an unencoded '/'. */
+	assert_int_equal(url_split("http://key:pa/ss@host/d/", &p), -EINVAL);
+	assert_int_equal(url_split("https://host:8a/", &p), -EINVAL);
+	assert_int_equal(url_split("https://host:65536/", &p), -EINVAL);
+	assert_int_equal(url_split("http://[::1]x/", &p), -EINVAL);
+	assert_int_equal(url_split("http://[::1/", &p), -EINVAL);
 	assert_null(p.scheme);
 	assert_null(p.authority);
 	assert_null(p.path);
@@ -229,6 +238,14 @@ static void test_shown(void **state)
 	check_shown("http://u:secret@host?token=1", "http://host");
 	/* Not a URL at all: still no user information, no query. */
 	check_shown("u:secret@host/p?q", "host/p");
+	/* A password with an unencoded '/': no port where one goes, so
+	 * all up to the last '@' before the query is user information. */
+	check_shown("https://AKID:abc/def@minio.example/b?x@y",
+		    "https://minio.example/b");
+	check_shown("http://key:pa/ss@host", "http://host");
+	/* A valid port: an '@' in the path is the path's. */
+	check_shown("http://host:80/a@b/c", "http://host:80/a@b/c");
+	check_shown("http://host:x/no-at", "http://host:x/no-at");
 	check_shown("", "");
 	/* Truncated, never overflowing. */
 	url_shown("http://u:secret@host/long/path", small, sizeof(small));
