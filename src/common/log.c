@@ -87,6 +87,13 @@ static const char *log_level_name(int level)
 	}
 }
 
+void log_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	char line[1024];
@@ -99,6 +106,7 @@ void log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	log_printable(line);
 
 	pthread_mutex_lock(&log_lock);
 	if (log_target_now == LOG_TO_SYSLOG) {

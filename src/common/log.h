@@ -19,6 +19,15 @@ bool log_debug_enabled(void);
  * the caller, with the reason the failing code left). */
 void log_set_quiet(bool quiet);
 
+/*
+ * Replace every control byte of s (below 0x20, and 0x7f) with '?', in
+ * place; UTF-8 passes. Messages carry text from the network (object keys,
+ * listings, an origin's error texts): none of it may move a terminal's
+ * cursor, retitle it or start a line of its own in a log. log_msg does
+ * this to every message.
+ */
+void log_printable(char *s);
+
 /* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "common/log.h"
 #include "store/store.h"
 
 int store_open(const struct store_opts *opts, struct store **out)
@@ -47,4 +48,6 @@ void store_set_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(store_err, sizeof(store_err), fmt, ap);
 	va_end(ap);
+	/* Shown on the terminal that mounted, and may quote the origin. */
+	log_printable(store_err);
 }
