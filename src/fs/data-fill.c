@@ -69,6 +69,7 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 	size_t clen = chunk_len(d, o, idx);
 	uint64_t cstart = idx * d->o.chunk_size;
 	struct chunk **parts, *w;
+	enum data_whole whole;
 	unsigned int n, i;
 	char *buf = NULL;
 
@@ -100,12 +101,15 @@ static int frag_assemble(struct data *d, struct data_obj *o, uint64_t idx)
 		data_chunk_unref(d, parts[i]);
 	free(parts);
 	w = NULL;
-	if (!o->stale && !chunk_find(d, o->id, data_key_chunk(idx)))
+	/* The lock was dropped: another thread may have brought the chunk
+	 * in, or failed a fragment of it, meanwhile. */
+	whole = o->stale ? DATA_WHOLE_THERE : data_whole_state(d, o, idx);
+	if (whole == DATA_WHOLE_NONE)
 		w = data_entry_new(d, o, data_key_chunk(idx), idx, cstart);
 	if (!w) {
 		d->mem_used -= clen;
 		data_spare_put(d, buf, clen);
-		return o->stale || chunk_find(d, o->id, data_key_chunk(idx));
+		return whole == DATA_WHOLE_THERE;
 	}
 	w->len = clen;
 	w->buf = buf;
@@ -145,7 +149,7 @@ static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
 
 	data_chunk_want(d, o, idx, false, &err);
 	f = chunk_find(d, o->id, data_key_chunk(idx));
-	if (!f)
+	if (!f || f->state == CHUNK_FAILED)
 		return false;
 	f->fill = true;
 	d->stats.fills++;
@@ -188,7 +192,7 @@ static bool fill_queue(struct data *d, struct data_obj *o, uint64_t idx)
  */
 void data_fill_account(struct data *d, struct data_obj *o, struct chunk *c)
 {
-	uint64_t key = data_key_chunk(c->idx);
+	enum data_whole whole;
 	unsigned int pages = (unsigned int)((c->len + DATA_BLOCK - 1) /
 					    DATA_BLOCK);
 	struct frag_cost *f;
@@ -208,12 +212,15 @@ void data_fill_account(struct data *d, struct data_obj *o, struct chunk *c)
 		f->reqs++;
 	if (!fill_due(d, o, c->idx))
 		return;
-	if (!chunk_find(d, o->id, key) && !frag_assemble(d, o, c->idx) &&
-	    !fill_queue(d, o, c->idx)) {
+	whole = data_whole_state(d, o, c->idx);
+	if (whole == DATA_WHOLE_HELD ||
+	    (whole == DATA_WHOLE_NONE && !frag_assemble(d, o, c->idx) &&
+	     !fill_queue(d, o, c->idx))) {
 		/* The last pages of a pass fill several chunks at once and
-		 * the budget may have no room for this one yet: the count
-		 * stays, and data_fill_retry() queues it once memory is let
-		 * go. */
+		 * the budget may have no room for this one yet, or a failed
+		 * fragment holds the chunk down: the count stays, and
+		 * data_fill_retry() (or the chunk's next fragment) queues
+		 * it later. */
 		if (c->idx < o->fill_next)
 			o->fill_next = c->idx;
 		return;
@@ -229,19 +236,27 @@ void data_fill_account(struct data *d, struct data_obj *o, struct chunk *c)
 void data_fill_retry(struct data *d, struct data_obj *o)
 {
 	uint64_t nchunks = obj_nchunks(d, o);
-	uint64_t idx;
+	uint64_t idx, held = DATA_NO_FILL;
 
 	if (o->fill_next == DATA_NO_FILL || o->stale)
 		return;
 	for (idx = o->fill_next; idx < nchunks; idx++) {
+		enum data_whole whole;
+
 		if (!fill_due(d, o, idx))
 			continue;
-		if (!chunk_find(d, o->id, data_key_chunk(idx)) &&
-		    !fill_queue(d, o, idx)) {
-			o->fill_next = idx;
+		whole = data_whole_state(d, o, idx);
+		if (whole == DATA_WHOLE_HELD) {
+			/* Later, past its hold-down; the rest go now. */
+			if (held == DATA_NO_FILL)
+				held = idx;
+			continue;
+		}
+		if (whole == DATA_WHOLE_NONE && !fill_queue(d, o, idx)) {
+			o->fill_next = held < idx ? held : idx;
 			return;
 		}
 		o->frag[idx] = (struct frag_cost){ 0 };
 	}
-	o->fill_next = DATA_NO_FILL;
+	o->fill_next = held;
 }

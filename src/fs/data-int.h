@@ -357,6 +357,20 @@ void data_spare_put(struct data *d, char *buf, size_t len);
 struct chunk *data_chunk_want(struct data *d, struct data_obj *o,
 			      uint64_t idx, bool for_demand, int *err);
 
+/*
+ * What stands for chunk idx of o as a whole, to a fill. A failed fragment
+ * leaves a failure under the whole chunk's key (its hold-down): that is
+ * no chunk, and a fill that took it for one was dropped for good. A
+ * failure whose hold-down is over is dropped here, as a read would.
+ */
+enum data_whole {
+	DATA_WHOLE_NONE,  /* nothing: a fill may make it */
+	DATA_WHOLE_THERE, /* an entry, in memory or on its way: no fill */
+	DATA_WHOLE_HELD,  /* a failure still held down: fill later */
+};
+enum data_whole data_whole_state(struct data *d, struct data_obj *o,
+				 uint64_t idx);
+
 /* data-fill.c: a fragment c of o came from the origin; count what it cost
  * and make its chunk whole when that is due. Caller holds d->lock, which
  * may be dropped and retaken. */

@@ -923,6 +923,28 @@ static int chunk_fetch(struct data *d, struct chunk *c, bool *from_disk)
 	return origin_read(d, o, c->buf, c->off, c->len);
 }
 
+enum data_whole data_whole_state(struct data *d, struct data_obj *o,
+				 uint64_t idx)
+{
+	struct chunk *c = chunk_find(d, o->id, data_key_chunk(idx));
+
+	if (!c)
+		return DATA_WHOLE_NONE;
+	if (c->state != CHUNK_FAILED)
+		return DATA_WHOLE_THERE;
+	if (!failure_expired(d, c))
+		return DATA_WHOLE_HELD;
+	/* As entry_want drops it; a reader waiting on it still holds a
+	 * reference, and its last unref frees it, unhashed. */
+	chunk_unhash(d, c);
+	if (c->in_lru) {
+		list_remove(&d->lru, c);
+		c->in_lru = false;
+		chunk_destroy(d, c);
+	}
+	return DATA_WHOLE_NONE;
+}
+
 /*
  * A fragment of chunk idx failed: remember the failure for the whole
  * chunk, since the kernel retries a failed read page by page, each page a

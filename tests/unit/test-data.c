@@ -1174,6 +1174,49 @@ static void test_random_fill(void **state)
 	(void)state;
 }
 
+/*
+ * A failed fragment leaves a failure under its whole chunk's key for the
+ * hold-down, and the entry stays findable after it. The chunk's fill,
+ * falling due later, took that failure for the chunk itself and was
+ * dropped: never on disk, every pass asking the origin again.
+ */
+static void test_fill_after_failure(void **state)
+{
+	char dir[] = "/tmp/cofault-test-data-XXXXXX";
+	struct data_wait w;
+	struct data_read r;
+	struct cache_stats cst;
+	struct data_stats st;
+	struct cache *disk;
+	struct fx *x;
+
+	fx_fill_requests = DATA_FILL_NEVER;
+	disk = disk_new(dir);
+	x = fx_new_disk(4ULL << 20, 64ULL << 20, 100, 1u << 20, disk);
+	x->f.fail = -ETIMEDOUT;
+	x->f.fail_count = 1;
+	data_wait_init(&w, x->d);
+	assert_int_equal(
+		data_read(x->d, x->o, (1u << 20) + 5 * 4096ULL, 4096, &w, &r),
+		-ETIMEDOUT);
+	data_wait_fini(&w);
+	usleep(150 * 1000); /* past the hold-down */
+	/* Every page of the chunk, one read each: the last makes it whole
+	 * from the fragments in memory, and it goes to disk. */
+	read_chunk_pages_at(x, 1u << 20, 256);
+	assert_int_equal(fx_reads(x), 257);
+	data_get_stats(x->d, &st);
+	assert_int_equal(st.fills, 1);
+	assert_int_equal(st.fills_mem, 1);
+	fx_free(x);
+	assert_int_equal(cache_flush(disk), 0);
+	assert_int_equal(cache_stats(disk, &cst), 0);
+	assert_int_equal(cst.chunks, 1);
+	disk_free(disk, dir);
+	fx_fill_requests = 0;
+	(void)state;
+}
+
 /* Pages p0, p0 + 3, ... of the chunk at base: n single-page reads, none
  * next to another (no stream, no two in one fragment). */
 static void read_spread_pages(struct fx *x, uint64_t base, unsigned int p0,
@@ -1784,6 +1827,7 @@ int main(void)
 		cmocka_unit_test(test_small_object_whole),
 		cmocka_unit_test(test_big_read_small_chunks),
 		cmocka_unit_test(test_random_fill),
+		cmocka_unit_test(test_fill_after_failure),
 		cmocka_unit_test(test_fill_requests),
 		cmocka_unit_test(test_rejoin_after_error),
 		cmocka_unit_test(test_rejoin_map_clean),
