@@ -317,6 +317,13 @@ int cache_index_setup(struct cache_db *d, uint32_t *chunk_size, bool reset,
 		goto out_rollback;
 	}
 	err = meta_get(d, "chunk_size", &cs);
+	if (!err && !cache_chunk_size_ok((uint64_t)cs)) {
+		/* Every offset and eviction below divides by it, and cache
+		 * verify would judge every row by it. */
+		log_err("cache index: chunk size %" PRId64 " recorded", cs);
+		err = -EUCLEAN;
+		goto out_rollback;
+	}
 	if (err == -ENOENT) {
 		if (!*chunk_size)
 			*chunk_size = CACHE_DEFAULT_CHUNK_SIZE;

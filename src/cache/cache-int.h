@@ -15,6 +15,13 @@
 
 #include "cache/cache.h"
 
+/* A chunk size cache_opts allows: a power of two, 4 KiB to 64 MiB. Also
+ * what the index may record; anything else there is damage. */
+static inline bool cache_chunk_size_ok(uint64_t cs)
+{
+	return cs >= 4096 && cs <= (64u << 20) && !(cs & (cs - 1));
+}
+
 struct sqlite3;
 struct sqlite3_stmt;
 

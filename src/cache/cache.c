@@ -211,7 +211,7 @@ int cache_open(const struct cache_opts *o, struct cache **out)
 	*out = NULL;
 	if (!o || !o->dir || !*o->dir)
 		return -EINVAL;
-	if (cs && (cs < 4096 || cs > (64u << 20) || (cs & (cs - 1))))
+	if (cs && !cache_chunk_size_ok(cs))
 		return -EINVAL;
 	/* Without it holds are refused (-EAGAIN) and chunks read by copy:
 	 * nothing to fail the open for. */

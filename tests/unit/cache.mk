@@ -4,7 +4,7 @@ cache_test_ldadd = src/cache/libcache.la src/common/libcommon.la \
 	$(CMOCKA_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
 # Count the warnings the cache logs (tests/unit/cache-test.h).
 cache_test_ldflags = $(AM_LDFLAGS) -Wl,--wrap=log_msg
-cache_test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+cache_test_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 
 cache_tests = \
 	tests/unit/test-cache-crc \

@@ -6,12 +6,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "cache/cache.h"
 #include "cache-test.h"
@@ -264,6 +268,58 @@ static void test_damaged_index(void **state)
 	assert_int_equal(get(f->c, id, 0, 3), 0);
 }
 
+/* Set the chunk size the index of dir records to cs, behind its back. */
+static void record_chunk_size(const char *dir, int64_t cs)
+{
+	char path[4096], sql[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE meta SET value = %" PRId64
+		 " WHERE name = 'chunk_size'",
+		 cs);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+}
+
+/*
+ * An index that opens but records a chunk size no cache can have (0 would
+ * divide by zero; any other would misjudge every row) is damaged: a
+ * maintenance command says so and changes nothing, a mount starts afresh.
+ */
+static void test_bad_recorded_chunk_size(void **state)
+{
+	static const int64_t bad[] = {0, -4096, 3000, 2048, 128ll << 20};
+	struct fixture *f = *state;
+	struct cache_opts o = {.dir = f->dir, .maintenance = true};
+	struct cache *c2 = NULL;
+	struct cache_stats st;
+	uint64_t id;
+	size_t i;
+
+	assert_int_equal(cache_object(f->c, "o", "k", "e", CS, 0, &id), 0);
+	put(f->c, id, 0, 3);
+	cache_close(f->c);
+	f->c = NULL;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		record_chunk_size(f->dir, bad[i]);
+		assert_int_equal(cache_open(&o, &c2), -EUCLEAN);
+		assert_null(c2);
+	}
+	/* A mount (a chunk size asked) resets it and works. */
+	f->c = open_cache(f->dir, CS);
+	assert_int_equal(cache_chunk_size(f->c), CS);
+	assert_int_equal(cache_stats(f->c, &st), 0);
+	assert_int_equal(st.objects, 0);
+	assert_int_equal(cache_object(f->c, "o", "k", "e", CS, 0, &id), 0);
+	put(f->c, id, 0, 3);
+	cache_flush(f->c);
+	assert_int_equal(get(f->c, id, 0, 3), 0);
+}
+
 static void test_bad_args(void **state)
 {
 	struct fixture *f = *state;
@@ -294,6 +350,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_index, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_recorded_chunk_size,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
 	};
 
