@@ -342,6 +342,22 @@ bool data_make_room(struct data *d, size_t need)
 }
 
 /*
+ * Forget failure c (its hold-down is over): unhashed, so the next look
+ * for its key finds nothing; freed now if unreferenced, else by the last
+ * reader waiting on it (data_chunk_unref frees what is unhashed). Caller
+ * holds d->lock.
+ */
+static void failure_drop(struct data *d, struct chunk *c)
+{
+	chunk_unhash(d, c);
+	if (c->in_lru) {
+		list_remove(&d->lru, c);
+		c->in_lru = false;
+		chunk_destroy(d, c);
+	}
+}
+
+/*
  * Find or queue the entry key of o: [off, off + len) of chunk idx, a
  * fragment when frag. Caller holds d->lock. With for_demand the entry is
  * returned referenced (and a queued prefetch is promoted); else it is
@@ -358,12 +374,7 @@ static struct chunk *entry_want(struct data *d, struct data_obj *o,
 	*err = 0;
 	if (c && failure_expired(d, c)) {
 		/* Old failure: try the origin again. */
-		chunk_unhash(d, c);
-		if (c->in_lru) {
-			list_remove(&d->lru, c);
-			c->in_lru = false;
-			chunk_destroy(d, c);
-		}
+		failure_drop(d, c);
 		c = NULL;
 	}
 	if (c) {
@@ -934,14 +945,7 @@ enum data_whole data_whole_state(struct data *d, struct data_obj *o,
 		return DATA_WHOLE_THERE;
 	if (!failure_expired(d, c))
 		return DATA_WHOLE_HELD;
-	/* As entry_want drops it; a reader waiting on it still holds a
-	 * reference, and its last unref frees it, unhashed. */
-	chunk_unhash(d, c);
-	if (c->in_lru) {
-		list_remove(&d->lru, c);
-		c->in_lru = false;
-		chunk_destroy(d, c);
-	}
+	failure_drop(d, c);
 	return DATA_WHOLE_NONE;
 }
 
