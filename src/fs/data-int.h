@@ -359,9 +359,10 @@ struct chunk *data_chunk_want(struct data *d, struct data_obj *o,
 
 /*
  * What stands for chunk idx of o as a whole, to a fill. A failed fragment
- * leaves a failure under the whole chunk's key (its hold-down): that is
- * no chunk, and a fill that took it for one was dropped for good. A
- * failure whose hold-down is over is dropped here, as a read would.
+ * leaves a failure under the whole chunk's key (its hold-down), findable
+ * until something drops it: that is no chunk, and a fill that took it for
+ * one would never be made. A failure whose hold-down is over is dropped
+ * here, as a read would drop it.
  */
 enum data_whole {
 	DATA_WHOLE_NONE,  /* nothing: a fill may make it */
