@@ -188,13 +188,20 @@ static void fs_set_attr(struct fs *fs, struct fs_inode *n,
 		changed = strcmp(a->etag, n->attr.etag) ||
 			  n->attr.size != a->size;
 	} else if (from_object || !n->attr_validated) {
-		/* HEADs without two validators, or listings without any. */
+		/* HEADs without two validators, or listings without any. A
+		 * listing without a date (http.server's) says nothing of the
+		 * mtime. */
+		bool dated = from_object || a->mtime;
+
 		changed = n->attr.size != a->size ||
-			  n->attr.mtime != a->mtime;
+			  (dated && n->attr.mtime != a->mtime);
 		if (!from_object && !n->attr_exact && !exact)
 			changed = changed && n->attr.size != a->size;
 	} else {
-		int64_t dt = n->attr.mtime - a->mtime;
+		/* A listing after a HEAD. Without a date it can only show a
+		 * new size: a missing date is no news, and taken for one it
+		 * failed every open handle's reads at each re-listing. */
+		int64_t dt = a->mtime ? n->attr.mtime - a->mtime : 0;
 
 		changed = (exact && n->attr.size != a->size) ||
 			  (etags && strcmp(a->etag, n->attr.etag)) ||
@@ -290,6 +297,9 @@ static int fs_dir_fresh(struct fs *fs, struct fs_inode *dir)
 			c->attr.mtime = e->attr.mtime;
 		kids[i] = c->ino;
 	}
+	if (!dir->listed || dir->nchildren != sd.n ||
+	    memcmp(dir->children, kids, sd.n * sizeof(*kids)))
+		dir->list_gen++;
 	free(dir->children);
 	dir->children = kids;
 	dir->nchildren = sd.n;
@@ -528,10 +538,14 @@ static void fs_do_opendir(fuse_req_t req, fuse_ino_t ino,
 	for (i = 0; i < dir->nchildren; i++)
 		h->inos[i + 2] = dir->children[i];
 	h->n = dir->nchildren + 2;
+	/* The kernel's copy of the listing is dropped at this open unless
+	 * it is the one h holds: the directory's mtime, which would tell
+	 * the kernel otherwise, means nothing for most origins. */
+	fi->keep_cache = dir->kernel_list_gen == dir->list_gen;
+	dir->kernel_list_gen = dir->list_gen;
 	pthread_mutex_unlock(&fs->t.lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 	return;
 

@@ -39,6 +39,10 @@ struct fs_inode {
 	double list_time;
 	uint64_t *children; /* inode numbers, in listing order */
 	size_t nchildren;
+	/* Bumped whenever children changes (1 for the first listing); the
+	 * kernel caches a listing between opens only while kernel_list_gen,
+	 * the one it was given last (0: none), is still list_gen. */
+	uint64_t list_gen, kernel_list_gen;
 	struct fs_inode *hnext; /* (parent, name) hash chain */
 };
 

@@ -55,6 +55,56 @@ check_single_file() {
 	cf_log "single-file URL: ok"
 }
 
+# A listing that shows no dates (http.server's) is no news about a file
+# a HEAD has dated: a file kept open across a re-listing (--ttl 1) still
+# reads on, with the right bytes.
+check_undated_relisting() {
+	local mnt=$T/mnt-undated f=a.bin
+	cf_mount "$PY_URL" "$mnt" --ttl 1
+	exec 3<"$mnt/$f"
+	dd bs=1000 count=1 status=none <&3 >"$T/undated.out" ||
+		cf_fail "undated: first read failed"
+	sleep 2
+	ls "$mnt" >/dev/null || cf_fail "undated: ls after the TTL failed"
+	# What the kernel kept goes: the rest must come through the daemon.
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	cat <&3 >>"$T/undated.out" ||
+		cf_fail "undated: reading on after a re-listing failed"
+	exec 3<&-
+	cmp "$T/undated.out" "$ROOT/$f" >&2 ||
+		cf_fail "undated: reading on after a re-listing gave wrong bytes"
+	cf_unmount "$mnt"
+	cf_log "undated listing, re-listed while open: ok"
+}
+
+# ls after the TTL shows what the origin lists now: a name added and a
+# name removed at the origin (the kernel keeps a directory's listing
+# between opens only while it is still the daemon's).
+check_relisting() {
+	local mnt=$T/mnt-relist got
+	mkdir -p "$ROOT/changing"
+	: >"$ROOT/changing/old"
+	cf_mount "$NGINX_URL" "$mnt" --ttl 1
+	got=$(ls "$mnt/changing")
+	[ "$got" = old ] || cf_fail "relisting: first ls shows '$got'"
+	: >"$ROOT/changing/new"
+	sleep 2
+	got=$(ls "$mnt/changing" | tr '\n' ' ')
+	[ "$got" = "new old " ] ||
+		cf_fail "relisting: after an addition ls shows '$got'"
+	rm "$ROOT/changing/old"
+	sleep 2
+	got=$(ls "$mnt/changing" | tr '\n' ' ')
+	[ "$got" = "new " ] ||
+		cf_fail "relisting: after a removal ls shows '$got'"
+	# Unchanged since: the same answer again.
+	got=$(ls "$mnt/changing" | tr '\n' ' ')
+	[ "$got" = "new " ] || cf_fail "relisting: ls again shows '$got'"
+	cf_unmount "$mnt"
+	rm -r "$ROOT/changing"
+	cf_log "re-listing after the TTL: ok"
+}
+
 # python3 -m http.server has yet another HTML listing.
 start_pyserver() {
 	local port
@@ -75,6 +125,7 @@ tree_listing "$ROOT" >"$T/want.lst"
 cf_nginx_start "$ROOT"
 check_mount html "$NGINX_URL"
 check_single_file
+check_relisting
 
 cf_nginx_start "$ROOT" json
 check_mount json "$NGINX_URL"
@@ -85,4 +136,5 @@ if command -v python3 >/dev/null 2>&1; then
 	# bigger than what one request fetches: only files of at most
 	# 256 KiB here, which are always fetched whole.
 	check_mount pyserver "$PY_URL" a.bin "b & c.txt" "sub dir/x" empty
+	check_undated_relisting
 fi
