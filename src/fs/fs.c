@@ -80,6 +80,7 @@ static int fs_errno(int err)
 	case -ENOTDIR:
 	case -EISDIR:
 	case -EROFS:
+	case -EFBIG: /* an object of more chunks than the daemon counts */
 		return -err;
 	default:
 		return EIO;

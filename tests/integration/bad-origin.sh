@@ -244,3 +244,11 @@ check_lie_length
 grep -qiE 'range|206' "$LOG" ||
 	cf_fail "no logged reason mentioning the range problem"
 cf_unmount "$MNT"
+
+# An object of 2^32 chunks or more (its chunks' numbers would not fit the
+# daemon's keys) cannot be opened: EFBIG, as the manual says, not EIO.
+truncate -s $(((1 << 32) * 4096 - 4096)) "$ROOT/huge" ||
+	cf_fail "no sparse file of 16 TiB here"
+cf_mount "$ORIGIN_URL" "$MNT" --chunk-size 4K --timeout "$TIMEOUT_S"
+expect_errno EFBIG "a file of 2^32 chunks of 4 KiB" "$MNT/huge" 0 4096
+cf_unmount "$MNT"
