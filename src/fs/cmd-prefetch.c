@@ -51,6 +51,7 @@ struct pf {
 	uint64_t done; /* bytes read, under lock */
 	unsigned int errors; /* under lock (the walker's: before any reader) */
 	unsigned int running; /* reader threads not yet done, under lock */
+	bool no_memory;	      /* the walker's: the file list could not grow */
 };
 
 static struct pf *pf_walk_target; /* nftw has no user pointer */
@@ -74,8 +75,10 @@ static int pf_add(const char *path, const struct stat *st, int type,
 		size_t ncap = p->cap ? p->cap * 2 : 256;
 		struct pf_file *nf = realloc(p->files, ncap * sizeof(*nf));
 
-		if (!nf)
+		if (!nf) {
+			p->no_memory = true;
 			return -1;
+		}
 		p->files = nf;
 		p->cap = ncap;
 	}
@@ -249,22 +252,33 @@ int fs_cmd_prefetch(int argc, char **argv)
 		struct stat st;
 		int err;
 
-		/* A link named on the command line is followed (du -H). */
+		/*
+		 * A link named on the command line is followed (du -H). An
+		 * argument that cannot be walked (missing, a dangling link)
+		 * is named and counted, and the others are still read: one
+		 * typo must not cost a long list its warm-up.
+		 */
 		if (lstat(arg, &st) == 0 && S_ISLNK(st.st_mode)) {
 			real = realpath(arg, NULL);
 			if (!real) {
 				fprintf(stderr, "cofault: %s: %s\n", arg,
 					strerror(errno));
-				goto out;
+				p.errors++;
+				continue;
 			}
 		}
 		errno = 0;
 		err = nftw(real ? real : arg, pf_add, 16, FTW_PHYS | FTW_MOUNT);
 		free(real);
+		if (err && p.no_memory) {
+			fprintf(stderr, "cofault: %s: %s\n", arg,
+				strerror(ENOMEM));
+			goto out;
+		}
 		if (err) {
 			fprintf(stderr, "cofault: %s: %s\n", arg,
-				strerror(errno ? errno : ENOMEM));
-			goto out;
+				strerror(errno ? errno : EIO));
+			p.errors++;
 		}
 	}
 	t0 = mono_s();

@@ -2,7 +2,8 @@
 # `cofault prefetch`: it warms the cache so that reading everything it
 # read costs the origin no data request; a link named on the command line
 # is followed; its figures add up; a directory it cannot read, or a path
-# that does not exist, is an error it names, and the rest is still read;
+# that does not exist, is an error it names and counts, and the rest is
+# still read;
 # its progress comes every 5 s as lines, or as a bar on a terminal.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
@@ -46,12 +47,29 @@ after=$(data_gets)
 	cf_fail "$((after - before)) origin data requests after prefetch"
 cf_unmount "$m"
 
-# Errors: a path that does not exist stops it; a directory it cannot read
-# is named and counted, and the files beside it are still read. As an
+# Errors: a path that does not exist, or a link to one, is named and
+# counted, and the other arguments are still read (into the cache: a new
+# mount reads them with no data request); a directory it cannot read is
+# named and counted, and the files beside it are still read. As an
 # unprivileged user, since root reads every directory.
-"$COFAULT" prefetch -q "$T/nothing" 2>"$T/err" &&
-	cf_fail "prefetch of a missing path succeeded"
-grep -q "nothing: No such file" "$T/err" || cf_fail "missing: $(cat "$T/err")"
+cf_mount "$NGINX_URL" "$m" --cache-dir "$T/cache2"
+ln -s "$T/nothing" "$T/dangling"
+rc=0
+"$COFAULT" prefetch -q "$T/nothing" "$m/d/f1" "$T/dangling" 2>"$T/err" ||
+	rc=$?
+[ "$rc" = 1 ] || cf_fail "missing paths: exit $rc: $(cat "$T/err")"
+grep -q "nothing: No such file" "$T/err" &&
+	grep -q "dangling: No such file" "$T/err" &&
+	grep -q '^prefetch: 1 files, 2 errors$' "$T/err" ||
+	cf_fail "missing paths: $(cat "$T/err")"
+cf_unmount "$m"
+before=$(data_gets)
+cf_mount "$NGINX_URL" "$m" --cache-dir "$T/cache2"
+cf_same_file "$m/d/f1" "$www/d/f1"
+after=$(data_gets)
+[ "$after" = "$before" ] ||
+	cf_fail "the file named after a missing path was not prefetched"
+cf_unmount "$m"
 if command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	# Not under TMPDIR, which may be private to root.
 	loc=$(mktemp -d /tmp/cofault-pf.XXXXXX)
