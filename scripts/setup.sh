@@ -30,7 +30,7 @@ packages=(
 	libfuse3-dev fuse3 libcurl4-openssl-dev libsqlite3-dev libxml2-dev
 	libjson-c-dev
 	# tests
-	libcmocka-dev nginx curl ca-certificates python3 python3-numpy
+	libcmocka-dev nginx curl ca-certificates python3 python3-numpy strace
 	clang libclang-rt-14-dev
 )
 kernel_packages=(

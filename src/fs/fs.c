@@ -1008,6 +1008,7 @@ struct fs_ready {
 	const char *mountpoint;
 	void (*ready)(void *arg, int err, const char *msg);
 	void *arg;
+	int answered; /* atomic: the stat of the mount point returned */
 };
 
 /*
@@ -1057,8 +1058,11 @@ static void *fs_ready_thread(void *arg)
 	bool warming = false;
 	pthread_t warm;
 	struct stat st;
+	int rc;
 
-	if (stat(r->mountpoint, &st) == 0) {
+	rc = stat(r->mountpoint, &st);
+	__atomic_store_n(&r->answered, 1, __ATOMIC_RELEASE);
+	if (rc == 0) {
 		fs_tune_readahead(r->fs, &st);
 		r->ready(r->arg, 0, NULL);
 		/* After the mount is reported ready, not before, and on a
@@ -1169,6 +1173,7 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	rd.mountpoint = mountpoint;
 	rd.ready = ready;
 	rd.arg = arg;
+	rd.answered = 0;
 	if (pthread_create(&rd_thread, NULL, fs_ready_thread, &rd)) {
 		err = -EAGAIN;
 		ready(arg, err, "cannot start a thread");
@@ -1182,6 +1187,15 @@ int fs_run(struct fs *fs, const char *mountpoint, int fuse_argc,
 	if (err > 0)
 		err = 0; /* a signal ended the loop: a clean stop */
 	fs_watch_end();
+	/*
+	 * A signal that came before the kernel's INIT was read (Ctrl-C
+	 * right after the mount) ends the loop with INIT unanswered, and
+	 * the ready thread's stat then waits for an answer that will never
+	 * come; only the end of the connection returns it. Unmounting
+	 * twice is harmless.
+	 */
+	if (!__atomic_load_n(&rd.answered, __ATOMIC_ACQUIRE))
+		fuse_session_unmount(fs->se);
 	pthread_join(rd_thread, NULL);
 	fuse_loop_cfg_destroy(lc);
 out_watch:

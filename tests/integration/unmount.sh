@@ -61,6 +61,35 @@ check_foreground() {
 	cf_log "foreground mount and SIGTERM: ok"
 }
 
+# SIGTERM after the mount and before the kernel's INIT is read (or
+# Ctrl-C, which a background job here ignores): the daemon still goes,
+# the mount with it. strace holds the mount(2) call's return for a moment
+# to open that window every time.
+check_signal_before_init() {
+	local m=$T/m7 spid pid
+	if ! command -v strace >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+		cf_log "no strace, or not root: a signal before INIT not tried"
+		return 0
+	fi
+	mkdir -p "$m"
+	CF_MOUNTS="$CF_MOUNTS $m"
+	strace -f -o /dev/null -e trace=mount \
+		-e inject=mount:delay_exit=1500000 \
+		"$COFAULT" mount -f "$NGINX_URL" "$m" \
+		--cache-dir "$(cf_cache_dir "$m")" >"$T/early.log" 2>&1 &
+	spid=$!
+	CF_PIDS="$CF_PIDS $spid"
+	cf_wait_until 10 cf_is_mounted "$m" || cf_fail "early: not mounted"
+	pid=$(pgrep -P "$spid" | head -n 1)
+	[ -n "$pid" ] || cf_fail "early: no daemon under strace"
+	kill -TERM "$pid"
+	wait_gone "$pid" "$m" "SIGTERM before INIT"
+	cf_wait_until 10 cf_gone "$spid" || cf_fail "early: strace lives"
+	wait "$spid" 2>/dev/null || true
+	cf_forget_pid "$spid"
+	cf_log "SIGTERM before INIT was answered: ok"
+}
+
 # SIGTERM while a read waits on a stalled origin: the daemon still goes,
 # the mount with it, and the reader gets an error instead of hanging.
 check_sigterm_busy() {
@@ -194,6 +223,7 @@ cf_nginx_start "$ROOT"
 check_unmount_command
 check_sigterm
 check_foreground
+check_signal_before_init
 check_not_mounted
 check_idle
 check_sigterm_busy
