@@ -269,15 +269,14 @@ int fs_cmd_prefetch(int argc, char **argv)
 		}
 		errno = 0;
 		err = nftw(real ? real : arg, pf_add, 16, FTW_PHYS | FTW_MOUNT);
+		if (err)
+			err = p.no_memory ? ENOMEM : errno ? errno : EIO;
 		free(real);
-		if (err && p.no_memory) {
-			fprintf(stderr, "cofault: %s: %s\n", arg,
-				strerror(ENOMEM));
-			goto out;
-		}
 		if (err) {
 			fprintf(stderr, "cofault: %s: %s\n", arg,
-				strerror(errno ? errno : EIO));
+				strerror(err));
+			if (p.no_memory)
+				goto out;
 			p.errors++;
 		}
 	}
