@@ -3,8 +3,8 @@
 # read costs the origin no data request; a link named on the command line
 # is followed; its figures add up; a directory it cannot read, or a path
 # that does not exist, is an error it names and counts, and the rest is
-# still read;
-# its progress comes every 5 s as lines, or as a bar on a terminal.
+# still read; its progress comes every 5 s as lines, or as a bar on a
+# terminal.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 cf_init
