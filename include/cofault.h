@@ -35,12 +35,12 @@ enum cofault_how {
 /*
  * mmap(2) with the same arguments, return value and errno. When fd is a
  * regular file of a FUSE filesystem, the module is loaded and the mapping is
- * not a shared writable one, the mapping is made through /dev/cofault: a
- * fault on a page the daemon is still fetching then sleeps interruptibly,
- * without the mmap lock, so signal handlers run, timers fire and other
- * threads can map and unmap. In every other case, and whenever the device
- * path fails, it is plain mmap(2), and errno is exactly what mmap(2) left.
- * On success errno is left as it was on entry.
+ * neither a shared writable one nor PROT_EXEC, it is made through
+ * /dev/cofault: a fault on a page the daemon is still fetching then sleeps
+ * interruptibly, without the mmap lock, so signal handlers run, timers fire
+ * and other threads can map and unmap. In every other case, and whenever the
+ * device path fails, it is plain mmap(2), and errno is exactly what mmap(2)
+ * left. On success errno is left as it was on entry.
  *
  * The result is an ordinary file mapping of fd's file: release it with
  * munmap(2); mprotect, madvise, msync and fork behave as for mmap(2).

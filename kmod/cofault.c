@@ -55,6 +55,22 @@ module_param(window_pages, uint, 0644);
 MODULE_PARM_DESC(window_pages,
 		 "pages fetched per in-flight request (1-64, power of two)");
 
+/*
+ * Every fetch holds a worker until the daemon answers, and a daemon that
+ * never answers keeps it. So one mount may have only this many in flight,
+ * and all mounts together no more than the workqueue runs at once
+ * (COFAULT_WQ_ACTIVE): no fetch ever queues behind another for a worker.
+ * A miss past either bound is a plain fault (filemap_fault), which blocks
+ * as a plain mmap of the file would but waits for nobody else's daemon.
+ */
+static unsigned int max_mount_fetches = 32;
+module_param(max_mount_fetches, uint, 0644);
+MODULE_PARM_DESC(max_mount_fetches,
+		 "fetches in flight per FUSE mount; a miss past it is a plain "
+		 "fault (0: every miss is)");
+
+#define COFAULT_WQ_ACTIVE 256 /* cofault_wq's max_active */
+
 static bool evict_before_retry;
 module_param(evict_before_retry, bool, 0644);
 MODULE_PARM_DESC(evict_before_retry, "testing only: drop the fetched window "
@@ -72,6 +88,7 @@ enum cofault_stat {
 	COFAULT_STAT_INTERRUPTED,
 	COFAULT_STAT_LOCK_HELD,
 	COFAULT_STAT_SIGBUS,
+	COFAULT_STAT_PLAIN,
 	COFAULT_NR_STATS,
 };
 
@@ -114,10 +131,21 @@ static void cofault_stats_sum(struct cofault_stats *out)
 			READ_ONCE(s->count[COFAULT_STAT_INTERRUPTED]);
 		out->lock_held += READ_ONCE(s->count[COFAULT_STAT_LOCK_HELD]);
 		out->sigbus += READ_ONCE(s->count[COFAULT_STAT_SIGBUS]);
+		out->plain += READ_ONCE(s->count[COFAULT_STAT_PLAIN]);
 		for (i = 0; i < COFAULT_HIST_BUCKETS; i++)
 			out->wait_us_hist[i] += READ_ONCE(s->wait_us_hist[i]);
 	}
 }
+
+/*
+ * The fetches in flight on one superblock (one FUSE mount), for the bound
+ * max_mount_fetches. Exists while @inflight is not zero.
+ */
+struct cofault_sb {
+	struct hlist_node node; /* in cofault_sbs; cofault_reqs_lock */
+	const struct super_block *sb; /* key; pinned by its fetches' files */
+	unsigned int inflight; /* cofault_reqs_lock */
+};
 
 /*
  * One in-flight fetch of a window of pages of one file. Found through
@@ -131,6 +159,7 @@ struct cofault_req {
 	pgoff_t start; /* key: first index of the window */
 	unsigned int nr; /* pages in the window, clipped at EOF */
 	struct file *file; /* counted; the worker reads through it */
+	struct cofault_sb *csb; /* counts this fetch while it is hashed */
 	/*
 	 * Counted, may be NULL: the memory cgroup of the task whose fault
 	 * started the fetch, charged for the pages the worker reads, as
@@ -151,7 +180,10 @@ struct cofault_req {
 };
 
 static DEFINE_HASHTABLE(cofault_reqs, 8);
-static DEFINE_SPINLOCK(cofault_reqs_lock); /* protects cofault_reqs */
+static DEFINE_HASHTABLE(cofault_sbs, 6);
+/* Protects cofault_reqs, cofault_sbs and cofault_inflight. */
+static DEFINE_SPINLOCK(cofault_reqs_lock);
+static unsigned int cofault_inflight; /* fetches in cofault_reqs */
 static struct workqueue_struct *cofault_wq;
 
 static unsigned long cofault_req_key(struct address_space *mapping,
@@ -192,6 +224,18 @@ static bool cofault_req_done(struct cofault_req *req)
 static int cofault_req_error(struct cofault_req *req, pgoff_t index)
 {
 	return req->err && index >= req->err_index ? req->err : 0;
+}
+
+/*
+ * Whether a failure of @req is a fault's own through @file. A fault joins
+ * the fetch in flight for its window whichever open file of the inode
+ * started it, but a read's error belongs to the handle it went through:
+ * one the daemon has retired (its object changed) fails where a fresh one
+ * reads. A fault through another file reads the page itself instead.
+ */
+static bool cofault_req_own(struct cofault_req *req, struct file *file)
+{
+	return req->file == file;
 }
 
 /* A new reference to the fetched folio holding @index, or NULL. */
@@ -256,6 +300,12 @@ static void cofault_req_work(struct work_struct *work)
 	spin_lock(&cofault_reqs_lock);
 	/* From here on a new fault on the window starts a new fetch. */
 	hash_del(&req->node);
+	cofault_inflight--;
+	if (!--req->csb->inflight) {
+		hash_del(&req->csb->node);
+		kfree(req->csb);
+	}
+	req->csb = NULL;
 	req->err = err;
 	req->err_index = index;
 	smp_store_release(&req->done, true);
@@ -265,44 +315,95 @@ static void cofault_req_work(struct work_struct *work)
 	cofault_req_put(req);
 }
 
+static struct cofault_req *cofault_req_find(struct address_space *mapping,
+					    pgoff_t start, unsigned long key)
+{
+	struct cofault_req *req;
+
+	lockdep_assert_held(&cofault_reqs_lock);
+	hash_for_each_possible(cofault_reqs, req, node, key)
+		if (req->mapping == mapping && req->start == start)
+			return req;
+	return NULL;
+}
+
+static struct cofault_sb *cofault_sb_find(const struct super_block *sb)
+{
+	struct cofault_sb *csb;
+
+	lockdep_assert_held(&cofault_reqs_lock);
+	hash_for_each_possible(cofault_sbs, csb, node, (unsigned long)sb)
+		if (csb->sb == sb)
+			return csb;
+	return NULL;
+}
+
 /*
  * Join the fetch in flight for the window [@start, @start + @nr) of @file or
- * start one. Returns a new reference (release with cofault_req_put()) or
- * ERR_PTR(-ENOMEM). May sleep (allocation); takes no lock across the sleep.
+ * start one. Returns a new reference (release with cofault_req_put()),
+ * ERR_PTR(-EBUSY) when a new fetch would pass max_mount_fetches or
+ * COFAULT_WQ_ACTIVE, or ERR_PTR(-ENOMEM). May sleep (allocation); takes no
+ * lock across the sleep.
  */
 static struct cofault_req *cofault_req_get(struct file *file, pgoff_t start,
 					   unsigned int nr)
 {
 	struct address_space *mapping = file->f_mapping;
+	const struct super_block *sb = file_inode(file)->i_sb;
 	unsigned long key = cofault_req_key(mapping, start);
 	struct cofault_req *req, *new = NULL;
+	struct cofault_sb *csb, *new_csb = NULL;
 
 	for (;;) {
 		spin_lock(&cofault_reqs_lock);
-		hash_for_each_possible(cofault_reqs, req, node, key) {
-			if (req->mapping == mapping && req->start == start) {
-				kref_get(&req->ref);
-				spin_unlock(&cofault_reqs_lock);
-				kfree(new);
-				return req;
-			}
+		req = cofault_req_find(mapping, start, key);
+		if (req) {
+			kref_get(&req->ref);
+			spin_unlock(&cofault_reqs_lock);
+			kfree(new);
+			kfree(new_csb);
+			return req;
 		}
-		if (new)
+		csb = cofault_sb_find(sb);
+		if (cofault_inflight >= COFAULT_WQ_ACTIVE ||
+		    (csb ? csb->inflight : 0) >= READ_ONCE(max_mount_fetches)) {
+			spin_unlock(&cofault_reqs_lock);
+			kfree(new);
+			kfree(new_csb);
+			return ERR_PTR(-EBUSY);
+		}
+		if (new && (csb || new_csb))
 			break;
 		spin_unlock(&cofault_reqs_lock);
 
-		new = kzalloc(sizeof(*new), GFP_KERNEL);
+		/* Accounted: the task whose fault asks pays for its fetch. */
 		if (!new)
+			new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+		if (!csb && !new_csb)
+			new_csb = kzalloc(sizeof(*new_csb), GFP_KERNEL_ACCOUNT);
+		if (!new || (!csb && !new_csb)) {
+			kfree(new);
+			kfree(new_csb);
 			return ERR_PTR(-ENOMEM);
+		}
 	}
 
 	/* cofault_reqs_lock held; nobody else has the window in flight. */
+	if (!csb) {
+		csb = new_csb;
+		new_csb = NULL;
+		csb->sb = sb;
+		hash_add(cofault_sbs, &csb->node, (unsigned long)sb);
+	}
+	csb->inflight++;
+	cofault_inflight++;
 	kref_init(&new->ref); /* the caller's */
 	kref_get(&new->ref); /* the worker's */
 	new->mapping = mapping;
 	new->start = start;
 	new->nr = nr;
 	new->file = get_file(file);
+	new->csb = csb;
 	/* The faulting task's (page cache has no mm to charge otherwise). */
 	new->memcg = get_mem_cgroup_from_mm(current->mm);
 	INIT_WORK(&new->work, cofault_req_work);
@@ -311,6 +412,7 @@ static struct cofault_req *cofault_req_get(struct file *file, pgoff_t start,
 	__module_get(THIS_MODULE);
 	hash_add(cofault_reqs, &new->node, key);
 	spin_unlock(&cofault_reqs_lock);
+	kfree(new_csb);
 
 	queue_work(cofault_wq, &new->work);
 	return new;
@@ -318,7 +420,7 @@ static struct cofault_req *cofault_req_get(struct file *file, pgoff_t start,
 
 /*
  * How many times the current fault of a task has returned VM_FAULT_RETRY,
- * and whether the last fetch it waited for failed. The architecture code
+ * and what the last fetch it waited for left it to do. The architecture code
  * keeps no count (x86 do_user_addr_fault loops for as long as RETRY comes
  * back), so the bound on retries has to live here. One record per task,
  * between a RETRY and the next attempt of the same fault.
@@ -329,7 +431,8 @@ struct cofault_retry {
 	const struct address_space *mapping; /* compared only */
 	pgoff_t index;
 	unsigned int count;
-	int err;
+	int err; /* the fetch failed for this task's file: SIGBUS */
+	bool plain; /* it failed for another opener's file: a plain fault */
 	unsigned long stamp; /* jiffies; records of tasks that died expire */
 };
 
@@ -340,15 +443,16 @@ static DEFINE_SPINLOCK(cofault_retries_lock); /* protects cofault_retries */
 
 /*
  * Remove the current task's record. If it is about the page being faulted,
- * copy its count and error to *@count and *@err; they are zero otherwise.
+ * copy it to *@count, *@err and *@plain; they are zero otherwise.
  */
 static void cofault_retry_take(struct address_space *mapping, pgoff_t index,
-			       unsigned int *count, int *err)
+			       unsigned int *count, int *err, bool *plain)
 {
 	struct cofault_retry *rec;
 
 	*count = 0;
 	*err = 0;
+	*plain = false;
 	spin_lock(&cofault_retries_lock);
 	hash_for_each_possible(cofault_retries, rec, node,
 			       (unsigned long)current) {
@@ -363,6 +467,7 @@ static void cofault_retry_take(struct address_space *mapping, pgoff_t index,
 	if (rec->mapping == mapping && rec->index == index) {
 		*count = rec->count;
 		*err = rec->err;
+		*plain = rec->plain;
 	}
 	kfree(rec);
 }
@@ -370,7 +475,7 @@ static void cofault_retry_take(struct address_space *mapping, pgoff_t index,
 /* Store @rec (allocated by the caller) as the current task's record. */
 static void cofault_retry_store(struct cofault_retry *rec,
 				struct address_space *mapping, pgoff_t index,
-				unsigned int count, int err)
+				unsigned int count, int err, bool plain)
 {
 	unsigned long key = (unsigned long)current;
 	struct cofault_retry *old;
@@ -381,6 +486,7 @@ static void cofault_retry_store(struct cofault_retry *rec,
 	rec->index = index;
 	rec->count = count;
 	rec->err = err;
+	rec->plain = plain;
 	rec->stamp = jiffies;
 
 	spin_lock(&cofault_retries_lock);
@@ -495,14 +601,31 @@ static struct cofault_req *cofault_fetch(struct vm_fault *vmf,
 			       min_t(pgoff_t, win, max_idx - start));
 }
 
-/* What a fault answers when cofault_fetch() failed with @req. */
-static vm_fault_t cofault_fetch_failed(struct cofault_req *req)
+/*
+ * The fault as a plain mmap of the file takes it, through the VMA's own
+ * file: what FUSE's own vm_ops do. It blocks while the daemon reads (the
+ * fault lock dropped for the I/O where the flags allow, killable), but it
+ * needs no worker and waits for no other opener's fetch.
+ */
+static vm_fault_t cofault_plain_fault(struct vm_fault *vmf)
 {
-	if (PTR_ERR(req) == -ERANGE) {
+	cofault_count(COFAULT_STAT_PLAIN);
+	return filemap_fault(vmf);
+}
+
+/* What a fault answers when cofault_fetch() failed with @req. */
+static vm_fault_t cofault_fetch_failed(struct vm_fault *vmf,
+				       struct cofault_req *req)
+{
+	switch (PTR_ERR(req)) {
+	case -ERANGE:
 		cofault_count(COFAULT_STAT_SIGBUS);
 		return VM_FAULT_SIGBUS;
+	case -EBUSY:
+		return cofault_plain_fault(vmf);
+	default:
+		return VM_FAULT_OOM;
 	}
-	return VM_FAULT_OOM;
 }
 
 /*
@@ -546,7 +669,11 @@ static vm_fault_t cofault_wait_locked(struct vm_fault *vmf, struct file *file,
 		}
 		err = cofault_req_error(req, vmf->pgoff);
 		if (err) {
+			bool own = cofault_req_own(req, file);
+
 			cofault_req_put(req);
+			if (!own)
+				return cofault_plain_fault(vmf);
 			cofault_count(COFAULT_STAT_SIGBUS);
 			return VM_FAULT_SIGBUS;
 		}
@@ -563,7 +690,7 @@ static vm_fault_t cofault_wait_locked(struct vm_fault *vmf, struct file *file,
 			return ret;
 		req = cofault_fetch(vmf, file);
 		if (IS_ERR(req))
-			return cofault_fetch_failed(req);
+			return cofault_fetch_failed(vmf, req);
 	}
 }
 
@@ -579,6 +706,7 @@ static vm_fault_t cofault_wait_unlocked(struct vm_fault *vmf,
 	/* Copied before the lock goes: the VMA may be freed after it. */
 	struct address_space *mapping = file->f_mapping;
 	unsigned int state = cofault_wait_state(vmf->flags);
+	bool own = cofault_req_own(req, file);
 	pgoff_t index = vmf->pgoff;
 	struct cofault_retry *rec;
 	ktime_t start;
@@ -588,7 +716,7 @@ static vm_fault_t cofault_wait_unlocked(struct vm_fault *vmf,
 	 * Allocated while the VMA is still ours: without the record the
 	 * retry bound would be lost, so rather wait with the lock held.
 	 */
-	rec = kmalloc(sizeof(*rec), GFP_KERNEL);
+	rec = kmalloc(sizeof(*rec), GFP_KERNEL_ACCOUNT);
 	if (!rec)
 		return cofault_wait_locked(vmf, file, req);
 
@@ -614,11 +742,12 @@ static vm_fault_t cofault_wait_unlocked(struct vm_fault *vmf,
 		cofault_count(COFAULT_STAT_INTERRUPTED);
 		kfree(rec);
 	} else {
+		err = cofault_req_error(req, index);
 		if (evict_before_retry)
 			invalidate_inode_pages2_range(mapping, req->start,
 						      req->start + req->nr - 1);
 		cofault_retry_store(rec, mapping, index, count + 1,
-				    cofault_req_error(req, index));
+				    own ? err : 0, err && !own);
 	}
 	cofault_count(COFAULT_STAT_RETRIES);
 	cofault_req_put(req);
@@ -638,18 +767,22 @@ static vm_fault_t cofault_fault(struct vm_fault *vmf)
 	unsigned int count = 0;
 	vm_fault_t ret;
 	pgoff_t max_idx;
+	bool plain = false;
 	int err = 0;
 
 	cofault_count(COFAULT_STAT_FAULTS);
 
 	/* A record can only exist for a retried fault. */
 	if (flags & FAULT_FLAG_TRIED)
-		cofault_retry_take(mapping, vmf->pgoff, &count, &err);
+		cofault_retry_take(mapping, vmf->pgoff, &count, &err, &plain);
 	if (err) {
 		/* The fetch this fault waited for failed (EIO, daemon gone). */
 		cofault_count(COFAULT_STAT_SIGBUS);
 		return VM_FAULT_SIGBUS;
 	}
+	/* It failed for another opener's file: read through our own. */
+	if (plain)
+		return cofault_plain_fault(vmf);
 
 	max_idx = DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE);
 	if (vmf->pgoff >= max_idx) {
@@ -667,7 +800,7 @@ static vm_fault_t cofault_fault(struct vm_fault *vmf)
 	cofault_count(COFAULT_STAT_MISSES);
 	req = cofault_fetch(vmf, file);
 	if (IS_ERR(req))
-		return cofault_fetch_failed(req);
+		return cofault_fetch_failed(vmf, req);
 
 	/* NOWAIT (only ever with ALLOW_RETRY): start the fetch, don't sleep. */
 	if ((flags & FAULT_FLAG_ALLOW_RETRY) &&
@@ -726,15 +859,19 @@ static int cofault_map_mmap(struct file *file, struct vm_area_struct *vma)
 	if (vma->vm_flags & VM_MAYSHARE)
 		cofault_vm_flags_clear(vma, VM_MAYWRITE);
 	/*
-	 * do_mmap() checked noexec on the anonymous file, not on the FUSE
-	 * mount; apply the mount's own, as it would for a plain mmap
-	 * (path_noexec(), which is not exported).
+	 * No executable mapping at all: do_mmap() ran the security hooks
+	 * (security_mmap_file(): AppArmor's "m", IMA's appraisal of code,
+	 * SELinux's execute) on the anonymous file, before the FUSE file
+	 * is put in below. A PROT_EXEC mapping made here would skip the
+	 * policy a plain mmap of the file meets. libcofault maps those
+	 * plainly. mprotect() adding PROT_EXEC later is checked against the
+	 * VMA's file, the FUSE file, so it stays allowed where the mount's
+	 * noexec (path_noexec(), not exported) does not forbid it.
 	 */
-	if (cofault_noexec(&target->f_path)) {
-		if (vma->vm_flags & VM_EXEC)
-			return -EPERM;
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	if (cofault_noexec(&target->f_path))
 		cofault_vm_flags_clear(vma, VM_MAYEXEC);
-	}
 
 	/* The FUSE inode's own page cache, as dma-buf's mmap does. */
 	vma_set_file(vma, target);
@@ -964,6 +1101,7 @@ COFAULT_STAT_ATTR(retries);
 COFAULT_STAT_ATTR(interrupted);
 COFAULT_STAT_ATTR(lock_held);
 COFAULT_STAT_ATTR(sigbus);
+COFAULT_STAT_ATTR(plain);
 
 /* One line, COFAULT_HIST_BUCKETS counts, bucket i = waits < 2^i us. */
 static ssize_t wait_us_hist_show(struct device *dev,
@@ -995,7 +1133,8 @@ static struct attribute *cofault_stats_attrs[] = {
 	&dev_attr_faults.attr,	    &dev_attr_hits.attr,
 	&dev_attr_misses.attr,	    &dev_attr_retries.attr,
 	&dev_attr_interrupted.attr, &dev_attr_lock_held.attr,
-	&dev_attr_sigbus.attr,	    &dev_attr_wait_us_hist.attr,
+	&dev_attr_sigbus.attr,	    &dev_attr_plain.attr,
+	&dev_attr_wait_us_hist.attr,
 	NULL,
 };
 
@@ -1024,7 +1163,7 @@ static int __init cofault_init(void)
 	int err;
 
 	/* Unbound: a worker blocks on the network, not on a CPU. */
-	cofault_wq = alloc_workqueue("cofault", WQ_UNBOUND, 0);
+	cofault_wq = alloc_workqueue("cofault", WQ_UNBOUND, COFAULT_WQ_ACTIVE);
 	if (!cofault_wq)
 		return -ENOMEM;
 	err = misc_register(&cofault_dev);

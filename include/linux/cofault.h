@@ -49,7 +49,8 @@ struct cofault_stats {
 	__u64 lock_held;
 	__u64 sigbus;
 	__u64 wait_us_hist[COFAULT_HIST_BUCKETS]; /* bucket i: < 2^i us... */
-	__u64 reserved[8];
+	__u64 plain; /* misses taken as plain faults (filemap_fault) */
+	__u64 reserved[7];
 };
 
 #define COFAULT_IOC_MAGIC 0xCF

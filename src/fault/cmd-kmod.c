@@ -57,6 +57,7 @@ static int kmod_status(void)
 	printf("cofault.ko: loaded\n");
 	kmod_print_param("max_retries");
 	kmod_print_param("window_pages");
+	kmod_print_param("max_mount_fetches");
 
 	dev = open(COFAULT_DEVICE, O_RDWR | O_CLOEXEC);
 	if (dev < 0) {
@@ -89,6 +90,7 @@ static int kmod_status(void)
 	       (uint64_t)st.interrupted);
 	printf("  %-20s %" PRIu64 "\n", "lock_held", (uint64_t)st.lock_held);
 	printf("  %-20s %" PRIu64 "\n", "sigbus", (uint64_t)st.sigbus);
+	printf("  %-20s %" PRIu64 "\n", "plain", (uint64_t)st.plain);
 	printf("wait time histogram:\n");
 	for (i = 0; i < COFAULT_HIST_BUCKETS; i++) {
 		if (!st.wait_us_hist[i])

@@ -133,7 +133,9 @@ bool fault_dev_mappable(int prot, int flags, int fd)
 	if ((type == MAP_SHARED || type == MAP_SHARED_VALIDATE) &&
 	    (prot & PROT_WRITE))
 		return false;
-	return true;
+	/* The module refuses these: its mmap-time security checks would
+	 * see its own anonymous file, not the mapped one. */
+	return !(prot & PROT_EXEC);
 }
 
 int fault_dev_check_file(int fd, dev_t *dev)

@@ -35,8 +35,9 @@ int fault_dev_get(void);
 
 /*
  * Can the device map this kind of mapping? False for anonymous mappings,
- * negative descriptors and shared writable mappings (the module refuses
- * those: the filesystem is read-only).
+ * negative descriptors, shared writable mappings (the module refuses
+ * those: the filesystem is read-only) and executable ones (refused too:
+ * see kmod/cofault.c, cofault_map_mmap).
  */
 bool fault_dev_mappable(int prot, int flags, int fd);
 

@@ -134,6 +134,16 @@ static int check_mode_lib(void)
 	CHECK((how == COFAULT_HOW_DEVICE) == (err == 0), "how %s but probe %d",
 	      cofault_how_name(how), err);
 
+	/* Nor is an executable mapping: the module's mmap-time security
+	 * checks would see its own file. Plain mmap, or its refusal. */
+	p = cofault_mmap2(NULL, len, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0,
+			  &how);
+	CHECK(p == MAP_FAILED ? how == COFAULT_HOW_NONE
+			      : how == COFAULT_HOW_MMAP,
+	      "PROT_EXEC: how=%s", cofault_how_name(how));
+	if (p != MAP_FAILED)
+		munmap(p, len);
+
 	/* Anonymous memory is never the device's. */
 	p = cofault_mmap2(NULL, 4096, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &how);

@@ -7,13 +7,16 @@
  *
  * CTLFILE is re-read on every read request: absent or "0" serve at once,
  * "N" sleeps N ms first, "stall" holds the read until the file changes,
- * "eio" fails it with EIO.
+ * "eio" fails it with EIO, and "eio-pid PID" fails reads through handles
+ * that process PID opened and serves the others at once (a handle the
+ * daemon has retired, beside fresh ones).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +32,11 @@ static void src_path(char *buf, size_t len, const char *path)
 	snprintf(buf, len, "%s%s", src_dir, path);
 }
 
-/* The control file's verdict: >= 0 delay ms, -1 stall, -2 EIO. */
-static long ctl_read(void)
+/*
+ * The control file's verdict: >= 0 delay ms, -1 stall, -2 EIO, -3 EIO for
+ * handles *@pid opened.
+ */
+static long ctl_read(pid_t *pid)
 {
 	char buf[32] = "";
 	FILE *f = fopen(ctl_path, "r");
@@ -42,19 +48,27 @@ static long ctl_read(void)
 	fclose(f);
 	if (!strncmp(buf, "stall", 5))
 		return -1;
+	if (!strncmp(buf, "eio-pid ", 8)) {
+		*pid = (pid_t)strtol(buf + 8, NULL, 10);
+		return -3;
+	}
 	if (!strncmp(buf, "eio", 3))
 		return -2;
 	return strtol(buf, NULL, 10);
 }
 
-static int delay_read(void)
+/* @opener: the process that opened the handle read through. */
+static int delay_read(pid_t opener)
 {
+	pid_t pid = 0;
 	long v;
 
 	for (;;) {
-		v = ctl_read();
-		if (v == -2)
+		v = ctl_read(&pid);
+		if (v == -2 || (v == -3 && pid == opener))
 			return -EIO;
+		if (v == -3)
+			return 0;
 		if (v != -1)
 			break;
 		usleep(50000);
@@ -120,7 +134,9 @@ static int dfs_open(const char *path, struct fuse_file_info *fi)
 	fd = open(p, O_RDONLY);
 	if (fd < 0)
 		return -errno;
-	fi->fh = fd;
+	/* The descriptor, and above it the opener for "eio-pid". */
+	fi->fh = (uint64_t)(uint32_t)fuse_get_context()->pid << 32 |
+		 (uint32_t)fd;
 	fi->keep_cache = 1;
 	return 0;
 }
@@ -132,17 +148,17 @@ static int dfs_read(const char *path, char *buf, size_t size, off_t off,
 	int err;
 
 	(void)path;
-	err = delay_read();
+	err = delay_read((pid_t)(fi->fh >> 32));
 	if (err)
 		return err;
-	n = pread(fi->fh, buf, size, off);
+	n = pread((int)(uint32_t)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
 }
 
 static int dfs_release(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
-	close(fi->fh);
+	close((int)(uint32_t)fi->fh);
 	return 0;
 }
 

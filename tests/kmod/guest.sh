@@ -222,6 +222,121 @@ start_touch() {
 # cftest's own words, for a failure's report.
 touch_err() { grep -v touching "$S/touch.err" | tr '\n' ' '; }
 
+# Wait up to $2 seconds for child $1 to end; its exit status in ST, or
+# "running" if it has not ended.
+wait_bounded() {
+	local _
+	ST=running
+	for _ in $(seq $(($2 * 10))); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			ST=$?
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+# Wait up to 60 s for the line $2 in file $1.
+wait_line() {
+	local _
+	for _ in $(seq 600); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# 8: a second delayfs whose reads all stall takes a fault on each of 300
+# windows of a file. At most max_mount_fetches of them may hold one of the
+# module's workers; the others must be plain faults (the plain counter).
+# Meanwhile a fault on the first mount, which answers at once, must be
+# served: when the stalled mount could take every worker (256), it
+# waited for that daemon.
+check_flood() {
+	local m2=$S/dmnt2 ctl2=$S/delayfs2.ctl cap dpid2 fpid tpid p0 p1 \
+		t0 t1 out flooded done
+	cap=$(cat "$PARAM/max_mount_fetches")
+	echo stall >"$ctl2"
+	mkdir -p "$m2"
+	"$DELAYFS" "$S/origin" "$ctl2" "$m2" -f -o ro >"$S/delayfs2.log" 2>&1 &
+	dpid2=$!
+	if ! wait_mounted "$m2"; then
+		report delayfs 8-flood FAIL "second mount failed: $(tail -n 3 "$S/delayfs2.log" | tr '\n' ' ')"
+		kill "$dpid2" 2>/dev/null
+		return
+	fi
+	drop_caches
+	p0=$(stat_of plain)
+	"$CFTEST" flood cofault "$m2/big" 300 >/dev/null 2>"$S/flood.err" &
+	fpid=$!
+	wait_line "$S/flood.err" flooding && flooded=1 || flooded=0
+	sleep 2 # every thread in its fault
+	now_us
+	t0=$NOW
+	"$CFTEST" touch cofault "$MNT/slow" $((40 * MiB)) >"$S/flood.touch" 2>&1 &
+	tpid=$!
+	wait_bounded "$tpid" 10
+	now_us
+	t1=$(((NOW - t0) / 1000))
+	echo 0 >"$ctl2.new" && mv "$ctl2.new" "$ctl2"
+	[ "$ST" = running ] && wait_bounded "$tpid" 60
+	wait_line "$S/flood.err" done && done=1 || done=0
+	p1=$(stat_of plain)
+	kill -9 "$fpid" "$tpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+	kill "$dpid2"
+	umount -l "$m2" 2>/dev/null
+	wait "$dpid2" 2>/dev/null
+	out="cap $cap; other mount's touch ${t1} ms ($(tr '\n' ' ' <"$S/flood.touch")status $ST); plain faults +$((p1 - p0)) of 300; threads started $flooded, all served after the stall $done"
+	if [ "$flooded" = 1 ] && [ "$done" = 1 ] && [ "$t1" -lt 8000 ] &&
+		[ "$ST" = 0 ] && [ $((p1 - p0)) -ge $((300 - cap)) ]; then
+		report delayfs 8-flood PASS "$out"
+	else
+		report delayfs 8-flood FAIL "$out"
+	fi
+}
+
+# 9: two processes fault on one page while the daemon holds the read; then
+# the daemon fails reads through the first one's handle only, as it would
+# a handle it has retired. The first gets SIGBUS; the second, which joined
+# that fetch through its own open file, must read the page through it.
+check_foreign() {
+	local p1 p2 st1 pl0 pl1 out
+	drop_caches
+	set_delay_delayfs stall
+	pl0=$(stat_of plain)
+	if ! start_touch $((48 * MiB)); then
+		wait "$TPID"
+		report delayfs 9-foreign FAIL "first cftest gone, status $?: $(touch_err)"
+		set_delay_delayfs 0
+		return
+	fi
+	p1=$TPID
+	"$CFTEST" touch cofault "$MNT/slow" $((48 * MiB)) >"$S/touch2.out" \
+		2>"$S/touch2.err" &
+	p2=$!
+	wait_line "$S/touch2.err" touching
+	sleep 1 # in its fault
+	set_delay_delayfs "eio-pid $p1"
+	wait_bounded "$p1" 60
+	st1=$ST
+	wait_bounded "$p2" 60
+	set_delay_delayfs 0
+	[ "$st1" = running ] && kill -9 "$p1"
+	[ "$ST" = running ] && kill -9 "$p2"
+	pl1=$(stat_of plain)
+	out="first: status $st1; second: status $ST, $(cat "$S/touch2.out" "$S/touch2.err" | grep -v touching | tr '\n' ' ')plain faults +$((pl1 - pl0))"
+	# 135 = 128 + SIGBUS
+	if [ "$st1" = 135 ] && [ "$ST" = 0 ] &&
+		[ "$(field "$(cat "$S/touch2.out")" ok)" = 1 ] &&
+		[ $((pl1 - pl0)) -ge 1 ]; then
+		report delayfs 9-foreign PASS "$out"
+	else
+		report delayfs 9-foreign FAIL "$out"
+	fi
+}
+
 # Leaves the daemon dead and unmounted; the caller restarts it.
 check_kill() {
 	local pid t0 t1 st sb0
@@ -346,7 +461,9 @@ start_delayfs
 out=$("$CFTEST" abi "$S/dmnt/f4096" "$S/dmnt" "$S/plainfile" 2>&1)
 echo "$out" | grep -q 'ok=1' && report delayfs 1-abi PASS "errno checks" ||
 	report delayfs 1-abi FAIL "$(echo "$out" | tr '\n' ';')"
-# PROT_EXEC follows the FUSE mount's noexec, not the device's anonymous file.
+# PROT_EXEC through the device is refused at mmap on every mount (its
+# security checks saw the device's anonymous file); mprotect follows the
+# FUSE mount's noexec.
 ex=$("$CFTEST" exec "$S/dmnt/f4096" 0 2>&1)
 if mount -o remount,bind,noexec "$S/dmnt"; then
 	nx=$("$CFTEST" exec "$S/dmnt/f4096" 1 2>&1)
@@ -360,6 +477,8 @@ else
 	report delayfs 1-noexec FAIL "$(echo "$ex | $nx" | tr '\n' ';')"
 fi
 check_memcg
+check_flood
+check_foreign
 stop_daemon
 
 for d in $daemons; do

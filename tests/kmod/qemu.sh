@@ -165,7 +165,7 @@ for kv in $kvers; do
 	elif grep -aq '^COFAULT-CHECK .* FAIL' "$log"; then
 		echo "FAIL: $kv: some checks failed (console: $keep)"
 		status=1
-	elif missing=$(for n in 1 2 3 4 5 6 7; do
+	elif missing=$(for n in 1 2 3 4 5 6 7 8 9; do
 		grep -aq "^COFAULT-CHECK [^ ]* [^ ]* $n-[a-z-]* PASS" "$log" ||
 			printf ' %s' "$n"
 	done) && [ -n "$missing" ]; then
