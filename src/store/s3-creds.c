@@ -608,6 +608,12 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 	/* An explicit --profile means "use this profile", so the AWS CLI
 	 * skips the environment's keys then; so do we. */
 	if (!(o && o->profile && *o->profile) && (ek || es)) {
+		const char *tok = env_nonempty("AWS_SESSION_TOKEN")
+					  ? getenv("AWS_SESSION_TOKEN")
+				  : env_nonempty("AWS_SECURITY_TOKEN")
+					  ? getenv("AWS_SECURITY_TOKEN")
+					  : NULL;
+
 		if (!ek || !es) {
 			snprintf(why, why_len, "%s is set but %s is not",
 				 ek ? "AWS_ACCESS_KEY_ID"
@@ -620,11 +626,11 @@ int s3_creds_new(const struct s3_creds_opts *o, struct s3_creds **out,
 		c->source = S3_CREDS_ENV;
 		c->cur.key_id = strdup(ek);
 		c->cur.secret = strdup(es);
-		if (env_nonempty("AWS_SESSION_TOKEN"))
-			c->cur.token = strdup(getenv("AWS_SESSION_TOKEN"));
-		else if (env_nonempty("AWS_SECURITY_TOKEN"))
-			c->cur.token = strdup(getenv("AWS_SECURITY_TOKEN"));
-		if (!c->cur.key_id || !c->cur.secret) {
+		c->cur.token = tok ? strdup(tok) : NULL;
+		/* Without its token the key would be sent alone and refused
+		 * as if it were wrong. */
+		if (!c->cur.key_id || !c->cur.secret ||
+		    (tok && !c->cur.token)) {
 			err = -ENOMEM;
 			goto out_free;
 		}

@@ -26,6 +26,21 @@
 
 static char tmpdir[] = "/tmp/test-s3-creds.XXXXXX";
 
+/* strdup() of a string equal to this one fails (NULL: none does). */
+static const char *strdup_fails_for;
+
+char *__real_strdup(const char *s);
+char *__wrap_strdup(const char *s);
+
+char *__wrap_strdup(const char *s)
+{
+	if (strdup_fails_for && !strcmp(s, strdup_fails_for)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_strdup(s);
+}
+
 static char *tmp_path(const char *name)
 {
 	char *p;
@@ -457,6 +472,12 @@ static void test_chain_env(void **state)
 	expect_key(c, "AKIDENV", "tokenv");
 	assert_false(s3_creds_mark_stale(c));
 	s3_creds_free(c);
+
+	/* A token that cannot be copied fails the chain: the key alone
+	 * would be refused by the store as if it were wrong. */
+	strdup_fails_for = "tokenv";
+	assert_int_equal(s3_creds_new(&o, &c, why, sizeof(why)), -ENOMEM);
+	strdup_fails_for = NULL;
 
 	/* An explicit profile beats the environment, as in the AWS CLI. */
 	o.profile = "dev";
