@@ -6,9 +6,13 @@
  * handle, hand it to the loop and sleep until it ends; an abort of the
  * pool ends every transfer at once, stalled ones too. The exception is a
  * thread with a cancel token: a reader fetching its own small read runs
- * the transfer itself (http_run_here). Every easy handle shares one
- * connection cache (keep-alive across the loop and the readers), DNS cache
- * and TLS sessions through a CURLSH. Easy handles are pooled. A request is
+ * the transfer itself (http_run_here). Every easy handle shares the DNS
+ * cache and TLS sessions through a CURLSH. Connections are not shared
+ * that way: libcurl does not support one connection cache used by
+ * several threads at once (CURLSHOPT_SHARE), and its reports of crashes
+ * in that code are real. The loop's multi handle keeps the loop's
+ * keep-alive connections, and each pooled handle's private multi handle
+ * its own (http_run_here). Easy handles are pooled. A request is
  * retried with exponential backoff and full jitter until the pool's
  * deadline; answers are checked (status, Content-Range, body length)
  * before they count.
@@ -261,14 +265,7 @@ int http_pool_new(const struct http_pool_opts *o, struct http_pool **out)
 	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(p->share, CURLSHOPT_SHARE,
 			  CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	/*
-	 * Not CURLMOPT_MAX_TOTAL_CONNECTIONS: over a shared cache it counts
-	 * the readers' connections too, and a transfer it holds back waits
-	 * for one of the loop's own to end, never for a reader's: with only
-	 * readers busy it would wait out its timeout. loop_take bounds the
-	 * loop's transfers instead.
-	 */
+	/* loop_take bounds the loop's transfers, in the order they came. */
 	p->multi = curl_multi_init();
 	if (!p->multi)
 		goto out_locks;
@@ -351,10 +348,10 @@ static struct http_handle *pool_get(struct http_pool *p)
 }
 
 /*
- * Idle handles beyond this many keep no lean connection open: a burst of
- * readers leaves the origin no more idle connections than libcurl's own
- * cache keeps. pool_get takes the handle parked last, so the ones still
- * connected are reused first.
+ * Idle handles beyond this many keep no connection open, lean or in their
+ * private multi handle: a burst of readers leaves the origin no more idle
+ * connections than that. pool_get takes the handle parked last, so the
+ * ones still connected are reused first.
  */
 static size_t pool_lean_keep(const struct http_pool *p)
 {
@@ -367,8 +364,13 @@ static void pool_put(struct http_pool *p, struct http_handle *h)
 	if (p->nidle < p->cap) {
 		/* Before it is parked: from then on another thread may
 		 * take it. Rare, and a close is short. */
-		if (p->nidle >= pool_lean_keep(p))
+		if (p->nidle >= pool_lean_keep(p)) {
 			http_lean_close(&h->lean);
+			if (h->multi) {
+				curl_multi_cleanup(h->multi);
+				h->multi = NULL;
+			}
+		}
 		p->idle[p->nidle++] = h;
 		h = NULL;
 	}
@@ -889,7 +891,7 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 				 PACKAGE_NAME "/" PACKAGE_VERSION);
 		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-		/* Idle keep-alive connections the shared cache holds. */
+		/* Idle keep-alive connections a connection cache holds. */
 		if (p->opts.max_connections)
 			curl_easy_setopt(h, CURLOPT_MAXCONNECTS,
 					 (long)p->opts.max_connections);

@@ -1,9 +1,10 @@
 /*
  * The HTTP client core shared by every origin: one pool of libcurl easy
- * handles over a shared connection cache (keep-alive across requests and
- * threads), a transfer loop thread that drives them with a bound on
- * connections, timeouts, retries with backoff and jitter, range checks, and
- * the single place where HTTP status and CURLcode become -errno.
+ * handles that keep their connections alive across requests (a DNS cache
+ * and TLS sessions shared between threads), a transfer loop thread that
+ * drives them with a bound on connections, timeouts, retries with backoff
+ * and jitter, range checks, and the single place where HTTP status and
+ * CURLcode become -errno.
  */
 #ifndef STORE_HTTP_H
 #define STORE_HTTP_H
