@@ -838,7 +838,9 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	char ifm[STORE_ETAG_MAX + 16];
 	char detail[CURL_ERROR_SIZE] = "";
 	struct cancel *cx = cancel_current();
-	bool lean = false;
+	/* A request made over TLS never goes on in clear text: anyone on the
+	 * path could then change the bytes (and echo the ETag). */
+	bool lean = false, https = !strncasecmp(q->url, "https:", 6);
 	CURLcode rc;
 	enum attempt_result res = ATTEMPT_FAIL;
 
@@ -900,7 +902,6 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
 				 p->opts.insecure ? 0L : 2L);
 		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -910,6 +911,8 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 		hh->configured = true;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, q->url);
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+			 https ? "https" : "http,https");
 	/* Chunk-sized bodies want few, large recv()s and write callbacks;
 	 * libcurl allocates this buffer for every transfer, so a small
 	 * range gets a small one. */
@@ -996,6 +999,9 @@ answered:
 		if (rc == CURLE_PARTIAL_FILE)
 			snprintf(r->error, sizeof(r->error),
 				 "truncated body (connection closed before Content-Length)");
+		if (rc == CURLE_UNSUPPORTED_PROTOCOL && https)
+			snprintf(r->error, sizeof(r->error),
+				 "redirected away from HTTPS; refused");
 		*err = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
 		if (rc == CURLE_COULDNT_RESOLVE_HOST)
 			*err = -EHOSTUNREACH;
