@@ -514,6 +514,16 @@ static void parse_content_range(const char *v, struct http_resp *r)
 		return;
 	while (*v == ' ')
 		v++;
+	if (v[0] == '*' && v[1] == '/') {
+		/* A 416's: no range, only the length there is. */
+		if (v[2] < '0' || v[2] > '9')
+			return;
+		errno = 0;
+		total = strtoll(v + 2, &end, 10);
+		if (!errno && (*end == '\0' || *end == ' ' || *end == '\r'))
+			r->unsatisfied_total = total;
+		return;
+	}
 	if (*v < '0' || *v > '9')
 		return;
 	errno = 0;
@@ -579,6 +589,7 @@ bool http_header_line(struct http_xfer *x, const char *buf, size_t len)
 		r->content_length = -1;
 		r->content_type[0] = '\0';
 		r->has_range = false;
+		r->unsatisfied_total = -1;
 		r->accept_ranges = false;
 		return true;
 	}
@@ -818,6 +829,7 @@ static void resp_reset(struct http_resp *r)
 	r->status = 0;
 	r->content_length = -1;
 	r->has_range = false;
+	r->unsatisfied_total = -1;
 	r->etag[0] = '\0';
 	r->mtime = 0;
 	r->accept_ranges = false;
@@ -1094,6 +1106,7 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;
+	r->unsatisfied_total = -1;
 	h = pool_get(p);
 	if (!h) {
 		snprintf(r->error, sizeof(r->error), "out of memory");

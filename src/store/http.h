@@ -84,6 +84,9 @@ struct http_resp {
 	bool has_range;
 	uint64_t range_start, range_end;
 	int64_t range_total;
+	/* Content-Range of a 416: bytes *\/total, the object's length; -1
+	 * when absent. */
+	int64_t unsatisfied_total;
 	bool accept_ranges;
 	/* Redirects led from a URL without a final '/' to one with it: the
 	 * server says the name is a directory. */

@@ -113,6 +113,12 @@ static void httpdir_fail(struct httpdir *d, const char *what,
 		log_warn("%s %s%s: %s", what, d->shown, path, r->error);
 }
 
+/* Whether a HEAD's failure with @status may be HEAD's alone. */
+static bool httpdir_head_refused(long status)
+{
+	return status == 403 || status == 405 || status == 501;
+}
+
 static int httpdir_stat(struct store *s, const char *path,
 			struct store_attr *out)
 {
@@ -140,15 +146,22 @@ static int httpdir_stat(struct store *s, const char *path,
 			 "trailing '/'");
 		err = -EISDIR;
 	}
-	if (err) {
+	/*
+	 * A URL signed for GET (a presigned S3 or GCS link) answers HEAD
+	 * with 403, and some servers refuse HEAD (405, 501): the GET below
+	 * says what they would not.
+	 */
+	if (err && !httpdir_head_refused(r.status)) {
 		httpdir_fail(d, "HEAD", path, &r, err);
 		goto out;
 	}
-	if (r.content_length < 0) {
-		/* No length on HEAD (chunked servers): ask for one byte and
-		 * read the total from Content-Range. */
+	if (err || r.content_length < 0) {
+		/* No length on HEAD (chunked servers), or no HEAD: ask for
+		 * one byte and read the total from Content-Range. */
 		char byte;
 
+		log_debug("HEAD %s%s: %s; asking for its first byte instead",
+			  d->shown, path, err ? r.error : "no Content-Length");
 		http_resp_free(&r);
 		q.head = false;
 		q.range_off = 0;
@@ -157,6 +170,12 @@ static int httpdir_stat(struct store *s, const char *path,
 		q.buf = &byte;
 		q.cap = 1;
 		err = http_perform(d->pool, &q, &r);
+		if (err && r.status == 416 && r.unsatisfied_total == 0) {
+			/* "bytes *\/0": an empty object has no first byte. */
+			err = 0;
+			r.has_range = true;
+			r.range_total = 0;
+		}
 		if (!err && (!r.has_range || r.range_total < 0)) {
 			snprintf(r.error, sizeof(r.error),
 				 "origin reports no length for the object");

@@ -181,6 +181,7 @@ static int s3_perform(struct store_s3 *s, const char *what, const char *key,
 	/* Callers free *r whatever happens, even when no request was made. */
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;
+	r->unsatisfied_total = -1;
 	q->want_error_body = true;
 	q->retryable = s3_retryable;
 	/* Following a redirect would replay a signature made for another

@@ -3,7 +3,8 @@
 # wrong data, and reads recover once it is back: refused connections, a
 # stalled server, error statuses, the origin lost during a long read or
 # under a page fault (SIGBUS), a server ignoring Range, a truncated body,
-# a lying Content-Length, a wrong Content-Range. The mount is read-only.
+# a lying Content-Length, a wrong Content-Range, no HEAD. The mount is
+# read-only.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 
 MiB=1048576
@@ -189,6 +190,32 @@ check_lie_length() {
 	cf_unmount "$mnt"
 }
 
+# Origins that will not say a file's length on HEAD: a URL signed for GET
+# (403 to HEAD), a server without HEAD (405, 501), and a HEAD without
+# Content-Length over an empty file (the one-byte GET then gets 416
+# "bytes */0"). A single-file mount of each shows the right size and the
+# right bytes.
+check_no_head() {
+	local st mnt=$T/mnt-nohead n=0
+	for st in 403 405 501; do
+		n=$((n + 1))
+		cf_origin_set "head_status=$st"
+		cf_mount "${ORIGIN_URL}a?sig=x" "$mnt$n" --timeout "$TIMEOUT_S"
+		[ "$(stat -c %s "$mnt$n/a")" = $((8 * MiB)) ] ||
+			cf_fail "HEAD answered $st: size $(stat -c %s "$mnt$n/a" 2>&1)"
+		cf_same_file "$mnt$n/a" "$ROOT/a"
+		cf_unmount "$mnt$n"
+	done
+	cf_origin_set head_no_length=1
+	cf_mount "${ORIGIN_URL}empty" "$mnt-empty" --timeout "$TIMEOUT_S"
+	[ "$(stat -c %s "$mnt-empty/empty" 2>&1)" = 0 ] ||
+		cf_fail "empty file, no length on HEAD: $(stat -c %s "$mnt-empty/empty" 2>&1)"
+	[ "$(wc -c <"$mnt-empty/empty")" = 0 ] || cf_fail "empty file read bytes"
+	cf_unmount "$mnt-empty"
+	cf_origin_set
+	cf_log "no HEAD (403, 405, 501) and an empty file without a length: sizes and bytes right"
+}
+
 check_read_only() {
 	local out
 	out=$(python3 - "$MNT" <<'PY'
@@ -230,7 +257,9 @@ for f in warm a b c ignore short wrong lie st503 st500 st403 mm; do
 	cf_random_file "$ROOT/$f" $((8 * MiB))
 done
 cf_random_file "$ROOT/mid" $((64 * MiB))
+: >"$ROOT/empty"
 cf_origin_start "$ROOT"
+check_no_head
 cf_mount "$ORIGIN_URL" "$MNT" --timeout "$TIMEOUT_S"
 check_read_only
 check_down_and_back

@@ -50,7 +50,10 @@ Run-time control, so a test can flip behaviour without restarting:
   * The control file (--control FILE), if it exists, holds "key=value" lines
     overriding the command line; it is re-read whenever its mtime or size
     changes. Keys: delay_ms, delay_data_only, stall, down, ignore_range,
-    short_body, lie_length, wrong_range (booleans are 0/1), status.
+    short_body, lie_length, wrong_range (booleans are 0/1), status, and two
+    for the control file only: head_status (answer HEAD of files with that
+    status, as a server whose URLs are signed for GET does; 0 = off) and
+    head_no_length (HEAD of files answered without Content-Length).
     Removing the file returns to the command-line settings. Write it
     atomically (a temporary file, then rename) so a request never sees
     half of it.
@@ -77,7 +80,8 @@ import time
 import urllib.parse
 
 BOOL_KEYS = ("delay_data_only", "stall", "down", "ignore_range",
-             "short_body", "lie_length", "wrong_range")
+             "short_body", "lie_length", "wrong_range", "head_no_length")
+INT_KEYS = ("delay_ms", "status", "head_status")
 LIE_EXTRA = 4096
 CHUNK = 256 * 1024
 # Upper bound on how long a stalled request is held, so a forgotten test
@@ -89,9 +93,11 @@ class Knobs:
     """Current behaviour: command line, then control file, then signals."""
 
     def __init__(self, args):
-        self.base = {k: bool(getattr(args, k)) for k in BOOL_KEYS}
+        self.base = {k: bool(getattr(args, k, False)) for k in BOOL_KEYS}
         self.base["delay_ms"] = int(args.delay_ms)
         self.base["status"] = int(args.status)
+        self.base["head_no_length"] = False
+        self.base["head_status"] = 0
         self.control = args.control
         self.lock = threading.Lock()
         self.file_vals = {}
@@ -118,7 +124,7 @@ class Knobs:
                     if "=" not in line:
                         continue
                     k, v = (s.strip() for s in line.split("=", 1))
-                    if k in ("delay_ms", "status"):
+                    if k in INT_KEYS:
                         vals[k] = int(v)
                     elif k in BOOL_KEYS:
                         vals[k] = v.lower() in ("1", "true", "yes", "on")
@@ -271,6 +277,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if knobs["status"]:
             self._simple(knobs["status"], b"failing on purpose\n")
             return
+        if self.command == "HEAD" and knobs["head_status"]:
+            self._simple(knobs["head_status"], b"not for HEAD\n")
+            return
         self._file(path, knobs)
 
     def _pre_delay(self, knobs, data):
@@ -364,7 +373,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     start = 0
             self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(length))
+            if self.command != "HEAD" or not knobs["head_no_length"]:
+                self.send_header("Content-Length", str(length))
             self.send_header("ETag", etag)
             self.send_header("Last-Modified", http_date(st.st_mtime))
             self.send_header("Accept-Ranges", "bytes")

@@ -424,6 +424,37 @@ static void test_wrong_content_range(void **state)
 	http_pool_free(p);
 }
 
+/* A 416 says the object's length: "bytes *\/N" (an empty object: 0). */
+static void test_unsatisfied_length(void **state)
+{
+	static const struct {
+		const char *hdr;
+		long long want;
+	} cases[] = {
+		{"bytes */0", 0},  {"bytes */4096", 4096}, {"bytes */", -1},
+		{"bytes */x", -1}, {"bytes */12x", -1},	   {"bytes 0-0/*", -1},
+		{"bytes=*/0", -1},
+	};
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[16], hdr[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 416 Range Not Satisfiable\r\n"
+			 "Content-Range: %s\r\nContent-Length: 0\r\n\r\n",
+			 cases[i].hdr);
+		script(1, hdr);
+		assert_int_equal(get_range(p, 0, 1, buf, &r, NULL), -EINVAL);
+		assert_int_equal(r.status, 416);
+		assert_int_equal(r.unsatisfied_total, cases[i].want);
+		http_resp_free(&r);
+	}
+	http_pool_free(p);
+}
+
 static void test_long_body(void **state)
 {
 	range_fails("HTTP/1.1 206 Partial Content\r\n"
@@ -1169,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
 		cmocka_unit_test(test_wrong_content_range),
+		cmocka_unit_test(test_unsatisfied_length),
 		cmocka_unit_test(test_long_body),
 		cmocka_unit_test(test_retry_503),
 		cmocka_unit_test(test_persistent_503_bounded),
@@ -1189,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
 		cmocka_unit_test(test_wrong_content_range),
+		cmocka_unit_test(test_unsatisfied_length),
 		cmocka_unit_test(test_long_body),
 		cmocka_unit_test(test_retry_503),
 		cmocka_unit_test(test_persistent_503_bounded),
