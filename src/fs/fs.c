@@ -868,10 +868,13 @@ static int fs_disk_open(struct fs *fs, struct cache **out)
 	case -EDQUOT:
 	case -EIO:
 	case -EROFS:
+	case -EBUSY:
 		/* A full or failing cache disk costs speed, not the mount
 		 * (SQLite says "I/O error" when it cannot grow its shared
-		 * memory file on a full disk). What the user must fix (a
-		 * directory not private, another schema) still refuses. */
+		 * memory file on a full disk), and so does an index another
+		 * process holds locked past the busy timeout (a long "cache
+		 * clear"). What the user must fix (a directory not private,
+		 * another schema) still refuses. */
 		fs->disk_err = err; /* logged by fs_run: quiet until then */
 		*out = NULL;
 		return 0;
