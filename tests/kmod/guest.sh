@@ -200,28 +200,6 @@ check_lock() {
 	fi
 }
 
-# Start "cftest touch" at offset $1 in the background (pid in TPID) and
-# wait until it is in the fault: it says "touching" just before the
-# access, and a second later its fault waits on the stalled origin. A
-# fixed sleep was not enough: an ASan build starting under TCG on a busy
-# host was once still opening the file when the daemon was killed.
-start_touch() {
-	local _
-	: >"$S/touch.err"
-	"$CFTEST" touch cofault "$MNT/slow" "$1" >/dev/null 2>"$S/touch.err" &
-	TPID=$!
-	for _ in $(seq 300); do
-		[[ $(<"$S/touch.err") == *touching* ]] && break
-		sleep 0.1
-	done
-	sleep 1
-	# Still in the fault (the origin stalls): anything else is a failure
-	# to report, not a check passed by a process that was never there.
-	kill -0 "$TPID" 2>/dev/null
-}
-# cftest's own words, for a failure's report.
-touch_err() { grep -v touching "$S/touch.err" | tr '\n' ' '; }
-
 # Wait up to $2 seconds for child $1 to end; its exit status in ST, or
 # "running" if it has not ended.
 wait_bounded() {
@@ -237,15 +215,33 @@ wait_bounded() {
 	done
 }
 
-# Wait up to 60 s for the line $2 in file $1.
+# Wait up to $3 seconds (60 if not given) for the line $2 in file $1.
 wait_line() {
 	local _
-	for _ in $(seq 600); do
+	for _ in $(seq $((${3:-60} * 10))); do
 		grep -qx "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
 }
+
+# Start "cftest touch" at offset $1 in the background (pid in TPID) and
+# wait until it is in the fault: it says "touching" just before the
+# access, and a second later its fault waits on the stalled origin. A
+# fixed sleep was not enough: an ASan build starting under TCG on a busy
+# host was once still opening the file when the daemon was killed.
+start_touch() {
+	: >"$S/touch.err"
+	"$CFTEST" touch cofault "$MNT/slow" "$1" >/dev/null 2>"$S/touch.err" &
+	TPID=$!
+	wait_line "$S/touch.err" touching 30
+	sleep 1
+	# Still in the fault (the origin stalls): anything else is a failure
+	# to report, not a check passed by a process that was never there.
+	kill -0 "$TPID" 2>/dev/null
+}
+# cftest's own words, for a failure's report.
+touch_err() { grep -v touching "$S/touch.err" | tr '\n' ' '; }
 
 # 8: a second delayfs whose reads all stall takes a fault on each of 300
 # windows of a file. At most max_mount_fetches of them may hold one of the
@@ -369,11 +365,8 @@ check_kill() {
 	now_us
 	t0=$NOW
 	kill -9 "$DPID"
-	st=timeout
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid"; st=$?; break; }
-		sleep 0.1
-	done
+	wait_bounded "$pid" 30
+	st=${ST/running/timeout}
 	now_us
 	t1=$(((NOW - t0) / 1000))
 	[ "$st" = timeout ] && kill -9 "$pid"
