@@ -70,6 +70,16 @@ struct http_xfer {
 	size_t cap_grow;
 };
 
+/* Whether r, a 200 to q's ranged GET, is the range asked for: the whole
+ * object, which is exactly the range from offset 0. Anything else means
+ * the origin ignored Range, an empty body included. */
+static inline bool http_200_is_range(const struct http_req *q,
+				     const struct http_resp *r)
+{
+	return q->range_off == 0 && r->content_length >= 0 &&
+	       (uint64_t)r->content_length == q->range_len;
+}
+
 /* One header line of an answer (the status line included, with or
  * without its CRLF) into x->resp; false once the headers exceed
  * HTTP_MAX_HEADER_BYTES. */

@@ -607,8 +607,7 @@ static enum lean_answer lean_answer(struct http_lean *l,
 	}
 	if (r->content_length < 0)
 		goto decline; /* a body that ends with the connection */
-	if (r->status == 200 &&
-	    !(q->range_off == 0 && (uint64_t)r->content_length == q->range_len)) {
+	if (r->status == 200 && !http_200_is_range(q, r)) {
 		/* The whole object instead of the range: as libcurl's
 		 * write callback, stop rather than download it. */
 		x->aborted_range = true;

@@ -664,9 +664,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *user)
 		}
 		return len;
 	}
-	if (q->range_len && r->status == 200 &&
-	    !(q->range_off == 0 && r->content_length >= 0 &&
-	      (uint64_t)r->content_length == q->range_len)) {
+	if (q->range_len && r->status == 200 && !http_200_is_range(q, r)) {
 		/* The server ignored Range and is sending the whole object:
 		 * stop now rather than download it. */
 		x->aborted_range = true;
@@ -976,6 +974,13 @@ static enum attempt_result attempt(struct http_pool *p, struct http_handle *hh,
 	curl_slist_free_all(hdrs);
 
 answered:
+	/* A 200 whose body never came (Content-Length: 0) never reached
+	 * write_cb's check: it is the origin's whole answer, not a transfer
+	 * cut short, and asking again would get it again until the
+	 * timeout. */
+	if (rc == CURLE_OK && q->range_len && !q->head && r->status == 200 &&
+	    !http_200_is_range(q, r))
+		x.aborted_range = true;
 	if (x.header_overflow) {
 		snprintf(r->error, sizeof(r->error),
 			 "answer headers exceed %d bytes",

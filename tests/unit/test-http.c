@@ -307,6 +307,24 @@ static void test_range_ignored(void **state)
 	http_pool_free(p);
 }
 
+/* An empty 200 to a range request is the server's whole answer, not a
+ * transfer cut short: it fails at once, on either path, rather than being
+ * asked again until the timeout. */
+static void test_empty_200(void **state)
+{
+	struct http_pool *p = pool(3000);
+	struct http_resp r;
+	char buf[10];
+
+	(void)state;
+	script(1, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(get_range(p, 10, 10, buf, &r, NULL), -EIO);
+	assert_non_null(strstr(r.error, "Range"));
+	assert_int_equal(served(), 1);
+	http_resp_free(&r);
+	http_pool_free(p);
+}
+
 static void test_whole_object_200_ok(void **state)
 {
 	/* A 200 is fine when the range asked for was the whole object. */
@@ -1196,6 +1214,7 @@ int main(void)
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_empty_200),
 		cmocka_unit_test(test_other_2xx),
 		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
@@ -1217,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(test_range_ok),
 		cmocka_unit_test(test_range_ignored),
 		cmocka_unit_test(test_whole_object_200_ok),
+		cmocka_unit_test(test_empty_200),
 		cmocka_unit_test(test_other_2xx),
 		cmocka_unit_test(test_etag_too_long),
 		cmocka_unit_test(test_short_body),
