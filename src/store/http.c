@@ -832,6 +832,8 @@ static void resp_reset(struct http_resp *r)
 	r->mtime = 0;
 	r->accept_ranges = false;
 	r->redirected_to_dir = false;
+	free(r->final_url);
+	r->final_url = NULL;
 	r->error[0] = '\0';
 }
 
@@ -1080,6 +1082,10 @@ out:
 		curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
 		r->redirected_to_dir = eff && ql && q->url[ql - 1] != '/' &&
 				       eff[0] && eff[strcspn(eff, "?#") - 1] == '/';
+		/* Out of memory: the caller takes the URL asked for, as
+		 * before redirects were looked at. */
+		if (eff && strcmp(eff, q->url))
+			r->final_url = strdup(eff);
 	}
 	return res;
 }
@@ -1179,6 +1185,8 @@ int http_perform(struct http_pool *p, const struct http_req *q,
 
 void http_resp_free(struct http_resp *r)
 {
+	free(r->final_url);
+	r->final_url = NULL;
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;

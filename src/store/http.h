@@ -91,6 +91,10 @@ struct http_resp {
 	/* Redirects led from a URL without a final '/' to one with it: the
 	 * server says the name is a directory. */
 	bool redirected_to_dir;
+	/* Where redirects led, when that is not the URL asked for: what the
+	 * links of a page answered there are relative to. NULL otherwise;
+	 * owned, freed by http_resp_free. */
+	char *final_url;
 	char *body; /* GROW sink or error body; free() */
 	size_t body_len; /* bytes received into the sink */
 	char error[256]; /* human reason when the call fails */

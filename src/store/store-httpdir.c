@@ -227,7 +227,9 @@ static int httpdir_list(struct store *s, const char *path,
 		httpdir_fail(d, "listing", path, &r, err);
 		goto out;
 	}
-	err = url_split(url, &parts);
+	/* A page's links are relative to where it was answered: absolute
+	 * ones name the directory a redirect led to. */
+	err = url_split(r.final_url ? r.final_url : url, &parts);
 	if (err)
 		goto out;
 	err = listing_parse(r.body ? r.body : "", r.body_len,

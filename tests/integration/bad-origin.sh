@@ -216,6 +216,26 @@ check_no_head() {
 	cf_log "no HEAD (403, 405, 501) and an empty file without a length: sizes and bytes right"
 }
 
+# A directory moved on the origin (a 301 from its old path to its new one)
+# whose listing writes absolute links ("/new/f"): they are read against the
+# page's own URL, the one the redirect led to, not the one asked for.
+check_moved() {
+	local mnt=$T/mnt-moved
+	mkdir -p "$ROOT/new/sub"
+	cf_random_file "$ROOT/new/f" $((3 * MiB / 2))
+	cf_random_file "$ROOT/new/sub/g" 5000
+	cf_origin_set "moved=/old/>/new/" absolute_hrefs=1
+	cf_mount "${ORIGIN_URL}old/" "$mnt" --timeout "$TIMEOUT_S"
+	[ "$(ls "$mnt" | tr '\n' ' ')" = "f sub " ] ||
+		cf_fail "moved directory: listed '$(ls "$mnt" | tr '\n' ' ')', want 'f sub'"
+	cf_same_file "$mnt/f" "$ROOT/new/f"
+	cf_same_file "$mnt/sub/g" "$ROOT/new/sub/g"
+	cf_unmount "$mnt"
+	cf_origin_set
+	rm -r "$ROOT/new"
+	cf_log "moved directory with absolute links: listed and read through the redirect"
+}
+
 check_read_only() {
 	local out
 	out=$(python3 - "$MNT" <<'PY'
@@ -260,6 +280,7 @@ cf_random_file "$ROOT/mid" $((64 * MiB))
 : >"$ROOT/empty"
 cf_origin_start "$ROOT"
 check_no_head
+check_moved
 cf_mount "$ORIGIN_URL" "$MNT" --timeout "$TIMEOUT_S"
 check_read_only
 check_down_and_back

@@ -50,10 +50,14 @@ Run-time control, so a test can flip behaviour without restarting:
   * The control file (--control FILE), if it exists, holds "key=value" lines
     overriding the command line; it is re-read whenever its mtime or size
     changes. Keys: delay_ms, delay_data_only, stall, down, ignore_range,
-    short_body, lie_length, wrong_range (booleans are 0/1), status, and two
+    short_body, lie_length, wrong_range (booleans are 0/1), status, and four
     for the control file only: head_status (answer HEAD of files with that
-    status, as a server whose URLs are signed for GET does; 0 = off) and
-    head_no_length (HEAD of files answered without Content-Length).
+    status, as a server whose URLs are signed for GET does; 0 = off),
+    head_no_length (HEAD of files answered without Content-Length),
+    absolute_hrefs (listing links are absolute paths, "/dir/name", as
+    some servers write them) and moved=OLD>NEW (a request whose path starts
+    with OLD is answered 301 to the same path under NEW, as after a
+    directory was moved).
     Removing the file returns to the command-line settings. Write it
     atomically (a temporary file, then rename) so a request never sees
     half of it.
@@ -80,8 +84,10 @@ import time
 import urllib.parse
 
 BOOL_KEYS = ("delay_data_only", "stall", "down", "ignore_range",
-             "short_body", "lie_length", "wrong_range", "head_no_length")
+             "short_body", "lie_length", "wrong_range", "head_no_length",
+             "absolute_hrefs")
 INT_KEYS = ("delay_ms", "status", "head_status")
+STR_KEYS = ("moved",)
 LIE_EXTRA = 4096
 CHUNK = 256 * 1024
 # Upper bound on how long a stalled request is held, so a forgotten test
@@ -98,6 +104,8 @@ class Knobs:
         self.base["status"] = int(args.status)
         self.base["head_no_length"] = False
         self.base["head_status"] = 0
+        self.base["absolute_hrefs"] = False
+        self.base["moved"] = ""
         self.control = args.control
         self.lock = threading.Lock()
         self.file_vals = {}
@@ -126,6 +134,8 @@ class Knobs:
                     k, v = (s.strip() for s in line.split("=", 1))
                     if k in INT_KEYS:
                         vals[k] = int(v)
+                    elif k in STR_KEYS:
+                        vals[k] = v
                     elif k in BOOL_KEYS:
                         vals[k] = v.lower() in ("1", "true", "yes", "on")
         except (OSError, ValueError):
@@ -253,6 +263,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
             return
         raw, path = self._fs_path()
+        old, _, new = knobs["moved"].partition(">")
+        if old and raw.startswith(old):
+            self._pre_delay(knobs, data=False)
+            self._simple(301, b"", [("Location", new + raw[len(old):])])
+            return
         if path is None or not os.path.exists(path):
             self._pre_delay(knobs, data=False)
             self._simple(404, b"not found\n")
@@ -323,6 +338,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             isdir = os.path.isdir(full)
             shown = name + ("/" if isdir else "")
             href = urllib.parse.quote(name) + ("/" if isdir else "")
+            if knobs["absolute_hrefs"]:
+                href = raw + href
             when = time.strftime("%d-%b-%Y %H:%M", time.gmtime(st.st_mtime))
             size = "-" if isdir else str(
                 st.st_size + (LIE_EXTRA if knobs["lie_length"] else 0))
