@@ -102,6 +102,8 @@ static bool evict_flush_writes(struct cache *c)
 		err = cache_index_commit(&c->bg);
 	else
 		cache_index_rollback(&c->bg);
+	if (c->bg.layout_lost)
+		__atomic_store_n(&c->layout_lost, true, __ATOMIC_RELAXED);
 	if (err == -ENOSPC)
 		cache_warn_nospc(c, "index", -err);
 	for (size_t i = 0; i < n; i++) {

@@ -257,6 +257,12 @@ struct cache {
 	/* Chunk writes may use direct I/O: true at open, cleared (atomically,
 	 * by any writer) the first time the file system refuses it. */
 	bool direct;
+	/* Another process emptied the directory for another chunk size:
+	 * false at open, set (atomically) by the eviction thread when the
+	 * index refuses a chunk for it (cache_db.layout_lost). Writes stop
+	 * then: each would be refused too, and the punch that gives its room
+	 * back would land in the middle of the other process's chunks. */
+	bool layout_lost;
 
 	/*
 	 * The callers' threads' connections: fg for the statements that

@@ -812,6 +812,9 @@ static int cache_chunk_put(struct cache *c, uint64_t obj_id, uint64_t idx,
 	if (!len || len > c->chunk_size ||
 	    idx > (uint64_t)INT64_MAX / c->chunk_size)
 		return -EINVAL;
+	/* Not cached, without a word: the loss was logged once. */
+	if (__atomic_load_n(&c->layout_lost, __ATOMIC_RELAXED))
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	low = c->low_space;
 	/* The floor may have been looked at long ago: look again. */

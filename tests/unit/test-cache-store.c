@@ -495,6 +495,54 @@ static void test_other_chunk_size(void **state)
 }
 
 /*
+ * The same two processes, each writing the object's true bytes in its own
+ * layout. The first's first write after the change finds it (its row is
+ * refused, its bytes punched). From then on it writes nothing: a write
+ * would again be refused and punched, in the middle of the second's
+ * chunks, which then failed their checksums and were fetched again for as
+ * long as the first ran.
+ */
+static void test_other_chunk_size_stops_writing(void **state)
+{
+	static unsigned char obj[2 * CS], got[CS / 2];
+	struct cache_opts ob = {.chunk_size = CS / 2,
+				.reset_on_mismatch = true};
+	char *dir = test_tmpdir();
+	struct cache *a, *b;
+	uint64_t ida, idb;
+
+	(void)state;
+	test_fill(obj, sizeof(obj), 9, 0);
+	a = open_cache(dir, 1ull << 30);
+	ob.dir = dir;
+	ob.max_bytes = 1ull << 30;
+	assert_int_equal(cache_open(&ob, &b), 0);
+	assert_int_equal(cache_object(b, "o", "k", "e", 2 * CS, 0, &idb), 0);
+	assert_int_equal(cache_object(a, "o", "k", "e", 2 * CS, 0, &ida), 0);
+	assert_int_equal(ida, idb);
+	/* a finds the other layout: bytes CS to 2 CS written, then punched. */
+	assert_int_equal(cache_chunk_write(a, ida, 1, obj + CS, CS), 0);
+	cache_flush(a);
+	/* b's chunks 2 and 3 are those bytes. */
+	assert_int_equal(cache_chunk_write(b, idb, 2, obj + CS, CS / 2), 0);
+	assert_int_equal(cache_chunk_write(b, idb, 3, obj + 3 * CS / 2, CS / 2),
+			 0);
+	cache_flush(b);
+	/* a again, the same bytes: nothing may be punched under b. */
+	assert_int_equal(cache_chunk_write(a, ida, 1, obj + CS, CS), 0);
+	cache_flush(a);
+	assert_int_equal(cache_chunk_read(b, idb, 2, got, CS / 2), 0);
+	assert_memory_equal(got, obj + CS, CS / 2);
+	assert_int_equal(cache_chunk_read(b, idb, 3, got, CS / 2), 0);
+	assert_memory_equal(got, obj + 3 * CS / 2, CS / 2);
+
+	cache_close(a);
+	cache_close(b);
+	test_rm_rf(dir);
+	free(dir);
+}
+
+/*
  * Object (o, k) of version v1 in c, 2 * CS long, dropped while in use: a
  * chunk of it written, the cache cleared, another chunk written under the
  * old id (buf, CS bytes, holds the writes' bytes). Returns the old id.
@@ -606,6 +654,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksum_mismatch),
 		cmocka_unit_test(test_other_chunk_size),
+		cmocka_unit_test(test_other_chunk_size_stops_writing),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_write_over_hold),
 		cmocka_unit_test(test_drop_under_hold),
