@@ -27,7 +27,7 @@
 #   top_builddir=BUILD_DIR bench/http-seq.sh [-s SIZE_MIB] [WORKLOAD...]
 #
 # WORKLOAD is any of: curl nullfs stream cold warm disk diskpc persist random mmap
-# epochs slowreader ttfb reqcost (default: all).
+# epochs slowreader ttfb reqcost budget (default: all).
 # MOUNT_OPTS (environment) adds options to every cofault mount, e.g.
 # MOUNT_OPTS="--chunk-size 4M --fetch-threads 4".
 # The random test file is kept in $TMPDIR/cofault-bench (generated once,
@@ -249,6 +249,119 @@ bench_persist() {
 	report "cold, disk cache (median)" "$mc" "$(ratio "$mc" "$mn") x --no-cache"
 	report "cold, --no-cache (median)" "$mn"
 	report "cold, --no-cache beside dd" "$mb" "$(ratio "$mb" "$mn") x --no-cache"
+}
+
+# nginx_ticks: the CPU ticks nginx's master and workers have used so far.
+nginx_ticks() {
+	local p s=0
+	for p in "$NGINX_PID" $(pgrep -P "$NGINX_PID"); do
+		s=$((s + $(cpu_ticks "$p")))
+	done
+	echo "$s"
+}
+
+# cpu_of CMD...: run CMD, its output discarded; prints its wall time in
+# microseconds and the CPU seconds (user + system) it and its children
+# used.
+cpu_of() {
+	local tf=$T/cpu-of TIMEFORMAT='%R %U %S'
+	{ time "$@" >/dev/null 2>&3; } 3>&2 2>"$tf" || return 1
+	awk '{ printf "%.0f %.3f\n", $1 * 1e6, $2 + $3 }' "$tf"
+}
+
+# budget_read LABEL PID FILE: one read of FILE by dd (of the file from the
+# origin by curl when FILE is -), while PID (0: none) serves it. Appends
+# "LABEL|MiB/s nginx reader server" (the three in CPU seconds a GiB) to
+# $T/budget.
+budget_read() {
+	local label=$1 pid=$2 file=$3 n0 s0=0 s1=0 out us cpu
+	n0=$(nginx_ticks)
+	[ "$pid" = 0 ] || s0=$(cpu_ticks "$pid")
+	if [ "$file" = - ]; then
+		out=$(cpu_of curl -sf -o /dev/null "$NGINX_URL$DATA_NAME") ||
+			cf_fail "budget: curl failed"
+	else
+		out=$(cpu_of timeout 600 dd if="$file" of=/dev/null bs=1M status=none) ||
+			cf_fail "budget: reading $file failed"
+	fi
+	[ "$pid" = 0 ] || s1=$(cpu_ticks "$pid")
+	read -r us cpu <<<"$out"
+	echo "$label|$(mibs "$DATA_BYTES" "$us")" \
+		"$(cpu_per_gib $(($(nginx_ticks) - n0)) "$DATA_BYTES")" \
+		"$(awk -v c="$cpu" -v b="$DATA_BYTES" \
+			'BEGIN { printf "%.2f", c / (b / 1073741824) }')" \
+		"$(cpu_per_gib $((s1 - s0)) "$DATA_BYTES")" >>"$T/budget"
+}
+
+# budget_col LABEL I: the median of figure I of LABEL's lines in $T/budget.
+budget_col() {
+	# shellcheck disable=SC2046 # a list of figures
+	median $(awk -F'|' -v l="$1" -v i="$2" \
+		'$1 == l { split($2, f, " "); print f[i] }' "$T/budget")
+}
+
+# Where a cold read's CPU goes, and what that allows on this machine. For
+# curl, the origin-fed null FUSE server (nullfs --stream), and cofault
+# cold with --no-cache and with its disk cache: the CPU seconds a GiB of
+# nginx, the reader (curl, or dd through the mount) and the server, their
+# sum, and the most that sum allows on nproc CPUs: nproc / sum GiB/s, as
+# if every process ran all the time and none ever waited for another.
+# Then dd's CPU a GiB writing as many bytes by direct I/O into the file
+# system of the cache: what keeping the bytes costs, done by another
+# process. BUDGET_ROUNDS (default 3) rounds; medians. Bytes of every read
+# through a mount are verified afterwards, outside the measure.
+bench_budget() {
+	local rounds=${BUDGET_ROUNDS:-3} r opt pid out ddcpu='' label
+	local cpus
+	cpus=$(nproc)
+	: >"$T/budget"
+	for r in $(seq "$rounds"); do
+		drop_caches
+		budget_read curl 0 -
+		drop_caches
+		bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME" || return 0
+		budget_read "origin-fed FUSE" "$NULLFS_PID" "$NULLFS_MNT/data"
+		bench_nullfs_unmount
+		bench_nullfs_mount --stream="$NGINX_URL$DATA_NAME"
+		verify "$NULLFS_MNT/data" "$DATA_SHA"
+		bench_nullfs_unmount
+		for opt in --no-cache ""; do
+			# shellcheck disable=SC2086 # no option, or one
+			fresh_mount $opt
+			pid=$(cf_pids_with_arg "$MNT" | head -n 1)
+			label="cofault, disk cache"
+			[ -z "$opt" ] || label="cofault $opt"
+			budget_read "$label" "$pid" "$MNT/$DATA_NAME"
+			verify "$MNT/$DATA_NAME" "$DATA_SHA"
+			cf_unmount "$MNT"
+			rm -rf "$(cf_cache_dir "$MNT")"
+		done
+		out=$(cpu_of dd if=/dev/zero of="$T/budget-junk" bs=1M \
+			count="$SIZE_MIB" oflag=direct status=none) ||
+			cf_fail "budget: dd oflag=direct failed"
+		rm -f "$T/budget-junk"
+		ddcpu="$ddcpu $(awk -v c="${out#* }" -v b="$DATA_BYTES" \
+			'BEGIN { printf "%.2f", c / (b / 1073741824) }')"
+	done
+	printf 'CPU seconds a GiB, medians of %s rounds (nginx, reader, server; their sum; the most it allows on %s CPUs):\n' \
+		"$rounds" "$cpus"
+	for label in curl "origin-fed FUSE" "cofault --no-cache" \
+		"cofault, disk cache"; do
+		local mib ng rd sv tot bound
+		mib=$(budget_col "$label" 1) ng=$(budget_col "$label" 2)
+		rd=$(budget_col "$label" 3) sv=$(budget_col "$label" 4)
+		tot=$(awk -v a="$ng" -v b="$rd" -v c="$sv" \
+			'BEGIN { printf "%.2f", a + b + c }')
+		bound=$(awk -v n="$cpus" -v t="$tot" \
+			'BEGIN { if (t > 0) printf "%.0f", n * 1024 / t; else print "-" }')
+		printf '  %-22s %7s MiB/s (%s x curl)  nginx %s  reader %s  server %s  sum %s  at most %s MiB/s (%s x curl)\n' \
+			"$label" "$mib" "$(ratio "$mib" "${CURL_MIBS:-0}")" \
+			"$ng" "$rd" "$sv" "$tot" "$bound" \
+			"$(ratio "$bound" "${CURL_MIBS:-0}")"
+	done
+	# shellcheck disable=SC2086 # a list of figures
+	printf '  dd oflag=direct writing as many bytes: %s CPU seconds a GiB (rounds:%s)\n' \
+		"$(median $ddcpu)" "$ddcpu"
 }
 
 # Read the data file through a new mount over the shared chunk cache;
@@ -556,7 +669,7 @@ while getopts s: opt; do
 	case $opt in
 	s) SIZE_MIB=$OPTARG ;;
 	*) echo "usage: $0 [-s SIZE_MIB]" \
-		"[curl|nullfs|stream|cold|warm|disk|diskpc|persist|random|mmap|epochs|slowreader|ttfb|reqcost]..." >&2
+		"[curl|nullfs|stream|cold|warm|disk|diskpc|persist|random|mmap|epochs|slowreader|ttfb|reqcost|budget]..." >&2
 	   exit 2 ;;
 	esac
 done
@@ -586,3 +699,4 @@ if want_workload epochs; then bench_epochs; fi
 if want_workload slowreader; then bench_slowreader; fi
 if want_workload ttfb; then bench_ttfb; fi
 if want_workload reqcost; then bench_reqcost; fi
+if want_workload budget; then bench_budget; fi
