@@ -831,7 +831,6 @@ static void resp_reset(struct http_resp *r)
 	r->etag[0] = '\0';
 	r->mtime = 0;
 	r->accept_ranges = false;
-	r->redirected_to_dir = false;
 	free(r->final_url);
 	r->final_url = NULL;
 	r->error[0] = '\0';
@@ -1077,13 +1076,10 @@ out:
 	/* The lean path follows no redirect. */
 	if (r->status && !lean) {
 		char *eff = NULL;
-		size_t ql = strcspn(q->url, "?#");
 
 		curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff);
-		r->redirected_to_dir = eff && ql && q->url[ql - 1] != '/' &&
-				       eff[0] && eff[strcspn(eff, "?#") - 1] == '/';
-		/* Out of memory: the caller takes the URL asked for, as
-		 * before redirects were looked at. */
+		/* Out of memory: the caller takes the URL asked for, as if
+		 * no redirect had been followed. */
 		if (eff && strcmp(eff, q->url))
 			r->final_url = strdup(eff);
 	}

@@ -88,9 +88,6 @@ struct http_resp {
 	 * when absent. */
 	int64_t unsatisfied_total;
 	bool accept_ranges;
-	/* Redirects led from a URL without a final '/' to one with it: the
-	 * server says the name is a directory. */
-	bool redirected_to_dir;
 	/* Where redirects led, when that is not the URL asked for: what the
 	 * links of a page answered there are relative to. NULL otherwise;
 	 * owned, freed by http_resp_free. */

@@ -119,6 +119,18 @@ static bool httpdir_head_refused(long status)
 	return status == 403 || status == 405 || status == 501;
 }
 
+/* Whether redirects led from url, a path without a final '/', to final,
+ * one with it: the server says the name is a directory. */
+static bool httpdir_to_dir(const char *url, const char *final)
+{
+	size_t ul = strcspn(url, "?#"), fl;
+
+	if (!final || !ul || url[ul - 1] == '/')
+		return false;
+	fl = strcspn(final, "?#");
+	return fl && final[fl - 1] == '/';
+}
+
 static int httpdir_stat(struct store *s, const char *path,
 			struct store_attr *out)
 {
@@ -139,7 +151,7 @@ static int httpdir_stat(struct store *s, const char *path,
 		return -ENOMEM;
 	q.url = url;
 	err = http_perform(d->pool, &q, &r);
-	if (!err && r.redirected_to_dir) {
+	if (!err && httpdir_to_dir(url, r.final_url)) {
 		/* e.g. nginx answers "/dir" with a 301 to "/dir/". */
 		snprintf(r.error, sizeof(r.error),
 			 "this names a directory; mount its URL with a "

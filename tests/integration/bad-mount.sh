@@ -77,6 +77,11 @@ check_origin_errors() {
 	mkdir -p "$T/m-404"
 	expect_mount_fail "missing path" "${NGINX_URL}no/such/dir/" "$T/m-404" \
 		10000 "${NGINX_URL}no/such/dir/" --timeout 3
+	# A directory's URL without its '/' (nginx answers 301 to it) names
+	# no file to mount alone.
+	mkdir -p "$T/m-dir"
+	expect_mount_fail "directory without '/'" "${NGINX_URL}sub" "$T/m-dir" \
+		10000 "trailing '/'" --timeout 3
 	mkdir -p "$T/m-scheme"
 	expect_mount_fail "bad URL" "gopher://127.0.0.1:$port/" "$T/m-scheme" \
 		5000 "gopher://127.0.0.1:$port/"
@@ -128,6 +133,8 @@ cf_init
 ROOT=$T/root
 mkdir -p "$ROOT"
 cf_random_file "$ROOT/f" 1000
+mkdir -p "$ROOT/sub"
+cf_random_file "$ROOT/sub/g" 1000
 cf_nginx_start "$ROOT"
 check_usage
 check_origin_errors
