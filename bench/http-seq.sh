@@ -269,6 +269,13 @@ cpu_of() {
 	awk '{ printf "%.0f %.3f\n", $1 * 1e6, $2 + $3 }' "$tf"
 }
 
+# secs_per_gib SECONDS: CPU seconds spent on DATA_BYTES, a GiB's worth
+# (cpu_per_gib does the same from clock ticks).
+secs_per_gib() {
+	awk -v c="$1" -v b="$DATA_BYTES" \
+		'BEGIN { printf "%.2f", c / (b / 1073741824) }'
+}
+
 # budget_read LABEL PID FILE: one read of FILE by dd (of the file from the
 # origin by curl when FILE is -), while PID (0: none) serves it. Appends
 # "LABEL|MiB/s nginx reader server" (the three in CPU seconds a GiB) to
@@ -288,8 +295,7 @@ budget_read() {
 	read -r us cpu <<<"$out"
 	echo "$label|$(mibs "$DATA_BYTES" "$us")" \
 		"$(cpu_per_gib $(($(nginx_ticks) - n0)) "$DATA_BYTES")" \
-		"$(awk -v c="$cpu" -v b="$DATA_BYTES" \
-			'BEGIN { printf "%.2f", c / (b / 1073741824) }')" \
+		"$(secs_per_gib "$cpu")" \
 		"$(cpu_per_gib $((s1 - s0)) "$DATA_BYTES")" >>"$T/budget"
 }
 
@@ -340,8 +346,7 @@ bench_budget() {
 			count="$SIZE_MIB" oflag=direct status=none) ||
 			cf_fail "budget: dd oflag=direct failed"
 		rm -f "$T/budget-junk"
-		ddcpu="$ddcpu $(awk -v c="${out#* }" -v b="$DATA_BYTES" \
-			'BEGIN { printf "%.2f", c / (b / 1073741824) }')"
+		ddcpu="$ddcpu $(secs_per_gib "${out#* }")"
 	done
 	printf 'CPU seconds a GiB, medians of %s rounds (nginx, reader, server; their sum; the most it allows on %s CPUs):\n' \
 		"$rounds" "$cpus"
